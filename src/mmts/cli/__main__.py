@@ -1,0 +1,3 @@
+from mmts.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,111 @@
+"""The ``mmts`` command line: argparse with lazy subcommand imports.
+
+Each subcommand parses its arguments and calls one library function; heavy modules load only
+when their subcommand runs, so ``mmts --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from mmts import __version__
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mmts",
+        description="Multi-modal crypto trading research: data, features, models, backtests.",
+    )
+    parser.add_argument("--version", action="version", version=f"mmts {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    data = commands.add_parser("data", help="import, inspect and download market data")
+    data_cmds = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+
+    imp = data_cmds.add_parser(
+        "import",
+        help="import files or folders (format detected from content)",
+        description="Import Binance websocket recordings, freqtrade feather, CryptoDataDownload "
+        "CSV and Binance public kline CSV/zip files into a store.",
+    )
+    imp.add_argument("paths", nargs="+", metavar="PATH", help="files or folders")
+    imp.add_argument("--store", default="data", help="store folder (default: data)")
+    imp.add_argument("--exchange", help="ccxt exchange id where a file does not say")
+    imp.add_argument("--market", help="spot, linear (usdm) or inverse (coinm)")
+    imp.add_argument("--symbol", help="unified symbol (ETH/USDT) where a file does not say")
+    imp.add_argument(
+        "--skip-bad-lines", action="store_true", help="count malformed lines instead of failing"
+    )
+    imp.add_argument("--json", action="store_true", help="print the summary as JSON")
+    imp.set_defaults(handler=_data_import)
+
+    info = data_cmds.add_parser("info", help="list what a store holds")
+    info.add_argument("--store", default="data", help="store folder (default: data)")
+    info.add_argument("--json", action="store_true", help="print a JSON array")
+    info.set_defaults(handler=_data_info)
+    return parser
+
+
+def _data_import(args: argparse.Namespace) -> int:
+    from mmts.data import import_paths, open_store
+
+    summary = import_paths(
+        open_store(args.store),
+        args.paths,
+        exchange=args.exchange,
+        market=args.market,
+        symbol=args.symbol,
+        skip_bad_lines=args.skip_bad_lines,
+    )
+    report = summary.to_json()
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    for f in report["files"]:
+        skipped = ", ".join(f"{k}: {v}" for k, v in f["skipped"].items())
+        print(
+            f"{f['path']}  [{f['format']}]  {f['messages']} messages"
+            + (f"  skipped {skipped}" if skipped else "")
+        )
+    for w in report["written"]:
+        print(
+            f"  {w['exchange']} {w['symbol']:<16} {w['kind']:<8} read {w['rows_read']:>9}  new {w['rows_new']:>9}"
+        )
+    for inc in report["incidents"]:
+        print(f"  ! {inc['symbol']} {inc['kind']} at {inc['path']}:{inc['line']} ({inc['time']})")
+    return 0
+
+
+def _data_info(args: argparse.Namespace) -> int:
+    from mmts.data import open_store
+
+    entries = open_store(args.store).info()
+    if args.json:
+        print(json.dumps(entries, indent=2))
+        return 0
+    if not entries:
+        print(f"store {args.store} is empty")
+    for e in entries:
+        gaps = e["gaps"]
+        note = f"  gaps: {len(gaps)}" if isinstance(gaps, list) and gaps else ""
+        print(
+            f"{e['exchange']:<8} {e['market']:<7} {e['symbol']:<16} {e['kind']:<8} "
+            f"{e['start']} .. {e['end']}  {e['rows']} rows{note}"
+        )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    from mmts.core.errors import MmtsError
+
+    try:
+        return int(args.handler(args))
+    except (MmtsError, FileNotFoundError, ValueError) as e:
+        print(f"mmts: error: {e}", file=sys.stderr)
+        return 2

@@ -1,0 +1,302 @@
+"""Import files into the store, detecting each file's format from its content.
+
+Formats: Binance raw websocket recordings (gzip or plain ``<ts> <json>`` lines), freqtrade
+feather klines, CryptoDataDownload CSV, Binance public-data kline CSV and zip. Recordings of
+one symbol given together are synced as one stream (the 2024-08-08/09 files continue across
+midnight); derived series (1 s bars, book gaps) are rebuilt from what the store then holds, so
+the order in which files are imported does not change the result.
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mmts.core import book_nb
+from mmts.core.errors import DataFormatError
+from mmts.core.schema import NO_TS, gap_dt
+from mmts.core.symbols import Market, market_of, normalize_market, parse_symbol
+from mmts.core.timeframes import NS_PER_SECOND, bar_kind, timeframe_ns
+from mmts.data import klines
+from mmts.data.bars import complete_bars_from_trades
+from mmts.data.binance_ws import Recording, looks_like_recording, read_recording
+from mmts.data.book_replay import sync_book
+from mmts.data.store import Store
+
+#: Extra trade history read around new trades when rebuilding 1 s bars, so bars that straddle
+#: two imports are rebuilt from both.
+_REBUILD_MARGIN_NS = 3600 * NS_PER_SECOND
+
+INCIDENT_NAMES = {
+    book_nb.INCIDENT_GAP: "update-id gap",
+    book_nb.INCIDENT_CROSSED: "crossed book after diff",
+    book_nb.INCIDENT_NO_BRIDGE: "first diff after snapshot does not bridge lastUpdateId",
+}
+
+
+@dataclass
+class FileReport:
+    """What happened to one input file."""
+
+    path: str
+    format: str
+    messages: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class Incident:
+    """A book integrity problem found while importing, with its location."""
+
+    symbol: str
+    kind: str
+    path: str
+    line: int
+    expected_id: int
+    found_id: int
+    time: str
+    resync_time: str | None
+
+
+@dataclass
+class ImportSummary:
+    """The result of an import: per file, per stored series, and problems found."""
+
+    files: list[FileReport] = field(default_factory=list)
+    #: ``(exchange, symbol, kind) -> [rows read, rows new]``
+    written: dict[tuple[str, str, str], list[int]] = field(default_factory=dict)
+    incidents: list[Incident] = field(default_factory=list)
+
+    def add(self, exchange: str, symbol: str, kind: str, read: int, new: int) -> None:
+        """Count rows read and rows newly stored for one series."""
+        counts = self.written.setdefault((exchange, symbol, kind), [0, 0])
+        counts[0] += read
+        counts[1] += new
+
+    def to_json(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        return {
+            "files": [asdict(f) for f in self.files],
+            "written": [
+                {"exchange": e, "symbol": s, "kind": k, "rows_read": r, "rows_new": n}
+                for (e, s, k), (r, n) in sorted(self.written.items())
+            ],
+            "incidents": [asdict(i) for i in self.incidents],
+        }
+
+
+def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
+    """Expand folders into the files below them (sorted); keep files as given."""
+    out: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            out.extend(
+                sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+            )
+        elif path.is_file():
+            out.append(path)
+        else:
+            raise FileNotFoundError(f"no such file or folder: {path}")
+    return out
+
+
+def detect_format(path: Path) -> str:
+    """Return the format of ``path`` judged from its first bytes.
+
+    One of ``binance-ws``, ``freqtrade-feather``, ``cryptodatadownload-csv``,
+    ``binance-public-klines``.
+    """
+    with path.open("rb") as handle:
+        head = handle.read(4096)
+    if head[:2] == b"\x1f\x8b":
+        try:
+            with gzip.open(path) as handle:
+                inner = handle.read(4096)
+        except (OSError, EOFError) as e:
+            raise DataFormatError(f"gzip stream is corrupt ({e})", path=str(path)) from e
+        if looks_like_recording(inner):
+            return "binance-ws"
+        raise DataFormatError(
+            "gzip file is not a websocket recording ('<timestamp> <json>' per line)", path=str(path)
+        )
+    if head[:6] == b"ARROW1" or head[:4] == b"\xff\xff\xff\xff":
+        return "freqtrade-feather"
+    if head[:4] == b"PK\x03\x04":
+        return "binance-public-klines"
+    if head[:4] == b"PAR1":
+        raise DataFormatError(
+            "Parquet input is not an import format (the store itself is Parquet)", path=str(path)
+        )
+    text = head.decode("utf-8", "replace")
+    if looks_like_recording(head):
+        return "binance-ws"
+    if "cryptodatadownload" in text.splitlines()[0].lower() if text else False:
+        return "cryptodatadownload-csv"
+    if klines.looks_like_binance_public_csv(text):
+        return "binance-public-klines"
+    raise DataFormatError(
+        "unrecognised format: expected a Binance websocket recording, a freqtrade .feather, "
+        "a CryptoDataDownload CSV or a Binance public kline CSV/zip",
+        path=str(path),
+    )
+
+
+def import_paths(
+    store: Store,
+    paths: Sequence[str | Path],
+    *,
+    exchange: str | None = None,
+    market: str | None = None,
+    symbol: str | None = None,
+    skip_bad_lines: bool = False,
+) -> ImportSummary:
+    """Import files (or folders of files) into ``store``.
+
+    Parameters
+    ----------
+    store : the destination.
+    paths : files or folders; formats are detected per file.
+    exchange, market, symbol : used where a file does not say (and override what it says).
+    skip_bad_lines : count malformed recording lines instead of failing.
+
+    Nothing is written for a file that fails to parse: every file is parsed before the first
+    write, and each partition write is atomic.
+    """
+    if symbol is not None:
+        parse_symbol(symbol)
+    mkt: Market | None = normalize_market(market) if market is not None else None
+    summary = ImportSummary()
+    files = expand_paths(paths)
+    recordings: list[tuple[Recording, str]] = []
+    kline_files: list[tuple[str, str, klines.KlineFile]] = []
+    for path in files:
+        fmt = detect_format(path)
+        report = FileReport(path=str(path), format=fmt)
+        summary.files.append(report)
+        if fmt == "binance-ws":
+            recs, rec_summary = read_recording(
+                path, market=mkt, symbol=symbol, skip_bad_lines=skip_bad_lines
+            )
+            report.messages = rec_summary.messages
+            report.skipped = dict(rec_summary.skipped)
+            recordings.extend((r, exchange or r.exchange) for r in recs)
+        else:
+            if fmt == "freqtrade-feather":
+                parsed = [klines.read_freqtrade_feather(path)]
+            elif fmt == "cryptodatadownload-csv":
+                parsed = [klines.read_cryptodatadownload_csv(path, path.read_text())]
+            else:
+                parsed = klines.read_binance_public(path, mkt)
+            for kf in parsed:
+                kf.bars, dropped = klines.validate_bars(kf.bars, kf.timeframe, kf.path)
+                if dropped:
+                    kf.skipped["duplicate bars"] = dropped
+                    report.skipped["duplicate bars"] = (
+                        report.skipped.get("duplicate bars", 0) + dropped
+                    )
+                report.messages += int(kf.bars.shape[0])
+                if symbol is not None:
+                    kf.symbol = symbol
+                if exchange is not None:
+                    kf.exchange = exchange
+                if kf.symbol is None:
+                    raise DataFormatError("cannot tell the symbol; pass --symbol", path=kf.path)
+                if kf.exchange is None:
+                    raise DataFormatError(
+                        "cannot tell the exchange from the file or folder names; pass --exchange",
+                        path=kf.path,
+                    )
+                kline_files.append((kf.exchange, kf.symbol, kf))
+
+    for kline_exchange, kline_symbol, kf in kline_files:
+        kind = bar_kind(kf.timeframe)
+        new = store.write(kline_exchange, kline_symbol, kind, kf.bars)
+        summary.add(kline_exchange, kline_symbol, kind, int(kf.bars.shape[0]), new)
+
+    _import_recordings(store, recordings, summary)
+    return summary
+
+
+def _import_recordings(
+    store: Store, recordings: list[tuple[Recording, str]], summary: ImportSummary
+) -> None:
+    groups: dict[tuple[str, str], list[Recording]] = {}
+    for rec, exchange in recordings:
+        groups.setdefault((exchange, rec.symbol), []).append(rec)
+    for (exchange, symbol), recs in sorted(groups.items()):
+        recs.sort(key=lambda r: r.first_local_ts)
+        for kind in ("trades", "bbo", "book"):
+            for rec in recs:
+                records = getattr(rec, kind)
+                new = store.write(exchange, symbol, kind, records)
+                summary.add(exchange, symbol, kind, int(records.shape[0]), new)
+        summary.incidents.extend(_batch_incidents(recs))
+        lo = min(r.first_local_ts for r in recs)
+        hi = max(r.last_local_ts for r in recs)
+        _rebuild_second_bars(store, exchange, symbol, lo, hi, summary)
+        rebuild_book_gaps(store, exchange, symbol)
+
+
+def _batch_incidents(recs: list[Recording]) -> list[Incident]:
+    """Sync this import's depth rows (files in time order) and locate problems by file and line."""
+    book = np.concatenate([r.book for r in recs])
+    if book.shape[0] == 0:
+        return []
+    lines = np.concatenate([r.book_lines for r in recs])
+    owners = np.concatenate([np.full(r.book.shape[0], i) for i, r in enumerate(recs)])
+    _, _, incidents, _ = sync_book(book, recs[0].market != "spot")
+    out = []
+    for row, kind, expected, found, ts, resync in incidents:
+        rec = recs[int(owners[row])]
+        out.append(
+            Incident(
+                symbol=rec.symbol,
+                kind=INCIDENT_NAMES[int(kind)],
+                path=rec.path,
+                line=int(lines[row]),
+                expected_id=int(expected),
+                found_id=int(found),
+                time=_iso(int(ts)),
+                resync_time=_iso(int(resync)) if resync >= 0 else None,
+            )
+        )
+    return out
+
+
+def rebuild_book_gaps(store: Store, exchange: str, symbol: str) -> np.ndarray:
+    """Recompute the ``gaps`` series of a symbol from its whole stored book."""
+    book = store.read(exchange, symbol, "book")
+    _, _, incidents, _ = sync_book(book, market_of(symbol) != "spot")
+    gaps = np.empty(incidents.shape[0], gap_dt)
+    if incidents.shape[0]:
+        gaps["local_ts"] = incidents[:, 4]
+        gaps["resync_ts"] = np.where(incidents[:, 5] >= 0, incidents[:, 5], NO_TS)
+        gaps["expected_id"] = incidents[:, 2]
+        gaps["found_id"] = incidents[:, 3]
+        gaps["line"] = -1
+    store.replace(exchange, symbol, "gaps", gaps)
+    return gaps
+
+
+def _rebuild_second_bars(
+    store: Store, exchange: str, symbol: str, lo_ns: int, hi_ns: int, summary: ImportSummary
+) -> None:
+    trades = store.read(
+        exchange, symbol, "trades", lo_ns - _REBUILD_MARGIN_NS, hi_ns + _REBUILD_MARGIN_NS
+    )
+    bars = complete_bars_from_trades(trades, timeframe_ns("1s"))
+    new = store.write(exchange, symbol, "bars_1s", bars)
+    summary.add(exchange, symbol, "bars_1s", int(bars.shape[0]), new)
+
+
+def _iso(ts_ns: int) -> str:
+    return str(np.datetime64(int(ts_ns), "ns").astype("datetime64[ms]")) + "Z"
+
+
+__all__ = ["ImportSummary", "detect_format", "expand_paths", "import_paths", "sync_book"]

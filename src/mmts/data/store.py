@@ -1,0 +1,618 @@
+"""The Parquet market-data store: partitioned, atomic, idempotent.
+
+Layout under the root folder::
+
+    <root>/<exchange>/<symbol, url-quoted>/<kind>/<period>.parquet
+
+``kind`` is ``trades``, ``book``, ``bbo``, ``gaps`` or ``bars_<timeframe>``. ``period`` is a UTC
+day (``2024-08-08``) for events and sub-minute bars, a month (``2024-08``) for bars up to an hour
+and a year (``2024``) for longer bars, so a read of one symbol, kind and time range opens only
+the files it needs. Columns are the fields of the record dtypes in ``mmts.core.schema``.
+
+Every write merges new rows into the existing partition, drops duplicates by the kind's key,
+sorts, writes a temporary file beside the store and renames it over the old one
+(``os.replace`` is atomic), so a crash leaves either the old or the new partition, never a torn
+one, and importing the same data twice stores it once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from mmts.core import book_nb
+from mmts.core.enums import FLAG_SNAPSHOT
+from mmts.core.errors import DataIntegrityError, UnknownSymbolError
+from mmts.core.schema import EVENT_DTYPES, NO_ID, NO_TS, bar_dt, gap_dt
+from mmts.core.symbols import market_of, path_to_symbol, symbol_to_path
+from mmts.core.timeframes import NS_PER_SECOND, timeframe_ns
+from mmts.data.bars import records_to_frame
+from mmts.data.book_replay import sync_book
+
+_MINUTE_NS = 60 * NS_PER_SECOND
+_HOUR_NS = 3600 * NS_PER_SECOND
+_STAGING = ".staging"
+_LOCK = ".lock"
+#: Store format version, written into every file's metadata.
+STORE_VERSION = "1"
+
+#: Gap rows carry the name of the file they were found in.
+GAP_SOURCE_FIELD = "source"
+
+
+def kind_dtype(kind: str) -> np.dtype:
+    """Return the record dtype stored for ``kind``."""
+    if kind in EVENT_DTYPES:
+        return EVENT_DTYPES[kind]
+    if kind == "gaps":
+        return gap_dt
+    if kind.startswith("bars_"):
+        timeframe_ns(kind.removeprefix("bars_"))
+        return bar_dt
+    raise ValueError(
+        f"kind must be one of trades, book, bbo, gaps or bars_<timeframe>; was {kind!r}"
+    )
+
+
+def time_field(kind: str) -> str:
+    """Return the column a kind is partitioned and sorted on."""
+    return "ts" if kind.startswith("bars_") else "local_ts"
+
+
+def period_unit(kind: str) -> str:
+    """Return the numpy datetime unit of a kind's partitions: ``D``, ``M`` or ``Y``."""
+    if kind.startswith("bars_"):
+        step = timeframe_ns(kind.removeprefix("bars_"))
+        if step < _MINUTE_NS:
+            return "D"
+        return "M" if step <= _HOUR_NS else "Y"
+    return "D"
+
+
+def _period_name(period: np.datetime64) -> str:
+    return str(period)
+
+
+def _period_bounds(name: str, unit: str) -> tuple[int, int]:
+    """Return ``[start, end)`` in ns of the partition period called ``name``."""
+    start = np.array([name], dtype=f"datetime64[{unit}]")
+    bounds = np.concatenate([start, start + 1]).astype("datetime64[ns]").astype(np.int64)
+    return int(bounds[0]), int(bounds[1])
+
+
+def records_to_table(records: np.ndarray) -> pa.Table:
+    """Convert a structured array to an Arrow table, one column per field."""
+    return pa.table({name: records[name] for name in records.dtype.names or ()})
+
+
+def table_to_records(table: pa.Table, dtype: np.dtype) -> np.ndarray:
+    """Convert an Arrow table back to a structured array of ``dtype``."""
+    out = np.empty(table.num_rows, dtype)
+    for name in dtype.names or ():
+        out[name] = table.column(name).to_numpy()
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class StreamKey:
+    """One stored series: an exchange, a unified symbol and a kind."""
+
+    exchange: str
+    symbol: str
+    kind: str
+
+    @property
+    def market(self) -> str:
+        """The market (spot, linear, inverse) the symbol trades on."""
+        return market_of(self.symbol)
+
+
+class Store:
+    """A market-data store rooted at a folder (see the module docstring for the layout)."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.root)!r})"
+
+    # -- paths ---------------------------------------------------------------------------------
+
+    def _kind_dir(self, exchange: str, symbol: str, kind: str) -> Path:
+        return self.root / exchange / symbol_to_path(symbol) / kind
+
+    def partitions(self, exchange: str, symbol: str, kind: str) -> list[Path]:
+        """Return the partition files of one series, oldest first."""
+        folder = self._kind_dir(exchange, symbol, kind)
+        if not folder.is_dir():
+            return []
+        return sorted(p for p in folder.iterdir() if p.suffix == ".parquet")
+
+    def streams(self) -> list[StreamKey]:
+        """List every stored series."""
+        keys: list[StreamKey] = []
+        if not self.root.is_dir():
+            return keys
+        for ex_dir in sorted(self.root.iterdir()):
+            if not ex_dir.is_dir() or ex_dir.name.startswith("."):
+                continue
+            for sym_dir in sorted(ex_dir.iterdir()):
+                if not sym_dir.is_dir():
+                    continue
+                symbol = path_to_symbol(sym_dir.name)
+                keys.extend(
+                    StreamKey(ex_dir.name, symbol, kind_dir.name)
+                    for kind_dir in sorted(sym_dir.iterdir())
+                    if kind_dir.is_dir() and any(kind_dir.glob("*.parquet"))
+                )
+        return keys
+
+    def exchanges_for(self, symbol: str, kind: str) -> list[str]:
+        """Return the exchanges holding ``symbol``/``kind``."""
+        return sorted({k.exchange for k in self.streams() if k.symbol == symbol and k.kind == kind})
+
+    def resolve_exchange(self, symbol: str, kind: str, exchange: str | None) -> str:
+        """Pick the exchange for a read, or fail naming what the store holds."""
+        if exchange is not None:
+            if not self.partitions(exchange, symbol, kind):
+                raise UnknownSymbolError(
+                    f"store {self.root} has no {kind} for {symbol} on {exchange}; "
+                    f"it holds {self._holdings(symbol)}"
+                )
+            return exchange
+        found = self.exchanges_for(symbol, kind)
+        if not found:
+            raise UnknownSymbolError(
+                f"store {self.root} has no {kind} for {symbol}; it holds {self._holdings(symbol)}"
+            )
+        if len(found) > 1:
+            raise UnknownSymbolError(
+                f"{symbol} {kind} is stored for several exchanges {found}; pass exchange="
+            )
+        return found[0]
+
+    def _holdings(self, symbol: str) -> str:
+        keys = self.streams()
+        same = sorted({f"{k.exchange}:{k.kind}" for k in keys if k.symbol == symbol})
+        if same:
+            return f"for {symbol}: {', '.join(same)}"
+        symbols = sorted({k.symbol for k in keys})
+        return f"symbols {symbols}" if symbols else "nothing"
+
+    # -- writing -------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        with (self.root / _LOCK).open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def write(self, exchange: str, symbol: str, kind: str, records: np.ndarray) -> int:
+        """Merge ``records`` into the store; return the number of rows that were new.
+
+        Rows already stored (by the kind's key: bar time for bars, trade id for trades, the
+        whole row otherwise) are kept as they are, except bars, where the newer row wins.
+        """
+        dtype = kind_dtype(kind)
+        if records.dtype != dtype:
+            raise TypeError(f"{kind} records must have dtype {dtype}; were {records.dtype}")
+        market_of(symbol)  # validates the symbol
+        if records.shape[0] == 0:
+            return 0
+        field = time_field(kind)
+        unit = period_unit(kind)
+        periods = records[field].astype("datetime64[ns]").astype(f"datetime64[{unit}]")
+        added = 0
+        with self._locked():
+            for period in np.unique(periods):
+                part = records[periods == period]
+                added += self._merge_partition(exchange, symbol, kind, _period_name(period), part)
+        return added
+
+    def replace(self, exchange: str, symbol: str, kind: str, records: np.ndarray) -> None:
+        """Replace a whole series with ``records`` (used for derived data such as gaps)."""
+        dtype = kind_dtype(kind)
+        if records.dtype != dtype:
+            raise TypeError(f"{kind} records must have dtype {dtype}; were {records.dtype}")
+        folder = self._kind_dir(exchange, symbol, kind)
+        field = time_field(kind)
+        unit = period_unit(kind)
+        with self._locked():
+            periods = records[field].astype("datetime64[ns]").astype(f"datetime64[{unit}]")
+            keep = {_period_name(p) for p in np.unique(periods)}
+            for period in sorted(keep):
+                part = records[periods == np.array([period], dtype=f"datetime64[{unit}]")[0]]
+                self._write_atomic(folder / f"{period}.parquet", self._sorted(kind, part), kind)
+            for old in self.partitions(exchange, symbol, kind):
+                if old.stem not in keep:
+                    old.unlink()
+
+    def _sorted(self, kind: str, records: np.ndarray) -> np.ndarray:
+        order = np.argsort(records[time_field(kind)], kind="stable")
+        return records[order]
+
+    def _merge_partition(
+        self, exchange: str, symbol: str, kind: str, period: str, new: np.ndarray
+    ) -> int:
+        path = self._kind_dir(exchange, symbol, kind) / f"{period}.parquet"
+        dtype = kind_dtype(kind)
+        old = self._read_file(path, dtype) if path.exists() else np.empty(0, dtype)
+        merged = _dedupe(kind, old, new)
+        merged = self._sorted(kind, merged)
+        added = merged.shape[0] - old.shape[0]
+        if added == 0 and _records_equal(old, merged):
+            return 0
+        self._write_atomic(path, merged, kind)
+        return int(max(added, 0))
+
+    def _write_atomic(self, path: Path, records: np.ndarray, kind: str) -> None:
+        staging = self.root / _STAGING
+        staging.mkdir(parents=True, exist_ok=True)
+        tmp = staging / f"{uuid.uuid4().hex}.parquet"
+        table = records_to_table(records).replace_schema_metadata(
+            {"mmts.kind": kind, "mmts.store_version": STORE_VERSION}
+        )
+        try:
+            pq.write_table(table, tmp, compression="zstd", row_group_size=1 << 17)
+            with tmp.open("rb") as handle:
+                os.fsync(handle.fileno())
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.replace(path)  # atomic on POSIX
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    # -- reading -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _read_file(
+        path: Path, dtype: np.dtype, filters: list[tuple[str, str, int]] | None = None
+    ) -> np.ndarray:
+        try:
+            table = pq.read_table(path, filters=filters)
+        except (OSError, pa.ArrowInvalid) as e:
+            raise DataIntegrityError(f"cannot read store file {path}: {e}") from e
+        return table_to_records(table, dtype)
+
+    def read(
+        self,
+        exchange: str,
+        symbol: str,
+        kind: str,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+        *,
+        margin_ns: int = 0,
+    ) -> np.ndarray:
+        """Read rows of one series with ``start_ns <= time < end_ns`` on its time column.
+
+        ``margin_ns`` widens the partitions opened (not the filter); callers that filter on
+        another time column use it.
+        """
+        dtype = kind_dtype(kind)
+        field = time_field(kind)
+        unit = period_unit(kind)
+        parts = []
+        for path in self.partitions(exchange, symbol, kind):
+            lo, hi = _period_bounds(path.stem, unit)
+            if start_ns is not None and hi <= start_ns - margin_ns:
+                continue
+            if end_ns is not None and lo >= end_ns + margin_ns:
+                continue
+            filters: list[tuple[str, str, int]] = []
+            if margin_ns == 0:
+                if start_ns is not None and lo < start_ns:
+                    filters.append((field, ">=", int(start_ns)))
+                if end_ns is not None and hi > end_ns:
+                    filters.append((field, "<", int(end_ns)))
+            parts.append(self._read_file(path, dtype, filters or None))
+        if not parts:
+            return np.empty(0, dtype)
+        return np.concatenate(parts)
+
+    # -- user-facing reads (DataFrames) ----------------------------------------------------------
+
+    def bars(
+        self,
+        symbol: str,
+        timeframe: str,
+        start: object = None,
+        end: object = None,
+        *,
+        exchange: str | None = None,
+        with_trades: bool = False,
+    ) -> pd.DataFrame:
+        """Return OHLCV bars with open time in ``[start, end)``.
+
+        Parameters
+        ----------
+        symbol : unified symbol, e.g. ``'ETH/USDT'``.
+        timeframe : ``'1s'``, ``'1m'``, ``'1h'``, ``'1d'`` (any stored ``bars_<tf>``).
+        start, end : ISO strings, Timestamps or int ns; naive times are UTC; end is exclusive.
+        exchange : needed only when several exchanges hold the symbol.
+        with_trades : add the ``trades`` count column (-1 where the source did not say).
+
+        Returns
+        -------
+        DataFrame indexed by bar open time (UTC), columns ``open high low close volume``.
+        """
+        kind = f"bars_{timeframe}"
+        kind_dtype(kind)
+        ex = self.resolve_exchange(symbol, kind, exchange)
+        records = self.read(ex, symbol, kind, to_ns(start), to_ns(end))
+        return records_to_frame(records, with_trades=with_trades)
+
+    def trades(
+        self, symbol: str, start: object = None, end: object = None, *, exchange: str | None = None
+    ) -> pd.DataFrame:
+        """Return trades with exchange time in ``[start, end)``, in receive order.
+
+        Index ``time`` (exchange trade time, UTC); columns ``local_ts`` (receive time),
+        ``trade_id``, ``price``, ``qty``, ``side`` (+1 taker buy, -1 taker sell).
+        """
+        ex = self.resolve_exchange(symbol, "trades", exchange)
+        lo, hi = to_ns(start), to_ns(end)
+        rec = self.read(ex, symbol, "trades", lo, hi, margin_ns=86400 * NS_PER_SECOND)
+        keep = np.ones(rec.shape[0], bool)
+        if lo is not None:
+            keep &= rec["exch_ts"] >= lo
+        if hi is not None:
+            keep &= rec["exch_ts"] < hi
+        rec = rec[keep]
+        frame = pd.DataFrame(
+            {
+                "local_ts": _utc_column(rec["local_ts"]).to_numpy(),
+                "trade_id": rec["trade_id"],
+                "price": rec["price"],
+                "qty": rec["qty"],
+                "side": rec["side"],
+            },
+            index=_utc_index(rec["exch_ts"], "time"),
+        )
+        return frame
+
+    def bbo(
+        self, symbol: str, start: object = None, end: object = None, *, exchange: str | None = None
+    ) -> pd.DataFrame:
+        """Return best bid/ask updates with receive time in ``[start, end)``.
+
+        Index ``local_ts`` (UTC); columns ``exch_ts``, ``update_id``, ``bid_px``, ``bid_qty``,
+        ``ask_px``, ``ask_qty``.
+        """
+        ex = self.resolve_exchange(symbol, "bbo", exchange)
+        rec = self.read(ex, symbol, "bbo", to_ns(start), to_ns(end))
+        return pd.DataFrame(
+            {
+                "exch_ts": _utc_column(rec["exch_ts"]).to_numpy(),
+                "update_id": rec["update_id"],
+                "bid_px": rec["bid_px"],
+                "bid_qty": rec["bid_qty"],
+                "ask_px": rec["ask_px"],
+                "ask_qty": rec["ask_qty"],
+            },
+            index=_utc_index(rec["local_ts"], "local_ts"),
+        )
+
+    def book_events(
+        self, symbol: str, start: object = None, end: object = None, *, exchange: str | None = None
+    ) -> np.ndarray:
+        """Return stored depth rows (``book_dt``) with receive time in ``[start, end)``."""
+        ex = self.resolve_exchange(symbol, "book", exchange)
+        return self.read(ex, symbol, "book", to_ns(start), to_ns(end))
+
+    def book(
+        self, symbol: str, at: object, depth: int = 20, *, exchange: str | None = None
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Return the L2 book after every event received at or before ``at``.
+
+        The book is rebuilt from the stored diffs and snapshots with Binance's local-book
+        procedure. Raises ``DataIntegrityError`` when the book is not valid at ``at`` (before the
+        first snapshot, or after an update-id gap that no snapshot has repaired yet).
+
+        Returns
+        -------
+        (bids, asks) : DataFrames with columns ``price`` and ``qty``, best level first.
+        """
+        if depth < 1:
+            raise ValueError(f"depth must be >= 1; was {depth}")
+        at_ns = to_ns(at)
+        if at_ns is None:
+            raise ValueError("at must be a time, was None")
+        ex = self.resolve_exchange(symbol, "book", exchange)
+        rows = self.read(ex, symbol, "book", None, at_ns + 1)
+        _, _, incidents, (keys, qtys, counts, state) = sync_book(
+            rows, market_of(symbol) != "spot", at_ns
+        )
+        if state != book_nb.STATE_SYNCED:
+            when = pd.Timestamp(at_ns, tz="UTC").isoformat()
+            if rows.shape[0] == 0 or not np.any(rows["flags"] & FLAG_SNAPSHOT):
+                reason = "no snapshot was received at or before it"
+            elif incidents.shape[0]:
+                last = incidents[-1]
+                reason = (
+                    f"update-id continuity broke at "
+                    f"{pd.Timestamp(int(last[4]), tz='UTC').isoformat()} (expected {last[2]}, "
+                    f"found {last[3]}) and no snapshot has repaired it yet"
+                )
+            else:
+                reason = "the snapshot has not been bridged by a diff yet"
+            raise DataIntegrityError(f"{symbol} book is not valid at {when}: {reason}")
+        sides = []
+        for side in (book_nb.SIDE_BID, book_nb.SIDE_ASK):
+            px, qty = book_nb.book_levels_nb(keys, qtys, counts, side, depth)
+            sides.append(pd.DataFrame({"price": px, "qty": qty}))
+        return sides[0], sides[1]
+
+    def gaps(self, symbol: str, *, exchange: str | None = None) -> pd.DataFrame:
+        """Return the book's update-id gaps: start, resync time (NaT if none), ids."""
+        ex = self.resolve_exchange(symbol, "book", exchange)
+        rec = self.read(ex, symbol, "gaps")
+        return pd.DataFrame(
+            {
+                "start": _utc_column(rec["local_ts"]).to_numpy(),
+                "resync": _utc_column(rec["resync_ts"]).to_numpy(),
+                "expected_id": rec["expected_id"],
+                "found_id": rec["found_id"],
+            }
+        )
+
+    def info(self) -> list[dict[str, object]]:
+        """Describe every stored series: exchange, market, symbol, kind, start, end, rows, gaps.
+
+        ``start``/``end`` are the first and last time (bar open time for bars, receive time for
+        events) as ISO-8601 UTC. ``gaps`` lists missing bars (for bar kinds) or update-id gaps
+        (for ``book``), each with ``start`` and ``end`` (``null`` if never repaired).
+        """
+        out: list[dict[str, object]] = []
+        for key in self.streams():
+            if key.kind == "gaps":
+                continue
+            field = time_field(key.kind)
+            times = self._read_column(key, field)
+            if times.shape[0] == 0:
+                continue
+            entry: dict[str, object] = {
+                "exchange": key.exchange,
+                "market": key.market,
+                "symbol": key.symbol,
+                "kind": key.kind,
+                "start": _iso(int(times.min())),
+                "end": _iso(int(times.max())),
+                "rows": int(times.shape[0]),
+                "gaps": self._gaps_for(key, times),
+            }
+            out.append(entry)
+        return out
+
+    def _read_column(self, key: StreamKey, column: str) -> np.ndarray:
+        parts = [
+            pq.read_table(p, columns=[column]).column(column).to_numpy()
+            for p in self.partitions(key.exchange, key.symbol, key.kind)
+        ]
+        return np.concatenate(parts) if parts else np.empty(0, np.int64)
+
+    def _gaps_for(self, key: StreamKey, times: np.ndarray) -> list[dict[str, object]]:
+        if key.kind.startswith("bars_"):
+            step = timeframe_ns(key.kind.removeprefix("bars_"))
+            ts = np.sort(times)
+            holes = np.flatnonzero(np.diff(ts) > step)
+            return [
+                {
+                    "start": _iso(int(ts[i]) + step),
+                    "end": _iso(int(ts[i + 1])),
+                    "missing": int((ts[i + 1] - ts[i]) // step - 1),
+                }
+                for i in holes
+            ]
+        if key.kind == "book":
+            rec = self.read(key.exchange, key.symbol, "gaps")
+            return [
+                {
+                    "start": _iso(int(g["local_ts"])),
+                    "end": None if g["resync_ts"] == NO_TS else _iso(int(g["resync_ts"])),
+                    "expected_id": int(g["expected_id"]),
+                    "found_id": int(g["found_id"]),
+                }
+                for g in rec
+            ]
+        return []
+
+
+def _key_fields(kind: str, records: np.ndarray) -> list[str] | None:
+    if kind.startswith("bars_"):
+        return ["ts"]
+    if kind == "trades" and records.shape[0] and bool(np.all(records["trade_id"] != NO_ID)):
+        return ["trade_id"]
+    return None  # the whole row
+
+
+def _dedupe(kind: str, old: np.ndarray, new: np.ndarray) -> np.ndarray:
+    if old.shape[0] == 0 and new.shape[0] <= 1:
+        return new.copy()
+    merged = np.concatenate([old, new])
+    fields = _key_fields(kind, merged)
+    names = list(merged.dtype.names or ()) if fields is None else fields
+    keep_last = kind.startswith("bars_")
+    if len(names) == 1:
+        values = merged[names[0]]
+        if keep_last:
+            _, idx = np.unique(values[::-1], return_index=True)
+            idx = merged.shape[0] - 1 - idx
+        else:
+            _, idx = np.unique(values, return_index=True)
+        return merged[np.sort(idx)]
+    # Whole-row identity: compare the raw bytes of each record.
+    raw = np.ascontiguousarray(merged).view(np.dtype((np.void, merged.dtype.itemsize)))
+    _, idx = np.unique(raw, return_index=True)
+    return merged[np.sort(idx)]
+
+
+def _records_equal(a: np.ndarray, b: np.ndarray) -> bool:
+    if a.shape != b.shape:
+        return False
+    return all(np.array_equal(a[n], b[n], equal_nan=True) for n in a.dtype.names or ())
+
+
+# -- the user-facing reads ---------------------------------------------------------------------
+
+
+def to_ns(value: object) -> int | None:
+    """Convert a time (ISO string, Timestamp, datetime, datetime64, int ns) to int ns UTC.
+
+    Naive times are taken as UTC.
+
+    Examples
+    --------
+    >>> to_ns("2024-08-09T00:00:00Z")
+    1723161600000000000
+    """
+    if value is None:
+        return None
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return int(value)
+    try:
+        stamp = pd.Timestamp(value)  # type: ignore[arg-type]
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"cannot read {value!r} as a time") from e
+    if pd.isna(stamp):
+        raise ValueError(f"cannot read {value!r} as a time")
+    if stamp.tzinfo is None:
+        stamp = stamp.tz_localize("UTC")
+    return int(stamp.tz_convert("UTC").as_unit("ns").value)
+
+
+def _utc_index(values: np.ndarray, name: str) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(values.astype("datetime64[ns]"), name=name).tz_localize("UTC")
+
+
+def _utc_column(values: np.ndarray) -> pd.Series:
+    return pd.Series(values.astype("datetime64[ns]")).dt.tz_localize("UTC")
+
+
+def _iso(ts_ns: int) -> str:
+    return str(pd.Timestamp(ts_ns, unit="ns", tz="UTC").isoformat())
+
+
+def open_store(root: str | os.PathLike[str] = "data") -> Store:
+    """Open (or create on first write) the store at ``root``.
+
+    Examples
+    --------
+    >>> store = open_store("data")
+    >>> store.root.name
+    'data'
+    """
+    return Store(root)

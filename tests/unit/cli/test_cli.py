@@ -1,0 +1,79 @@
+"""The command line: subcommands, JSON output, exit codes."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mmts.cli.main import main
+
+LINE = (
+    '1723161253937085768 {"stream":"ethusdt@trade","data":{"e":"trade","t":1,"p":"2683.81",'
+    '"q":"0.02","T":1723161255342,"m":false,"M":true}}\n'
+)
+
+
+def test_help_lists_the_data_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["data", "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "import" in out and "info" in out
+
+
+def test_import_then_info_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rec = tmp_path / "ethusdt_20240808.gz"
+    rec.write_bytes(gzip.compress(LINE.encode()))
+    store = tmp_path / "store"
+    assert main(["data", "import", str(rec), "--store", str(store), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["written"][0]["kind"] in {"bars_1s", "trades"}
+    assert main(["data", "info", "--store", str(store), "--json"]) == 0
+    (entry,) = json.loads(capsys.readouterr().out)
+    assert entry == {
+        "exchange": "binance", "market": "spot", "symbol": "ETH/USDT", "kind": "trades",
+        "start": "2024-08-08T23:54:13.937085768+00:00", "end": "2024-08-08T23:54:13.937085768+00:00",
+        "rows": 1, "gaps": [],
+    }  # fmt: skip
+
+
+def test_errors_exit_2_with_a_message(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "x.txt"
+    bad.write_text("nope\n")
+    assert main(["data", "import", str(bad), "--store", str(tmp_path / "s")]) == 2
+    assert "x.txt: unrecognised format" in capsys.readouterr().err
+
+
+def test_overrides_name_market_and_symbol(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rec = tmp_path / "rec.txt"
+    rec.write_text(LINE)
+    store = tmp_path / "store"
+    args = [
+        "data",
+        "import",
+        str(rec),
+        "--store",
+        str(store),
+        "--market",
+        "usdm",
+        "--symbol",
+        "ETH/USDT:USDT",
+    ]
+    assert main(args) == 0
+    capsys.readouterr()
+    main(["data", "info", "--store", str(store), "--json"])
+    assert {e["symbol"] for e in json.loads(capsys.readouterr().out)} == {"ETH/USDT:USDT"}
+
+
+def test_console_entry_point_runs() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "mmts.cli", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "data" in out

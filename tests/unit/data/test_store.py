@@ -1,0 +1,158 @@
+"""The Parquet store: partitions, ranges, idempotent merges, atomic replacement."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mmts.core.errors import DataIntegrityError, UnknownSymbolError
+from mmts.core.schema import bar_dt, trade_dt
+from mmts.data.store import Store, open_store, to_ns
+
+DAY = 86_400 * 10**9
+MIN = 60 * 10**9
+
+
+def _bars(start_ns: int, n: int, step: int = MIN, price: float = 100.0) -> np.ndarray:
+    out = np.zeros(n, bar_dt)
+    out["ts"] = start_ns + step * np.arange(n)
+    out["open"] = out["high"] = out["low"] = out["close"] = price + np.arange(n)
+    out["volume"] = 1.0
+    out["trades"] = -1
+    return out
+
+
+def _trades(start_ns: int, n: int, first_id: int = 1) -> np.ndarray:
+    out = np.zeros(n, trade_dt)
+    out["local_ts"] = start_ns + 10**9 * np.arange(n)
+    out["exch_ts"] = out["local_ts"] - 10**6
+    out["trade_id"] = first_id + np.arange(n)
+    out["price"] = 10.0
+    out["qty"] = 1.0
+    out["side"] = 1
+    return out
+
+
+def test_writes_are_partitioned_by_period(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    t0 = to_ns("2024-08-08T23:00:00")
+    assert t0 is not None
+    store.write("binance", "ETH/USDT", "trades", _trades(t0, 7200))
+    names = [p.name for p in store.partitions("binance", "ETH/USDT", "trades")]
+    assert names == ["2024-08-08.parquet", "2024-08-09.parquet"]
+    store.write("binance", "ETH/USDT", "bars_1m", _bars(t0, 3 * 24 * 60))
+    assert [p.stem for p in store.partitions("binance", "ETH/USDT", "bars_1m")] == ["2024-08"]
+    store.write("binance", "ETH/USDT", "bars_1d", _bars(t0 - t0 % DAY - 400 * DAY, 500, DAY))
+    assert [p.stem for p in store.partitions("binance", "ETH/USDT", "bars_1d")] == ["2023", "2024"]
+
+
+def test_writing_the_same_rows_twice_stores_them_once(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    trades = _trades(to_ns("2024-01-01") or 0, 100)
+    assert store.write("binance", "BTC/USDT", "trades", trades) == 100
+    path = store.partitions("binance", "BTC/USDT", "trades")[0]
+    mtime = path.stat().st_mtime_ns
+    assert store.write("binance", "BTC/USDT", "trades", trades[10:50]) == 0
+    assert path.stat().st_mtime_ns == mtime  # nothing new: the file is not rewritten
+    assert store.read("binance", "BTC/USDT", "trades").shape[0] == 100
+
+
+def test_newer_bar_replaces_the_stored_one(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    bars = _bars(0, 10)
+    store.write("binance", "BTC/USDT", "bars_1m", bars)
+    fixed = bars[3:4].copy()
+    fixed["close"] = 1.5
+    store.write("binance", "BTC/USDT", "bars_1m", fixed)
+    out = store.read("binance", "BTC/USDT", "bars_1m")
+    assert out.shape[0] == 10 and out["close"][3] == 1.5
+
+
+def test_read_range_is_half_open_and_prunes_partitions(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    t0 = to_ns("2024-03-01") or 0
+    store.write("binance", "BTC/USDT", "bars_1m", _bars(t0, 60 * 24 * 70))  # three months
+    frame = store.bars("BTC/USDT", "1m", "2024-04-01", "2024-04-01T00:05")
+    assert len(frame) == 5 and str(frame.index[0]) == "2024-04-01 00:00:00+00:00"
+    assert list(frame.columns) == ["open", "high", "low", "close", "volume"]
+    # Only the April partition is opened: a damaged March file does not matter.
+    march = store.partitions("binance", "BTC/USDT", "bars_1m")[0]
+    march.write_bytes(b"garbage")
+    assert len(store.bars("BTC/USDT", "1m", "2024-04-02", "2024-04-03")) == 24 * 60
+    with pytest.raises(DataIntegrityError, match="cannot read store file"):
+        store.bars("BTC/USDT", "1m")
+
+
+def test_unknown_symbol_error_says_what_is_there(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    store.write("binance", "BTC/USDT", "bars_1m", _bars(0, 3))
+    with pytest.raises(UnknownSymbolError, match=r"no bars_1h for BTC/USDT.*binance:bars_1m"):
+        store.bars("BTC/USDT", "1h")
+    with pytest.raises(UnknownSymbolError, match=r"symbols \['BTC/USDT'\]"):
+        store.bars("ETH/USDT", "1m")
+
+
+def test_several_exchanges_need_an_explicit_choice(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    store.write("binance", "BTC/USDT", "bars_1m", _bars(0, 3))
+    store.write("mexc", "BTC/USDT", "bars_1m", _bars(0, 3, price=5.0))
+    with pytest.raises(UnknownSymbolError, match="several exchanges"):
+        store.bars("BTC/USDT", "1m")
+    assert store.bars("BTC/USDT", "1m", exchange="mexc")["open"].iloc[0] == 5.0
+
+
+def test_wrong_dtype_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match="must have dtype"):
+        Store(tmp_path).write("binance", "BTC/USDT", "trades", _bars(0, 2))
+
+
+def test_failed_write_leaves_the_old_partition(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = Store(tmp_path)
+    store.write("binance", "BTC/USDT", "bars_1m", _bars(0, 10))
+    before = store.read("binance", "BTC/USDT", "bars_1m")
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr("mmts.data.store.pq.write_table", broken)
+    with pytest.raises(OSError, match="disk full"):
+        store.write("binance", "BTC/USDT", "bars_1m", _bars(10 * MIN, 10))
+    monkeypatch.undo()
+    after = store.read("binance", "BTC/USDT", "bars_1m")
+    assert np.array_equal(before, after)
+    assert not list((tmp_path / ".staging").glob("*"))  # no temp files left behind
+
+
+def test_info_reports_ranges_rows_and_bar_gaps(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    bars = _bars(0, 10)
+    store.write("binance", "BTC/USDT", "bars_1m", np.delete(bars, [4, 5]))
+    (entry,) = store.info()
+    assert entry["kind"] == "bars_1m" and entry["market"] == "spot" and entry["rows"] == 8
+    assert entry["start"] == "1970-01-01T00:00:00+00:00"
+    assert entry["end"] == "1970-01-01T00:09:00+00:00"
+    assert entry["gaps"] == [
+        {"start": "1970-01-01T00:04:00+00:00", "end": "1970-01-01T00:06:00+00:00", "missing": 2}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2024-08-09", 1723161600000000000),
+        ("2024-08-09T02:00:00+02:00", 1723161600000000000),
+        (1723161600000000000, 1723161600000000000),
+        (None, None),
+    ],
+)
+def test_times_are_read_as_utc(value: object, expected: int | None) -> None:
+    assert to_ns(value) == expected
+
+
+def test_unreadable_time_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="cannot read 'yesterday-ish' as a time"):
+        to_ns("yesterday-ish")
