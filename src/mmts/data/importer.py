@@ -231,30 +231,38 @@ def _import_recordings(
         groups.setdefault((exchange, rec.symbol), []).append(rec)
     for (exchange, symbol), recs in sorted(groups.items()):
         recs.sort(key=lambda r: r.first_local_ts)
+        had_book = bool(store.partitions(exchange, symbol, "book"))
         for kind in ("trades", "bbo", "book"):
             for rec in recs:
                 records = getattr(rec, kind)
                 new = store.write(exchange, symbol, kind, records)
                 summary.add(exchange, symbol, kind, int(records.shape[0]), new)
-        summary.incidents.extend(_batch_incidents(recs))
+        batch_gaps, in_order = _batch_incidents(recs, summary)
         lo = min(r.first_local_ts for r in recs)
         hi = max(r.last_local_ts for r in recs)
         _rebuild_second_bars(store, exchange, symbol, lo, hi, summary)
-        rebuild_book_gaps(store, exchange, symbol)
+        if not had_book and in_order:
+            # The store now holds exactly this batch, in this order: its gaps are the batch's.
+            store.replace(exchange, symbol, "gaps", batch_gaps)
+        else:
+            rebuild_book_gaps(store, exchange, symbol)
 
 
-def _batch_incidents(recs: list[Recording]) -> list[Incident]:
-    """Sync this import's depth rows (files in time order) and locate problems by file and line."""
+def _batch_incidents(recs: list[Recording], summary: ImportSummary) -> tuple[np.ndarray, bool]:
+    """Sync this import's depth rows (files in time order); report problems by file and line.
+
+    Returns the gaps as ``gap_dt`` rows, and whether the batch's rows were already in time order.
+    """
     book = np.concatenate([r.book for r in recs])
+    in_order = bool(np.all(book["local_ts"][1:] >= book["local_ts"][:-1]))
     if book.shape[0] == 0:
-        return []
+        return np.empty(0, gap_dt), in_order
     lines = np.concatenate([r.book_lines for r in recs])
     owners = np.concatenate([np.full(r.book.shape[0], i) for i, r in enumerate(recs)])
     _, _, incidents, _ = sync_book(book, recs[0].market != "spot")
-    out = []
     for row, kind, expected, found, ts, resync in incidents:
         rec = recs[int(owners[row])]
-        out.append(
+        summary.incidents.append(
             Incident(
                 symbol=rec.symbol,
                 kind=INCIDENT_NAMES[int(kind)],
@@ -266,13 +274,10 @@ def _batch_incidents(recs: list[Recording]) -> list[Incident]:
                 resync_time=_iso(int(resync)) if resync >= 0 else None,
             )
         )
-    return out
+    return _gap_records(incidents), in_order
 
 
-def rebuild_book_gaps(store: Store, exchange: str, symbol: str) -> np.ndarray:
-    """Recompute the ``gaps`` series of a symbol from its whole stored book."""
-    book = store.read(exchange, symbol, "book")
-    _, _, incidents, _ = sync_book(book, market_of(symbol) != "spot")
+def _gap_records(incidents: np.ndarray) -> np.ndarray:
     gaps = np.empty(incidents.shape[0], gap_dt)
     if incidents.shape[0]:
         gaps["local_ts"] = incidents[:, 4]
@@ -280,6 +285,14 @@ def rebuild_book_gaps(store: Store, exchange: str, symbol: str) -> np.ndarray:
         gaps["expected_id"] = incidents[:, 2]
         gaps["found_id"] = incidents[:, 3]
         gaps["line"] = -1
+    return gaps
+
+
+def rebuild_book_gaps(store: Store, exchange: str, symbol: str) -> np.ndarray:
+    """Recompute the ``gaps`` series of a symbol from its whole stored book."""
+    book = store.read(exchange, symbol, "book")
+    _, _, incidents, _ = sync_book(book, market_of(symbol) != "spot")
+    gaps = _gap_records(incidents)
     store.replace(exchange, symbol, "gaps", gaps)
     return gaps
 

@@ -242,8 +242,10 @@ class Store:
                     old.unlink()
 
     def _sorted(self, kind: str, records: np.ndarray) -> np.ndarray:
-        order = np.argsort(records[time_field(kind)], kind="stable")
-        return records[order]
+        times = records[time_field(kind)]
+        if times.shape[0] < 2 or bool(np.all(times[1:] >= times[:-1])):
+            return records
+        return records[np.argsort(times, kind="stable")]
 
     def _merge_partition(
         self, exchange: str, symbol: str, kind: str, period: str, new: np.ndarray
@@ -540,24 +542,58 @@ def _key_fields(kind: str, records: np.ndarray) -> list[str] | None:
 
 
 def _dedupe(kind: str, old: np.ndarray, new: np.ndarray) -> np.ndarray:
-    if old.shape[0] == 0 and new.shape[0] <= 1:
-        return new.copy()
-    merged = np.concatenate([old, new])
-    fields = _key_fields(kind, merged)
-    names = list(merged.dtype.names or ()) if fields is None else fields
-    keep_last = kind.startswith("bars_")
-    if len(names) == 1:
-        values = merged[names[0]]
-        if keep_last:
+    """Merge ``new`` into ``old`` (already unique), dropping duplicates by the kind's key."""
+    new = _unique(kind, new)
+    if old.shape[0] == 0 or new.shape[0] == 0:
+        return new if old.shape[0] == 0 else old
+    if _key_fields(kind, new) != ["trade_id"]:
+        # Rows of kinds keyed by time (or by the whole row, which includes the time) cannot
+        # collide across disjoint time ranges: appending needs no search.
+        field = time_field(kind)
+        if new[field].min() > old[field].max() or new[field].max() < old[field].min():
+            return np.concatenate([old, new])
+    return _unique(kind, np.concatenate([old, new]))
+
+
+def _unique(kind: str, records: np.ndarray) -> np.ndarray:
+    """Drop duplicates, keeping the first occurrence (the last for bars, whose newer row wins)."""
+    if records.shape[0] <= 1:
+        return records
+    fields = _key_fields(kind, records)
+    if fields is not None:
+        values = records[fields[0]]
+        if bool(np.all(values[1:] > values[:-1])):
+            return records  # strictly increasing keys: nothing to drop
+        if kind.startswith("bars_"):
             _, idx = np.unique(values[::-1], return_index=True)
-            idx = merged.shape[0] - 1 - idx
+            idx = records.shape[0] - 1 - idx
         else:
             _, idx = np.unique(values, return_index=True)
-        return merged[np.sort(idx)]
-    # Whole-row identity: compare the raw bytes of each record.
-    raw = np.ascontiguousarray(merged).view(np.dtype((np.void, merged.dtype.itemsize)))
+        if idx.shape[0] == records.shape[0]:
+            return records
+        return records[np.sort(idx)]
+    # Whole-row identity. Distinct row hashes prove there is no duplicate (the common case);
+    # otherwise compare the raw bytes of every row.
+    hashes = np.sort(_row_hash(records))
+    if not bool(np.any(hashes[1:] == hashes[:-1])):
+        return records
+    raw = np.ascontiguousarray(records).view(np.dtype((np.void, records.dtype.itemsize)))
     _, idx = np.unique(raw, return_index=True)
-    return merged[np.sort(idx)]
+    return records[np.sort(idx)]
+
+
+def _row_hash(records: np.ndarray) -> np.ndarray:
+    h = np.zeros(records.shape[0], np.uint64)
+    prime = np.uint64(0x100000001B3)
+    for name in records.dtype.names or ():
+        column = records[name]
+        if column.dtype.itemsize == 8:
+            bits = column.view(np.uint64)
+        else:
+            bits = column.astype(np.int64).view(np.uint64)
+        h = (h ^ bits) * prime
+        h ^= h >> np.uint64(29)
+    return h
 
 
 def _records_equal(a: np.ndarray, b: np.ndarray) -> bool:

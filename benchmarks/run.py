@@ -1,0 +1,45 @@
+"""Run every benchmark on one core and print a table: ``nox -s bench`` (or ``python benchmarks/run.py``).
+
+Each benchmark checks that mmts and its plain reference produce the same result before timing,
+and reports both from the same run. Numbers are never asserted in the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import bench_import
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--shared", type=Path,
+                        default=Path(os.environ.get("MMTS_SHARED_DATA", HERE.parent.parent / "shared" / "data")))  # fmt: skip
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core
+    import pyarrow as pa
+
+    pa.set_cpu_count(1)
+    pa.set_io_thread_count(1)
+    rows = bench_import.run(args.shared, args.repeat)
+    print(
+        f"# mmts benchmarks — {platform.processor() or platform.machine()}, Python {platform.python_version()}, 1 core"
+    )
+    widths = {k: max(len(k), *(len(str(r[k])) for r in rows)) for k in rows[0]}
+    print(" | ".join(k.ljust(w) for k, w in widths.items()))
+    print("-|-".join("-" * w for w in widths.values()))
+    for r in rows:
+        print(" | ".join(str(r[k]).ljust(w) for k, w in widths.items()))
+
+
+if __name__ == "__main__":
+    main()
