@@ -77,3 +77,19 @@ def test_console_entry_point_runs() -> None:
         [sys.executable, "-m", "mmts.cli", "--help"], capture_output=True, text=True, check=True
     ).stdout
     assert "data" in out
+
+
+@pytest.mark.network
+def test_download_command_against_the_simulator(
+    tmp_path: Path, sample_store_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mmts.data import open_store
+    from mmts.testing.exchange_sim import ExchangeSimulator
+
+    with ExchangeSimulator(open_store(sample_store_path), exchange="binance") as sim:
+        args = ["data", "download", "--exchange", "binance", "--symbol", "BTC/USDT,ETH/USDT",
+                "--timeframe", "1h", "--start", "2024-08-01", "--end", "2024-08-03",
+                "--store", str(tmp_path), "--api-url", sim.url, "--json"]  # fmt: skip
+        assert main(args) == 0
+    reports = json.loads(capsys.readouterr().out)
+    assert [(r["symbol"], r["bars_new"]) for r in reports] == [("BTC/USDT", 48), ("ETH/USDT", 48)]
