@@ -30,6 +30,19 @@ _KEY_NAMES = (
 _KEYS = tuple(np.frombuffer(k.encode(), np.uint8).copy() for k in _KEY_NAMES)
 _KEY_BYTES = np.concatenate(_KEYS)
 _KEY_OFFSETS = np.concatenate([[0], np.cumsum([k.size for k in _KEYS])]).astype(np.int64)
+
+
+def _key_table() -> np.ndarray:
+    table = np.full(nb.KEY_TABLE_SIZE, -1, np.int64)
+    for index, key in enumerate(_KEYS[: nb.N_JSON_KEYS]):
+        slot = int(nb.key_slot_nb(int(key[0]), int(key[-1]), key.size))
+        if table[slot] >= 0:
+            raise AssertionError(f"key slot collision: {_KEY_NAMES[index]!r}")
+        table[slot] = index
+    return table
+
+
+_KEY_TABLE = _key_table()
 _PERP_LOWER = np.frombuffer(b"_perp", np.uint8).copy()
 
 _ERROR_TEXT = {
@@ -129,7 +142,7 @@ def read_recording(
         kind, err, hint, line_start, line_end, local_ts, exch_ts, id_a, id_b, id_c,
         sym_hash, sym_start, sym_end, px_a, qty_a, px_b, qty_b, side, lvl_start, lvl_count,
         lvl_side, lvl_px, lvl_qty,
-    ) = nb.parse_lines_nb(buf, _KEYS, _KEY_BYTES, _KEY_OFFSETS, level_capacity)  # fmt: skip
+    ) = nb.parse_lines_nb(buf, _KEYS, _KEY_BYTES, _KEY_OFFSETS, _KEY_TABLE, level_capacity)  # fmt: skip
     n_lines = kind.shape[0]
     summary = RecordingSummary(path=path_s, lines=n_lines)
 

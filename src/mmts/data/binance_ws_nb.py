@@ -124,17 +124,29 @@ def skip_value_nb(buf, i, end):
     return i
 
 
+#: Size of the key lookup table (a power of two).
+KEY_TABLE_SIZE = 1024
+
+
 @njit(cache=True)
-def scan_object_nb(buf, i, end, key_bytes, key_offsets, pos, lazy_key):
+def key_slot_nb(first, last, length):
+    """Slot of a key in the lookup table, from its first and last byte and its length."""
+    return (np.int64(first) * 37 + np.int64(last) * 101 + np.int64(length) * 3) & (
+        KEY_TABLE_SIZE - 1
+    )
+
+
+@njit(cache=True)
+def scan_object_nb(buf, i, end, key_bytes, key_offsets, key_table, pos, lazy_key):
     """Index the members of the JSON object at ``i`` in one pass.
 
-    ``key_bytes[key_offsets[k]:key_offsets[k + 1]]`` spells key ``k``.
+    ``key_bytes[key_offsets[k]:key_offsets[k + 1]]`` spells key ``k``; ``key_table`` maps
+    :func:`key_slot_nb` of a key to its index (-1 for none), so each member costs one lookup.
     Fills ``pos`` (int64[n_keys]): ``pos[k]`` is where the value of key ``k`` starts, or -1
     when the object has no such member. Returns ``(pos, ok)``; ``ok`` is False when the object
     is malformed. When key ``lazy_key`` (-1 for none) is the last member and holds an object,
     the scan stops there without walking it: ``data`` is scanned next anyway.
     """
-    n_keys = pos.shape[0]
     pos[:] = -1
     i = _skip_ws_nb(buf, i, end)
     if i >= end or buf[i] != _LBRACE:
@@ -155,18 +167,18 @@ def scan_object_nb(buf, i, end, key_bytes, key_offsets, pos, lazy_key):
             return pos, False
         value = _skip_ws_nb(buf, i + 1, end)
         n = key_end - key_start
-        for k in range(n_keys):
-            k0 = key_offsets[k]
-            if key_offsets[k + 1] - k0 != n:
-                continue
-            same = True
-            for j in range(n):
-                if buf[key_start + j] != key_bytes[k0 + j]:
-                    same = False
-                    break
-            if same:
-                pos[k] = value
-                break
+        if n > 0:
+            k = key_table[key_slot_nb(buf[key_start], buf[key_end - 1], n)]
+            if k >= 0:
+                k0 = key_offsets[k]
+                if key_offsets[k + 1] - k0 == n:
+                    same = True
+                    for j in range(n):
+                        if buf[key_start + j] != key_bytes[k0 + j]:
+                            same = False
+                            break
+                    if same:
+                        pos[k] = value
         if lazy_key >= 0 and pos[lazy_key] == value and buf[end - 1] == _RBRACE:
             # The member is an object that closes right before ours: the usual combined-stream
             # layout, where "data" comes last. Skip scanning it here; the caller scans it.
@@ -359,7 +371,7 @@ def _ms_at_nb(buf, k, end):
 
 
 @njit(cache=True)
-def parse_lines_nb(buf, keys, key_bytes, key_offsets, level_capacity):
+def parse_lines_nb(buf, keys, key_bytes, key_offsets, key_table, level_capacity):
     """Parse every line of a recording.
 
     Parameters
@@ -368,8 +380,8 @@ def parse_lines_nb(buf, keys, key_bytes, key_offsets, level_capacity):
         The decompressed file.
     keys : tuple of uint8 arrays
         Key and suffix spellings, in the order built by ``binance_ws._KEYS``.
-    key_bytes, key_offsets : uint8[n], int64[n_keys + 1]
-        The same spellings concatenated, for the member scanner.
+    key_bytes, key_offsets, key_table : uint8[n], int64[n_keys + 1], int64[KEY_TABLE_SIZE]
+        The same spellings concatenated, and their lookup table, for the member scanner.
     level_capacity : int
         Rows to allocate for depth levels (an upper bound: the number of ``[`` in ``buf``).
 
@@ -447,7 +459,9 @@ def parse_lines_nb(buf, keys, key_bytes, key_offsets, level_capacity):
             err[row] = ERR_MALFORMED
             continue
         obj_start = i
-        env, ok = scan_object_nb(buf, obj_start, stop, key_bytes, key_offsets, env_pos, K_data)
+        env, ok = scan_object_nb(
+            buf, obj_start, stop, key_bytes, key_offsets, key_table, env_pos, K_data
+        )
         if not ok:
             err[row] = ERR_MALFORMED
             continue
@@ -521,7 +535,9 @@ def parse_lines_nb(buf, keys, key_bytes, key_offsets, level_capacity):
             j -= 1
         if buf[j] != _RBRACE:
             data_end = skip_value_nb(buf, d, stop)  # "data" is not the last member
-        dat, ok = scan_object_nb(buf, data_start, data_end, key_bytes, key_offsets, dat_pos, -1)
+        dat, ok = scan_object_nb(
+            buf, data_start, data_end, key_bytes, key_offsets, key_table, dat_pos, -1
+        )
         if not ok:
             err[row] = ERR_MALFORMED
             continue
