@@ -43,6 +43,16 @@ def tests(session: nox.Session) -> None:
     )
 
 
+@nox.session(default=False)
+def tests_nojit(session: nox.Session) -> None:
+    """Run the kernel tests with numba's JIT off: the kernels are plain Python there too."""
+    _install(session, "test")
+    session.run(
+        "pytest", "-p", "no:cacheprovider", "tests/unit/core", "tests/unit/data/test_binance_ws.py",
+        "tests/unit/data/test_bars.py", *session.posargs, env={"NUMBA_DISABLE_JIT": "1"},
+    )  # fmt: skip
+
+
 @nox.session
 def lint(session: nox.Session) -> None:
     """Ruff (lint + format check) and mypy."""

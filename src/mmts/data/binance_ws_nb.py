@@ -210,7 +210,7 @@ def parse_int_nb(buf, i, end):
     value = 0
     n_digits = 0
     while i < end and 48 <= buf[i] <= 57:
-        digit = buf[i] - 48
+        digit = np.int64(buf[i]) - 48
         if value > (_INT64_MAX - digit) // 10:
             return 0, i, False  # would overflow int64
         value = value * 10 + digit
@@ -246,7 +246,7 @@ def parse_decimal_nb(buf, i, end):
     seen_dot = False
     significant = 0
     while i < end:
-        c = buf[i]
+        c = np.int64(buf[i])
         if 48 <= c <= 57:
             n_digits += 1
             if seen_dot and c == 48:
@@ -352,11 +352,12 @@ def _starts_with_nb(buf, start, end, prefix):
 
 @njit(cache=True)
 def _hash_nb(buf, start, end):
-    # FNV-1a over the stream's symbol part; Python maps hashes back to names.
-    h = np.int64(-3750763034362895579)
+    # A polynomial hash of the stream's symbol part, kept below 2**55 so it never overflows
+    # (identical with and without the JIT); 0 is reserved for "no symbol".
+    h = np.int64(1)
     for j in range(start, end):
-        h = (h ^ np.int64(buf[j])) * np.int64(1099511628211)
-    return h
+        h = (h * 257 + np.int64(buf[j])) & np.int64((1 << 55) - 1)
+    return h | np.int64(1 << 56)
 
 
 @njit(cache=True)

@@ -444,11 +444,15 @@ class Store:
                 reason = "no snapshot was received at or before it"
             elif incidents.shape[0]:
                 last = incidents[-1]
-                reason = (
-                    f"update-id continuity broke at "
-                    f"{pd.Timestamp(int(last[4]), tz='UTC').isoformat()} (expected {last[2]}, "
-                    f"found {last[3]}) and no snapshot has repaired it yet"
-                )
+                when_broken = pd.Timestamp(int(last[4]), tz="UTC").isoformat()
+                if last[1] == book_nb.INCIDENT_CROSSED:
+                    what = f"the book came out crossed after update {last[3]} at {when_broken}"
+                else:
+                    what = (
+                        f"update-id continuity broke at {when_broken} (expected {last[2]}, "
+                        f"found {last[3]})"
+                    )
+                reason = f"{what} and no snapshot has repaired it yet"
             else:
                 reason = "the snapshot has not been bridged by a diff yet"
             raise DataIntegrityError(f"{symbol} book is not valid at {when}: {reason}")

@@ -89,6 +89,21 @@ def test_id_gap_is_reported_with_file_and_line(tmp_path: Path) -> None:
         store.book("ETH/USDT", T0 + 9 * 10**8)
 
 
+def test_crossed_book_is_reported_and_invalidates_the_book(tmp_path: Path) -> None:
+    rec = _recording(tmp_path / "ethusdt_20240808.gz", n=5)
+    lines = gzip.decompress(rec.read_bytes()).decode().splitlines()
+    # Line 6 is the diff U=u=13: make it bid above the best ask (100.5).
+    lines[5] = lines[5].replace('"b":[["100.0","3"]]', '"b":[["101.0","3"]]')
+    rec.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
+    store = open_store(tmp_path / "store")
+    (incident,) = import_paths(store, [rec]).incidents
+    assert (incident.kind, incident.line) == ("crossed book after diff", 6)
+    with pytest.raises(Exception, match=r"not valid .* came out crossed after update 13"):
+        store.book("ETH/USDT", T0 + 4 * 10**8)
+    bids, _ = store.book("ETH/USDT", T0 + 2 * 10**8)
+    assert bids["price"].tolist() == [100.0]
+
+
 def test_failed_import_writes_nothing(tmp_path: Path) -> None:
     good = _recording(tmp_path / "ethusdt_20240808.gz")
     bad = tmp_path / "broken.csv"
