@@ -207,7 +207,7 @@ def parse_int_nb(buf, i, end):
     if i < end and buf[i] == _MINUS:
         neg = True
         i += 1
-    value = 0
+    value = np.int64(0)
     n_digits = 0
     while i < end and 48 <= buf[i] <= 57:
         digit = np.int64(buf[i]) - 48
@@ -239,7 +239,7 @@ def parse_decimal_nb(buf, i, end):
     if i < end and buf[i] == _MINUS:
         neg = True
         i += 1
-    mantissa = 0
+    mantissa = np.int64(0)
     n_digits = 0
     n_frac = 0  # fractional digits folded into the mantissa
     pending_zeros = 0  # fractional zeros not yet folded (trailing ones never are)
