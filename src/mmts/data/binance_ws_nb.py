@@ -198,15 +198,21 @@ def scan_object_nb(buf, i, end, key_bytes, key_offsets, key_table, pos, lazy_key
 
 
 @njit(cache=True)
-def parse_int_nb(buf, i, end):
-    """Parse an optionally quoted integer at ``i``; return ``(value, next_index, ok)``."""
+def _number_start_nb(buf, i, end):
+    """Skip an opening quote and a minus sign; return ``(quoted, negative, index)``."""
     quoted = i < end and buf[i] == _QUOTE
     if quoted:
         i += 1
-    neg = False
-    if i < end and buf[i] == _MINUS:
-        neg = True
+    neg = i < end and buf[i] == _MINUS
+    if neg:
         i += 1
+    return quoted, neg, i
+
+
+@njit(cache=True)
+def parse_int_nb(buf, i, end):
+    """Parse an optionally quoted integer at ``i``; return ``(value, next_index, ok)``."""
+    quoted, neg, i = _number_start_nb(buf, i, end)
     value = np.int64(0)
     n_digits = 0
     while i < end and 48 <= buf[i] <= 57:
@@ -232,13 +238,7 @@ def parse_decimal_nb(buf, i, end):
     ``err`` is ``ERR_NONE``, ``ERR_NUMBER`` (valid but outside the exact fast path) or
     ``ERR_MALFORMED``. Equivalent to ``float(s)`` on every input it accepts.
     """
-    quoted = i < end and buf[i] == _QUOTE
-    if quoted:
-        i += 1
-    neg = False
-    if i < end and buf[i] == _MINUS:
-        neg = True
-        i += 1
+    quoted, neg, i = _number_start_nb(buf, i, end)
     mantissa = np.int64(0)
     n_digits = 0
     n_frac = 0  # fractional digits folded into the mantissa
