@@ -84,7 +84,7 @@ def _data_import(args: argparse.Namespace) -> int:
     for f in report["files"]:
         skipped = ", ".join(f"{k}: {v}" for k, v in f["skipped"].items())
         print(
-            f"{f['path']}  [{f['format']}]  {f['messages']} messages"
+            f"{f['path']}  [{f['format']}]  {f['records']} records"
             + (f"  skipped {skipped}" if skipped else "")
         )
     for w in report["written"]:

@@ -45,7 +45,8 @@ class FileReport:
 
     path: str
     format: str
-    messages: int = 0
+    #: Messages (recordings) or bars (kline files) read.
+    records: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
 
 
@@ -183,7 +184,7 @@ def import_paths(
             recs, rec_summary = read_recording(
                 path, market=mkt, symbol=symbol, skip_bad_lines=skip_bad_lines
             )
-            report.messages = rec_summary.messages
+            report.records = rec_summary.messages
             report.skipped = dict(rec_summary.skipped)
             recordings.extend((r, exchange or r.exchange) for r in recs)
         else:
@@ -200,7 +201,7 @@ def import_paths(
                     report.skipped["duplicate bars"] = (
                         report.skipped.get("duplicate bars", 0) + dropped
                     )
-                report.messages += int(kf.bars.shape[0])
+                report.records += int(kf.bars.shape[0])
                 if symbol is not None:
                     kf.symbol = symbol
                 if exchange is not None:
