@@ -33,6 +33,10 @@ INCIDENT_CROSSED = 2
 #: The first diff after a snapshot does not bridge its lastUpdateId.
 INCIDENT_NO_BRIDGE = 3
 
+# Application-log markers (``log_code`` values below 0; others are row indices).
+LOG_RESET = -1
+LOG_INVALIDATE = -2
+
 # Sync states.
 STATE_UNSYNCED = 0
 STATE_AWAITING_BRIDGE = 1
@@ -171,16 +175,26 @@ def sync_book_nb(
         The sync state at the end (``STATE_SYNCED`` means the final book is valid).
     full : bool
         True when the book arrays overflowed (grow them and call again).
+    log_code, log_ts : int64[n_log]
+        What a consumer replays to rebuild the book in step with it: row indices in the order
+        they were applied, ``LOG_RESET`` before each applied snapshot and ``LOG_INVALIDATE``
+        where the book stopped being valid; ``log_ts`` is each entry's effective time, and is
+        non-decreasing.
     """
     n = local_ts.shape[0]
     applied = np.zeros(n, np.bool_)
     effective_ts = np.full(n, np.iinfo(np.int64).min, np.int64)
     incidents = np.zeros((16, 6), np.int64)  # (capacity, 6), grown on demand
     n_inc = 0
-    counts[0] = 0
-    counts[1] = 0
     bounds = message_bounds_nb(local_ts, first_id, last_id, flags)
     n_msg = bounds.shape[0] - 1
+    # The application log: row indices in the order they were applied, with RESET before each
+    # snapshot and INVALIDATE where the book stopped being valid, each with its effective time.
+    log_code = np.empty(n + 2 * n_msg + 1, np.int64)  # (n_log,)
+    log_ts = np.empty(n + 2 * n_msg + 1, np.int64)  # (n_log,)
+    n_log = 0
+    counts[0] = 0
+    counts[1] = 0
     state = STATE_UNSYNCED
     last_u = np.int64(-1)
     buffer_from = 0  # first message that may still be applied after the next snapshot
@@ -200,10 +214,24 @@ def sync_book_nb(
             counts[0] = 0
             counts[1] = 0
             if not _apply_rows_nb(keys, qtys, counts, side, price, qty, r0, r1):
-                return applied, effective_ts, incidents[:n_inc], state, True
+                return (
+                    applied,
+                    effective_ts,
+                    incidents[:n_inc],
+                    state,
+                    True,
+                    log_code[:0],
+                    log_ts[:0],
+                )
+            log_code[n_log] = LOG_RESET
+            log_ts[n_log] = local_ts[r0]
+            n_log += 1
             for r in range(r0, r1):
                 applied[r] = True
                 effective_ts[r] = local_ts[r0]
+                log_code[n_log] = r
+                log_ts[n_log] = local_ts[r0]
+                n_log += 1
             state = STATE_AWAITING_BRIDGE
             last_u = lid
             snap_ts = local_ts[r0]
@@ -233,10 +261,21 @@ def sync_book_nb(
                         break
                 if ok_apply:
                     if not _apply_rows_nb(keys, qtys, counts, side, price, qty, q0, q1):
-                        return applied, effective_ts, incidents[:n_inc], state, True
+                        return (
+                            applied,
+                            effective_ts,
+                            incidents[:n_inc],
+                            state,
+                            True,
+                            log_code[:0],
+                            log_ts[:0],
+                        )
                     for r in range(q0, q1):
                         applied[r] = True
                         effective_ts[r] = snap_ts
+                        log_code[n_log] = r
+                        log_ts[n_log] = snap_ts
+                        n_log += 1
                     last_u = u_last
                     state = STATE_SYNCED
             if state == STATE_SYNCED and open_incident >= 0:
@@ -290,10 +329,21 @@ def sync_book_nb(
                     found = u_first
         if do_apply:
             if not _apply_rows_nb(keys, qtys, counts, side, price, qty, r0, r1):
-                return applied, effective_ts, incidents[:n_inc], state, True
+                return (
+                    applied,
+                    effective_ts,
+                    incidents[:n_inc],
+                    state,
+                    True,
+                    log_code[:0],
+                    log_ts[:0],
+                )
             for r in range(r0, r1):
                 applied[r] = True
                 effective_ts[r] = local_ts[r0]
+                log_code[n_log] = r
+                log_ts[n_log] = local_ts[r0]
+                n_log += 1
             was_awaiting = state == STATE_AWAITING_BRIDGE
             last_u = u_last
             state = STATE_SYNCED
@@ -321,11 +371,15 @@ def sync_book_nb(
             if open_incident < 0:
                 open_incident = n_inc
             n_inc += 1
+            if state != STATE_UNSYNCED:
+                log_code[n_log] = LOG_INVALIDATE
+                log_ts[n_log] = local_ts[r0]
+                n_log += 1
             state = STATE_UNSYNCED
             # The message that broke continuity may still bridge the next snapshot.
             buffer_from = m if kind != INCIDENT_CROSSED else m + 1
         m += 1
-    return applied, effective_ts, incidents[:n_inc], state, False
+    return applied, effective_ts, incidents[:n_inc], state, False, log_code[:n_log], log_ts[:n_log]
 
 
 @njit(cache=True)

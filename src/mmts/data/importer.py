@@ -260,7 +260,7 @@ def _batch_incidents(recs: list[Recording], summary: ImportSummary) -> tuple[np.
         return np.empty(0, gap_dt), in_order
     lines = np.concatenate([r.book_lines for r in recs])
     owners = np.concatenate([np.full(r.book.shape[0], i) for i, r in enumerate(recs)])
-    _, _, incidents, _ = sync_book(book, recs[0].market != "spot")
+    incidents = sync_book(book, recs[0].market != "spot").incidents
     for row, kind, expected, found, ts, resync in incidents:
         rec = recs[int(owners[row])]
         summary.incidents.append(
@@ -292,7 +292,7 @@ def _gap_records(incidents: np.ndarray) -> np.ndarray:
 def rebuild_book_gaps(store: Store, exchange: str, symbol: str) -> np.ndarray:
     """Recompute the ``gaps`` series of a symbol from its whole stored book."""
     book = store.read(exchange, symbol, "book")
-    _, _, incidents, _ = sync_book(book, market_of(symbol) != "spot")
+    incidents = sync_book(book, market_of(symbol) != "spot").incidents
     gaps = _gap_records(incidents)
     store.replace(exchange, symbol, "gaps", gaps)
     return gaps

@@ -435,10 +435,9 @@ class Store:
             raise ValueError("at must be a time, was None")
         ex = self.resolve_exchange(symbol, "book", exchange)
         rows = self.read(ex, symbol, "book", None, at_ns + 1)
-        _, _, incidents, (keys, qtys, counts, state) = sync_book(
-            rows, market_of(symbol) != "spot", at_ns
-        )
-        if state != book_nb.STATE_SYNCED:
+        replay = sync_book(rows, market_of(symbol) != "spot", at_ns)
+        incidents = replay.incidents
+        if not replay.valid:
             when = pd.Timestamp(at_ns, tz="UTC").isoformat()
             if rows.shape[0] == 0 or not np.any(rows["flags"] & FLAG_SNAPSHOT):
                 reason = "no snapshot was received at or before it"
@@ -458,7 +457,7 @@ class Store:
             raise DataIntegrityError(f"{symbol} book is not valid at {when}: {reason}")
         sides = []
         for side in (book_nb.SIDE_BID, book_nb.SIDE_ASK):
-            px, qty = book_nb.book_levels_nb(keys, qtys, counts, side, depth)
+            px, qty = book_nb.book_levels_nb(replay.keys, replay.qtys, replay.counts, side, depth)
             sides.append(pd.DataFrame({"price": px, "qty": qty}))
         return sides[0], sides[1]
 

@@ -63,7 +63,8 @@ def _sync(rows: np.ndarray, futures: bool = False, stop: int | None = None):
         rows["local_ts"], rows["first_id"], rows["last_id"], rows["prev_id"], rows["side"],
         rows["price"], rows["qty"], rows["flags"], futures, stop_ts, keys, qtys, counts,
     )  # fmt: skip
-    return (*out, keys, qtys, counts)
+    # Keep the historical tuple shape for these tests; the log is checked separately below.
+    return (*out[:5], keys, qtys, counts)
 
 
 def test_buffered_diffs_apply_after_the_snapshot_at_its_time() -> None:
@@ -143,3 +144,22 @@ def test_diffs_before_any_snapshot_are_not_applied(futures: bool) -> None:
     rows = _msg(1, 1, 2, [(1, 99.0, 1.0)], prev=0)
     applied, _, incidents, state, *_ = _sync(rows, futures=futures)
     assert not applied.any() and incidents.shape[0] == 0 and state == book_nb.STATE_UNSYNCED
+
+
+def test_application_log_replays_to_the_same_book() -> None:
+    rows = np.concatenate([
+        _msg(1, 5, 8, [(1, 99.0, 1.0)]),
+        _msg(2, 9, 12, [(1, 99.0, 3.0)]),
+        _msg(3, 10, 10, [(1, 99.0, 2.0), (-1, 101.0, 1.0)], snapshot=True),
+        _msg(4, 13, 13, [(-1, 101.0, 0.0), (-1, 102.0, 4.0)]),
+        _msg(5, 20, 20, [(-1, 103.0, 1.0)]),  # gap
+    ])  # fmt: skip
+    keys, qtys, counts = book_nb.new_book(64)
+    out = book_nb.sync_book_nb(
+        rows["local_ts"], rows["first_id"], rows["last_id"], rows["prev_id"], rows["side"],
+        rows["price"], rows["qty"], rows["flags"], False, np.iinfo(np.int64).max, keys, qtys, counts,
+    )  # fmt: skip
+    log_code, log_ts = out[5], out[6]
+    assert log_code.tolist() == [book_nb.LOG_RESET, 2, 3, 1, 4, 5, book_nb.LOG_INVALIDATE]
+    assert log_ts.tolist() == [3, 3, 3, 3, 4, 4, 5]
+    assert np.all(np.diff(log_ts) >= 0)
