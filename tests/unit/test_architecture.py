@@ -52,7 +52,7 @@ ALLOWED: dict[str, set[str]] = {
         "backtest",
     },
     "cli": {"*"},
-    "__init__": {"core", "config", "data", "cli"},
+    "__init__": {"core", "config", "data", "features", "cli"},
 }
 KERNEL_IMPORTS = {"numpy", "numba", "math", "__future__"}
 

@@ -36,6 +36,8 @@ INCIDENT_NO_BRIDGE = 3
 # Application-log markers (``log_code`` values below 0; others are row indices).
 LOG_RESET = -1
 LOG_INVALIDATE = -2
+#: The book became valid: the first diff after a snapshot bridged its lastUpdateId.
+LOG_SYNCED = -3
 
 # Sync states.
 STATE_UNSYNCED = 0
@@ -177,8 +179,8 @@ def sync_book_nb(
         True when the book arrays overflowed (grow them and call again).
     log_code, log_ts : int64[n_log]
         What a consumer replays to rebuild the book in step with it: row indices in the order
-        they were applied, ``LOG_RESET`` before each applied snapshot and ``LOG_INVALIDATE``
-        where the book stopped being valid; ``log_ts`` is each entry's effective time, and is
+        they were applied, ``LOG_RESET`` before each applied snapshot, ``LOG_SYNCED`` where the
+        book became valid and ``LOG_INVALIDATE`` where it stopped being valid; ``log_ts`` is each entry's effective time, and is
         non-decreasing.
     """
     n = local_ts.shape[0]
@@ -190,8 +192,8 @@ def sync_book_nb(
     n_msg = bounds.shape[0] - 1
     # The application log: row indices in the order they were applied, with RESET before each
     # snapshot and INVALIDATE where the book stopped being valid, each with its effective time.
-    log_code = np.empty(n + 2 * n_msg + 1, np.int64)  # (n_log,)
-    log_ts = np.empty(n + 2 * n_msg + 1, np.int64)  # (n_log,)
+    log_code = np.empty(n + 3 * n_msg + 1, np.int64)  # (n_log,)
+    log_ts = np.empty(n + 3 * n_msg + 1, np.int64)  # (n_log,)
     n_log = 0
     counts[0] = 0
     counts[1] = 0
@@ -277,6 +279,10 @@ def sync_book_nb(
                         log_ts[n_log] = snap_ts
                         n_log += 1
                     last_u = u_last
+                    if state != STATE_SYNCED:
+                        log_code[n_log] = LOG_SYNCED
+                        log_ts[n_log] = snap_ts
+                        n_log += 1
                     state = STATE_SYNCED
             if state == STATE_SYNCED and open_incident >= 0:
                 incidents[open_incident, 5] = snap_ts
@@ -346,6 +352,10 @@ def sync_book_nb(
                 n_log += 1
             was_awaiting = state == STATE_AWAITING_BRIDGE
             last_u = u_last
+            if was_awaiting:
+                log_code[n_log] = LOG_SYNCED
+                log_ts[n_log] = local_ts[r0]
+                n_log += 1
             state = STATE_SYNCED
             if was_awaiting and open_incident >= 0:
                 incidents[open_incident, 5] = local_ts[r0]

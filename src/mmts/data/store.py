@@ -37,7 +37,7 @@ from mmts.core.schema import EVENT_DTYPES, NO_ID, NO_TS, bar_dt, gap_dt
 from mmts.core.symbols import market_of, path_to_symbol, symbol_to_path
 from mmts.core.timeframes import NS_PER_SECOND, timeframe_ns
 from mmts.data.bars import records_to_frame
-from mmts.data.book_replay import sync_book
+from mmts.data.book_replay import BookReplay, sync_book
 
 _MINUTE_NS = 60 * NS_PER_SECOND
 _HOUR_NS = 3600 * NS_PER_SECOND
@@ -460,6 +460,17 @@ class Store:
             px, qty = book_nb.book_levels_nb(replay.keys, replay.qtys, replay.counts, side, depth)
             sides.append(pd.DataFrame({"price": px, "qty": qty}))
         return sides[0], sides[1]
+
+    def book_replay(
+        self, symbol: str, end: object = None, *, exchange: str | None = None
+    ) -> tuple[BookReplay, np.ndarray]:
+        """Replay the stored book of ``symbol`` received before ``end``; return it and the rows.
+
+        The replay's application log lets feature builders rebuild the book in step with it.
+        """
+        ex = self.resolve_exchange(symbol, "book", exchange)
+        rows = self.read(ex, symbol, "book", None, to_ns(end))
+        return sync_book(rows, market_of(symbol) != "spot"), rows
 
     def gaps(self, symbol: str, *, exchange: str | None = None) -> pd.DataFrame:
         """Return the book's update-id gaps: start, resync time (NaT if none), ids."""

@@ -160,6 +160,8 @@ def test_application_log_replays_to_the_same_book() -> None:
         rows["price"], rows["qty"], rows["flags"], False, np.iinfo(np.int64).max, keys, qtys, counts,
     )  # fmt: skip
     log_code, log_ts = out[5], out[6]
-    assert log_code.tolist() == [book_nb.LOG_RESET, 2, 3, 1, 4, 5, book_nb.LOG_INVALIDATE]
-    assert log_ts.tolist() == [3, 3, 3, 3, 4, 4, 5]
+    assert log_code.tolist() == [
+        book_nb.LOG_RESET, 2, 3, 1, book_nb.LOG_SYNCED, 4, 5, book_nb.LOG_INVALIDATE,
+    ]  # fmt: skip
+    assert log_ts.tolist() == [3, 3, 3, 3, 3, 4, 4, 5]
     assert np.all(np.diff(log_ts) >= 0)

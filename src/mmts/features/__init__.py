@@ -1,0 +1,8 @@
+"""Features: order-book (COB) buckets and imbalance, multi-timeframe frames, pivots, model input.
+
+Pure computation over arrays; a store is only read through its public methods.
+"""
+
+from mmts.features.api import cob
+
+__all__ = ["cob"]

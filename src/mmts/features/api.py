@@ -1,0 +1,88 @@
+"""The public feature functions, reading from a store."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+
+from mmts.config import FeatureConfig
+from mmts.features.cob import cob_frame, cob_from_log, whole_seconds
+
+
+class BookSource(Protocol):
+    """What the feature builders need from a store (``mmts.data.Store`` provides it)."""
+
+    def book_replay(
+        self, symbol: str, end: object = None, *, exchange: str | None = None
+    ) -> object:
+        """Replay the stored book of ``symbol`` up to ``end``."""
+        ...
+
+
+def _to_ns(value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    stamp = pd.Timestamp(value)  # type: ignore[arg-type]
+    if stamp.tzinfo is None:
+        stamp = stamp.tz_localize("UTC")
+    return int(stamp.tz_convert("UTC").as_unit("ns").value)
+
+
+def cob(
+    store: object,
+    symbol: str,
+    start: object = None,
+    end: object = None,
+    bucket_usd: float | None = None,
+    n_buckets: int = 20,
+    *,
+    config: FeatureConfig | None = None,
+    exchange: str | None = None,
+) -> pd.DataFrame:
+    """Return COB features of ``symbol``, one row per whole second ``t`` in ``[start, end)``.
+
+    Each row describes the book after every event received at or before ``t`` (the book
+    replay's rules): 41 ``bid_usd_k`` and ``ask_usd_k`` buckets (USD notional per bucket of
+    ``bucket_usd`` around the mid; NaN beyond the deepest known level), ``imbalance`` (the latest
+    sample at or before ``t`` over offsets -5..5) and ``imbalance_ma_{1,5,15,60}s``. Rows where
+    the book is not valid are NaN. Seconds run from the first to the last stored book event.
+
+    Parameters
+    ----------
+    store : an ``mmts.data.Store``.
+    symbol : unified symbol.
+    start, end : time range (ISO strings, Timestamps or int ns); end is exclusive.
+    bucket_usd : bucket width; the config's width for the symbol when None.
+    n_buckets : buckets each side of the centre.
+    config : feature configuration (imbalance offsets and windows, default widths).
+    exchange : needed only when several exchanges hold the symbol.
+    """
+    cfg = config or FeatureConfig()
+    width = cfg.bucket_width(symbol) if bucket_usd is None else float(bucket_usd)
+    if width <= 0:
+        raise ValueError(f"bucket_usd must be positive; was {bucket_usd}")
+    start_ns, end_ns = _to_ns(start), _to_ns(end)
+    replay, rows = store.book_replay(symbol, end_ns, exchange=exchange)  # type: ignore[attr-defined]
+    if rows.shape[0] == 0:
+        times = np.empty(0, np.int64)
+    else:
+        first = (
+            int(rows["local_ts"].min())
+            if start_ns is None
+            else max(start_ns, int(rows["local_ts"].min()))
+        )
+        last = (
+            int(rows["local_ts"].max())
+            if end_ns is None
+            else min(end_ns - 1, int(rows["local_ts"].max()))
+        )
+        times = whole_seconds(first, last)
+    bid, ask, _mid, imb, ma = cob_from_log(
+        replay.log_code, replay.log_ts, rows, times, width, n_buckets, cfg.imbalance_buckets,
+        cfg.imbalance_windows_s,
+    )  # fmt: skip
+    return cob_frame(bid, ask, imb, ma, times, n_buckets, cfg.imbalance_windows_s)

@@ -1,0 +1,56 @@
+"""Synthetic market data for property tests only (real data is in data/ and ../shared/data).
+
+``book_stream`` is a Hypothesis strategy for spot depth streams that follow Binance's rules: a
+REST snapshot followed by diffs with consecutive update ids, receive times increasing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import strategies as st
+
+from mmts.core.enums import FLAG_SNAPSHOT
+from mmts.core.schema import NO_ID, book_dt
+
+T0_NS = 1_723_161_600_000_000_000  # 2024-08-09 00:00:00 UTC
+
+
+def _message(ts: int, first: int, last: int, levels: list[tuple[int, float, float]],
+             snapshot: bool) -> np.ndarray:  # fmt: skip
+    rows = np.zeros(max(len(levels), 1), book_dt)
+    rows["local_ts"] = ts
+    rows["exch_ts"] = ts
+    rows["first_id"] = first
+    rows["last_id"] = last
+    rows["prev_id"] = NO_ID
+    rows["flags"] = FLAG_SNAPSHOT if snapshot else 0
+    for i, (side, price, qty) in enumerate(levels):
+        rows["side"][i], rows["price"][i], rows["qty"][i] = side, price, qty
+    return rows
+
+
+@st.composite
+def book_stream(
+    draw: st.DrawFn, *, max_messages: int = 60, mid: float = 2500.0, tick: float = 0.01
+) -> np.ndarray:
+    """Draw ``book_dt`` rows: one snapshot, then diffs around a fixed mid (never crossing)."""
+    depth = draw(st.integers(3, 40))
+    qty = st.floats(0.001, 50.0, allow_nan=False).map(lambda q: round(q, 3))
+    snapshot = [(1, round(mid - tick * (i + 1) * 7, 2), draw(qty)) for i in range(depth)]
+    snapshot += [(-1, round(mid + tick * (i + 1) * 7, 2), draw(qty)) for i in range(depth)]
+    last_id = 1000
+    ts = T0_NS + draw(st.integers(0, 2_000_000_000))
+    parts = [_message(ts, last_id, last_id, snapshot, True)]
+    for _ in range(draw(st.integers(0, max_messages))):
+        ts += draw(st.integers(1_000_000, 700_000_000))
+        n_levels = draw(st.integers(0, 6))
+        levels = []
+        for _ in range(n_levels):
+            side = draw(st.sampled_from([1, -1]))
+            offset = draw(st.integers(1, 3000))  # up to $30 away from mid
+            price = round(mid - side * tick * offset, 2)
+            levels.append((side, price, draw(st.one_of(st.just(0.0), qty))))
+        first = last_id + 1
+        last_id = first + draw(st.integers(0, 3))
+        parts.append(_message(ts, first, last_id, levels, False))
+    return np.concatenate(parts)
