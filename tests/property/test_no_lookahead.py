@@ -91,3 +91,35 @@ def test_bars_at_t_ignore_trades_after_t(trades_ms: list[tuple[int, float]], cut
     cut_only = bar_records_from_trades(t[t["exch_ts"] < cut], 10**9, first, last)
     closed = full["ts"] + 10**9 <= cut
     assert np.array_equal(full[closed], cut_only[cut_only["ts"] + 10**9 <= cut])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.floats(1, 100, allow_nan=False), min_size=5, max_size=300),
+    st.floats(0, 1),
+    st.integers(1, 3),
+)
+def test_pivots_known_at_t_ignore_bars_after_t(
+    highs: list[float], cut_frac: float, strength: int
+) -> None:
+    import pandas as pd
+
+    from mmts.features import pivots
+
+    idx = pd.date_range("2024-01-01", periods=len(highs), freq="1min", tz="UTC")
+    bars = pd.DataFrame({"high": highs, "low": [h - 1 for h in highs]}, index=idx)
+    cut = int(len(highs) * cut_frac)
+    t = idx[0] + pd.Timedelta(minutes=cut)  # bars opening before t are closed at t
+    full = pivots(bars, levels=5, strength=strength)
+    known = full[full["confirmed_time"] <= t].reset_index(drop=True)
+    # Only the bars closed by t, then anything after t changed: same pivots known at t.
+    truncated = pivots(bars.iloc[:cut], levels=5, strength=strength, bar_duration="1min")
+    changed = bars.copy()
+    changed.iloc[cut:, :] = changed.iloc[cut:, :] * 3.0 + 7.0
+    redone = pivots(changed, levels=5, strength=strength)
+    pd.testing.assert_frame_equal(
+        truncated[truncated["confirmed_time"] <= t].reset_index(drop=True), known
+    )
+    pd.testing.assert_frame_equal(
+        redone[redone["confirmed_time"] <= t].reset_index(drop=True), known
+    )

@@ -4,5 +4,6 @@ Pure computation over arrays; a store is only read through its public methods.
 """
 
 from mmts.features.api import cob
+from mmts.features.pivots import pivots
 
-__all__ = ["cob"]
+__all__ = ["cob", "pivots"]
