@@ -27,6 +27,7 @@ class FeatureConfig:
     n_buckets : buckets on each side of the centre bucket (41 in all for 20).
     imbalance_buckets : offsets ``-k..+k`` summed for the book imbalance.
     imbalance_windows_s : moving-average windows of the imbalance, in seconds.
+    book_stale_s : seconds without any book event after which the book is treated as unknown.
     primary_symbol, reference_symbol : the traded symbol and the one given as context.
     timeframes : bar timeframes of the primary symbol in the model input.
     frames : closed bars per timeframe in the model input.
@@ -39,6 +40,7 @@ class FeatureConfig:
     n_buckets: int = 20
     imbalance_buckets: int = 5
     imbalance_windows_s: tuple[int, ...] = (1, 5, 15, 60)
+    book_stale_s: float = 5.0
     primary_symbol: str = "ETH/USDT"
     reference_symbol: str = "BTC/USDT"
     timeframes: tuple[str, ...] = ("1s", "1m", "1h", "1d")

@@ -4,6 +4,23 @@ Pure computation over arrays; a store is only read through its public methods.
 """
 
 from mmts.features.api import cob
+from mmts.features.model_input import (
+    LAYOUT_VERSION,
+    InvalidModelInput,
+    ModelInput,
+    ModelInputLayout,
+    model_input,
+    validate,
+)
 from mmts.features.pivots import pivots
 
-__all__ = ["cob", "pivots"]
+__all__ = [
+    "LAYOUT_VERSION",
+    "InvalidModelInput",
+    "ModelInput",
+    "ModelInputLayout",
+    "cob",
+    "model_input",
+    "pivots",
+    "validate",
+]

@@ -83,6 +83,6 @@ def cob(
         times = whole_seconds(first, last)
     bid, ask, _mid, imb, ma = cob_from_log(
         replay.log_code, replay.log_ts, rows, times, width, n_buckets, cfg.imbalance_buckets,
-        cfg.imbalance_windows_s,
+        cfg.imbalance_windows_s, cfg.book_stale_s,
     )  # fmt: skip
     return cob_frame(bid, ask, imb, ma, times, n_buckets, cfg.imbalance_windows_s)

@@ -20,6 +20,17 @@ from mmts.features import cob_nb
 RING_SAMPLES = 1 << 16
 
 
+#: Seconds without any book event after which the book counts as stale (features NaN).
+DEFAULT_STALE_S = 5.0
+
+
+def _new_status() -> np.ndarray:
+    status = np.zeros(cob_nb.STATUS_SIZE, np.int64)
+    status[cob_nb.STATUS_PENDING_TS] = -1
+    status[cob_nb.STATUS_LAST_EVENT_TS] = -1
+    return status
+
+
 def cob_columns(n_buckets: int, windows_s: tuple[int, ...]) -> list[str]:
     """Return the COB column names in order."""
     offsets = range(-n_buckets, n_buckets + 1)
@@ -40,6 +51,7 @@ class CobStream:
     n_buckets : buckets each side of the centre.
     imbalance_buckets : offsets summed for the imbalance.
     windows_s : imbalance moving-average windows in seconds.
+    stale_s : seconds without any event after which the book counts as stale (NaN features).
     """
 
     def __init__(
@@ -49,6 +61,7 @@ class CobStream:
         imbalance_buckets: int = 5,
         windows_s: tuple[int, ...] = (1, 5, 15, 60),
         *,
+        stale_s: float = DEFAULT_STALE_S,
         book_capacity: int = 1 << 14,
         ring: int = RING_SAMPLES,
     ) -> None:
@@ -57,8 +70,9 @@ class CobStream:
         self.k = int(imbalance_buckets)
         self.windows_s = tuple(windows_s)
         self.windows_ns = np.array([w * NS_PER_SECOND for w in windows_s], np.int64)
+        self.stale_ns = int(stale_s * NS_PER_SECOND)
         self.keys, self.qtys, self.counts = book_nb.new_book(book_capacity)
-        self.status = np.array([0, 0, -1, 0], np.int64)
+        self.status = _new_status()
         self.sample_ts = np.zeros(ring, np.int64)
         self.sample_v = np.zeros(ring, np.float64)
         self._scratch_bid = np.empty(2 * self.k + 1)
@@ -99,7 +113,7 @@ class CobStream:
         ma = np.empty(self.windows_ns.shape[0])
         mid, imbalance = cob_nb.cob_row_nb(
             self.keys, self.qtys, self.counts, self.status, self.sample_ts, self.sample_v,
-            t, self.width, self.n, self.windows_ns, bid, ask, ma,
+            t, self.width, self.n, self.windows_ns, self.stale_ns, bid, ask, ma,
         )  # fmt: skip
         return bid, ask, float(mid), float(imbalance), ma
 
@@ -113,19 +127,20 @@ def cob_from_log(
     n_buckets: int = 20,
     imbalance_buckets: int = 5,
     windows_s: tuple[int, ...] = (1, 5, 15, 60),
+    stale_s: float = DEFAULT_STALE_S,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Run the batch driver over an application log; return ``(bid, ask, mid, imbalance, ma)``."""
     capacity = 1 << 14
     windows_ns = np.array([w * NS_PER_SECOND for w in windows_s], np.int64)
     while True:
         keys, qtys, counts = book_nb.new_book(capacity)
-        status = np.array([0, 0, -1, 0], np.int64)
+        status = _new_status()
         sample_ts = np.zeros(RING_SAMPLES, np.int64)
         sample_v = np.zeros(RING_SAMPLES, np.float64)
         bid, ask, mid, imb, ma, full = cob_nb.cob_fold_nb(
             log_code, log_ts, rows["side"], rows["price"], rows["qty"],
             np.ascontiguousarray(row_times, np.int64), float(width), int(n_buckets),
-            int(imbalance_buckets), windows_ns, keys, qtys, counts, status, sample_ts, sample_v,
+            int(imbalance_buckets), windows_ns, int(stale_s * NS_PER_SECOND), keys, qtys, counts, status, sample_ts, sample_v,
         )  # fmt: skip
         if not full:
             if status[cob_nb.STATUS_OVERFLOW]:

@@ -17,7 +17,7 @@ State (a tuple of arrays, mutated in place; see :func:`new_state`)::
 
     keys, qtys   float64[2, book_capacity]  # the book, as in core.book_nb
     counts       int64[2]
-    status       int64[4]      # [valid (0/1), samples written, last sample time, pending time]
+    status       int64[5]      # [valid, samples written, pending time, overflow, last event time]
     sample_ts    int64[ring]   # imbalance samples, a ring buffer
     sample_v     float64[ring]
 """
@@ -36,6 +36,10 @@ STATUS_N_SAMPLES = 1
 #: Effective time of book changes not yet sampled (-1: none pending).
 STATUS_PENDING_TS = 2
 STATUS_OVERFLOW = 3
+#: Effective time of the latest applied event (-1: none).
+STATUS_LAST_EVENT_TS = 4
+#: Length of the status array.
+STATUS_SIZE = 5
 
 
 @njit(cache=True)
@@ -121,6 +125,7 @@ def apply_event_nb(keys, qtys, counts, status, sample_ts, sample_v, code, ts, si
     time are sampled together when an entry with a later time arrives (or on
     :func:`flush_nb`). Returns False when the book arrays are full.
     """
+    status[STATUS_LAST_EVENT_TS] = ts
     pending = status[STATUS_PENDING_TS]
     if pending >= 0 and ts > pending:
         _sample_nb(
@@ -190,12 +195,13 @@ def window_means_nb(status, sample_ts, sample_v, t, windows_ns, out):
 
 @njit(cache=True)
 def cob_row_nb(keys, qtys, counts, status, sample_ts, sample_v, t, width, n, windows_ns,
-               out_bid, out_ask, out_ma):  # fmt: skip
+               stale_ns, out_bid, out_ask, out_ma):  # fmt: skip
     """Write the COB row at time ``t`` (after everything <= t was applied and flushed).
 
-    Returns ``(mid, imbalance)``; everything is NaN while the book is not valid.
+    Returns ``(mid, imbalance)``; everything is NaN while the book is not valid, or stale: no
+    event for more than ``stale_ns`` (the feed stopped, or the recording ended).
     """
-    if status[STATUS_VALID] == 0:
+    if status[STATUS_VALID] == 0 or t - status[STATUS_LAST_EVENT_TS] > stale_ns:
         out_bid[:] = np.nan
         out_ask[:] = np.nan
         out_ma[:] = np.nan
@@ -206,7 +212,7 @@ def cob_row_nb(keys, qtys, counts, status, sample_ts, sample_v, t, width, n, win
 
 
 @njit(cache=True)
-def cob_fold_nb(log_code, log_ts, side, price, qty, row_times, width, n, k, windows_ns,
+def cob_fold_nb(log_code, log_ts, side, price, qty, row_times, width, n, k, windows_ns, stale_ns,
                 keys, qtys, counts, status, sample_ts, sample_v):  # fmt: skip
     """Replay an application log and emit a COB row at each of ``row_times`` (sorted).
 
@@ -244,7 +250,7 @@ def cob_fold_nb(log_code, log_ts, side, price, qty, row_times, width, n, k, wind
             keys, qtys, counts, status, sample_ts, sample_v, width, k, scratch_bid, scratch_ask
         )
         mid, latest = cob_row_nb(
-            keys, qtys, counts, status, sample_ts, sample_v, t, width, n, windows_ns,
+            keys, qtys, counts, status, sample_ts, sample_v, t, width, n, windows_ns, stale_ns,
             out_bid[r], out_ask[r], out_ma[r],
         )  # fmt: skip
         out_mid[r] = mid
