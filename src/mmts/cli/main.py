@@ -63,6 +63,21 @@ def _build_parser() -> argparse.ArgumentParser:
     dl.add_argument("--max-retries", type=int, default=5)
     dl.add_argument("--json", action="store_true", help="print the reports as JSON")
     dl.set_defaults(handler=_data_download)
+
+    features = commands.add_parser("features", help="compute and store features")
+    feature_cmds = features.add_subparsers(dest="features_command", metavar="ACTION", required=True)
+    build = feature_cmds.add_parser(
+        "build",
+        help="compute COB rows and pivots and store them beside the data",
+        description="Compute per-second COB features (symbols with order-book data) and "
+        "Williams pivots (1m/1h/1d bars) and store them as features_* tables.",
+    )
+    build.add_argument("--store", default="data", help="store folder (default: data)")
+    build.add_argument("--symbol", action="append", help="unified symbol (repeatable); default all")
+    build.add_argument("--start", help="ISO time (UTC)")
+    build.add_argument("--end", help="ISO time (UTC), exclusive")
+    build.add_argument("--json", action="store_true", help="print the summary as JSON")
+    build.set_defaults(handler=_features_build)
     return parser
 
 
@@ -139,6 +154,26 @@ def _data_download(args: argparse.Namespace) -> int:
     return 0
 
 
+def _features_build(args: argparse.Namespace) -> int:
+    from mmts.data import open_store
+    from mmts.features.build import build_features
+
+    summary = build_features(open_store(args.store), args.symbol, args.start, args.end)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    for entry in summary:
+        extra = (
+            f"  ({entry['invalid_rows']} rows without a valid book)"
+            if "invalid_rows" in entry
+            else ""
+        )
+        print(
+            f"{entry['symbol']:<12} {entry['kind']:<20} {entry['rows']:>7} rows  {entry['start']} .. {entry['end']}{extra}"
+        )
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     parser = _build_parser()
@@ -147,6 +182,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         return int(args.handler(args))
-    except (MmtsError, FileNotFoundError, ValueError) as e:
+    except (MmtsError, FileNotFoundError, ValueError, KeyError) as e:
         print(f"mmts: error: {e}", file=sys.stderr)
         return 2

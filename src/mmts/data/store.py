@@ -262,12 +262,17 @@ class Store:
         return int(max(added, 0))
 
     def _write_atomic(self, path: Path, records: np.ndarray, kind: str) -> None:
+        self._write_table_atomic(path, records_to_table(records), kind)
+
+    def _write_table_atomic(self, path: Path, table: pa.Table, kind: str) -> None:
         staging = self.root / _STAGING
         staging.mkdir(parents=True, exist_ok=True)
         tmp = staging / f"{uuid.uuid4().hex}.parquet"
-        table = records_to_table(records).replace_schema_metadata(
-            {"mmts.kind": kind, "mmts.store_version": STORE_VERSION}
+        metadata = dict(table.schema.metadata or {})
+        metadata.update(
+            {b"mmts.kind": kind.encode(), b"mmts.store_version": STORE_VERSION.encode()}
         )
+        table = table.replace_schema_metadata(metadata)
         try:
             pq.write_table(table, tmp, compression="zstd", row_group_size=1 << 17)
             with tmp.open("rb") as handle:
@@ -461,6 +466,55 @@ class Store:
             sides.append(pd.DataFrame({"price": px, "qty": qty}))
         return sides[0], sides[1]
 
+    # -- derived feature tables (DataFrames, replaced per day) ------------------------------------
+
+    def write_frame(self, exchange: str, symbol: str, kind: str, frame: pd.DataFrame) -> int:
+        """Store a derived table (``kind`` starting with ``features_``), indexed by UTC time.
+
+        Rows inside ``frame``'s time span replace the stored rows of that span; rows outside it
+        are kept, and each day's partition is replaced atomically. Returns the rows written.
+        """
+        if not kind.startswith("features_"):
+            raise ValueError(f"derived tables use kinds starting with 'features_'; was {kind!r}")
+        market_of(symbol)
+        index = pd.DatetimeIndex(frame.index)
+        if index.tz is None:
+            raise ValueError("feature frames must be indexed by tz-aware UTC times")
+        folder = self._kind_dir(exchange, symbol, kind)
+        index = index.tz_convert("UTC")
+        days = index.floor("D")
+        lo, hi = index.min(), index.max()
+        with self._locked():
+            for day in days.unique():
+                part = frame[days == day]
+                path = folder / f"{day:%Y-%m-%d}.parquet"
+                if path.exists():
+                    old = pq.read_table(path).to_pandas()
+                    old_index = pd.DatetimeIndex(old.index).tz_convert("UTC")
+                    keep = old[(old_index < lo) | (old_index > hi)]
+                    part = pd.concat([keep, part]).sort_index(kind="stable")
+                table = pa.Table.from_pandas(part, preserve_index=True)
+                self._write_table_atomic(folder / f"{day:%Y-%m-%d}.parquet", table, kind)
+        return len(frame)
+
+    def read_frame(
+        self, exchange: str, symbol: str, kind: str, start: object = None, end: object = None
+    ) -> pd.DataFrame:
+        """Read a derived table written by :meth:`write_frame`, rows in ``[start, end)``."""
+        parts = [pq.read_table(p).to_pandas() for p in self.partitions(exchange, symbol, kind)]
+        if not parts:
+            raise UnknownSymbolError(f"store {self.root} has no {kind} for {symbol} on {exchange}")
+        frame = pd.concat(parts).sort_index()
+        lo, hi = to_ns(start), to_ns(end)
+        keep = np.ones(len(frame), bool)
+        times = pd.DatetimeIndex(frame.index).as_unit("ns").asi8
+        if lo is not None:
+            keep &= times >= lo
+        if hi is not None:
+            keep &= times < hi
+        out: pd.DataFrame = frame[keep]
+        return out
+
     def book_replay(
         self, symbol: str, end: object = None, *, exchange: str | None = None
     ) -> tuple[BookReplay, np.ndarray]:
@@ -494,7 +548,7 @@ class Store:
         """
         out: list[dict[str, object]] = []
         for key in self.streams():
-            if key.kind == "gaps":
+            if key.kind == "gaps" or key.kind.startswith("features_"):
                 continue
             field = time_field(key.kind)
             times = self._read_column(key, field)
