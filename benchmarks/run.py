@@ -15,6 +15,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import bench_cob
 import bench_import
 
 
@@ -31,6 +32,7 @@ def main() -> None:
     pa.set_cpu_count(1)
     pa.set_io_thread_count(1)
     rows = bench_import.run(args.shared, args.repeat)
+    rows += bench_cob.run(HERE.parent / "data", args.repeat)
     print(
         f"# mmts benchmarks — {platform.processor() or platform.machine()}, Python {platform.python_version()}, 1 core"
     )
