@@ -109,7 +109,9 @@ def run(store_path: Path, repeat: int = 3) -> list[dict[str, object]]:
         rows = store.read("binance", symbol, "book")
         times = whole_seconds(int(rows["local_ts"].min()), int(rows["local_ts"].max()))
 
-        def ours() -> np.ndarray:
+        def ours(
+            rows: np.ndarray = rows, times: np.ndarray = times, width: float = width
+        ) -> np.ndarray:
             replay = sync_book(rows, is_futures=False)
             bid, ask, _, imb, ma = cob_from_log(replay.log_code, replay.log_ts, rows, times, width)
             return np.column_stack([bid, ask, imb, ma])
