@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from mmts.data.bars import bar_records_from_trades
 from mmts.data.book_replay import sync_book
-from mmts.features.cob import CobStream, cob_from_log, whole_seconds
+from mmts.features.cob import CobStream, cob_from_log, infer_tick, whole_seconds
 from mmts.testing.synthetic import book_stream
 
 
@@ -53,7 +53,7 @@ def test_step_driver_equals_batch_driver(rows: np.ndarray) -> None:
     times = whole_seconds(lo, hi + 2 * 10**9)
     replay = sync_book(rows, is_futures=False)
     bid, ask, mid, imb, ma = cob_from_log(replay.log_code, replay.log_ts, rows, times, 1.0)
-    stream = CobStream(1.0)
+    stream = CobStream(1.0, infer_tick(rows["price"][replay.log_code[replay.log_code >= 0]]))
     j = 0
     for r, t in enumerate(times):
         while j < replay.log_code.shape[0] and replay.log_ts[j] <= t:

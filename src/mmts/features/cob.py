@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mmts.core import book_nb
+from mmts.core import tickbook_nb as tbk
+from mmts.core.errors import DataIntegrityError
 from mmts.core.timeframes import NS_PER_SECOND
 from mmts.features import cob_nb
 
@@ -31,6 +32,29 @@ def _new_status() -> np.ndarray:
     return status
 
 
+def infer_tick(prices: np.ndarray) -> float:
+    """Return the largest price grid step (a multiple of 1e-8) that every price lies on.
+
+    Examples
+    --------
+    >>> infer_tick(np.array([2683.8, 2683.81, 2690.0]))
+    0.01
+    """
+    prices = prices[np.isfinite(prices) & (prices > 0)]
+    if prices.shape[0] == 0:
+        return 1e-8
+    units = np.round(prices * 1e8).astype(np.int64)
+    step = int(np.gcd.reduce(units))
+    return max(step, 1) / 1e8
+
+
+def _check(code: int, what: str) -> None:
+    if code == tbk.TB_OFF_GRID:
+        raise DataIntegrityError(f"{what}: a price is not on the tick grid; pass the market's tick")
+    if code == tbk.TB_FULL:
+        raise OverflowError(f"{what}: the overflow book is full")
+
+
 def cob_columns(n_buckets: int, windows_s: tuple[int, ...]) -> list[str]:
     """Return the COB column names in order."""
     offsets = range(-n_buckets, n_buckets + 1)
@@ -48,6 +72,7 @@ class CobStream:
     Parameters
     ----------
     width : bucket width in USD.
+    tick : the market's price step (every price must be a multiple of it).
     n_buckets : buckets each side of the centre.
     imbalance_buckets : offsets summed for the imbalance.
     windows_s : imbalance moving-average windows in seconds.
@@ -57,21 +82,22 @@ class CobStream:
     def __init__(
         self,
         width: float,
+        tick: float,
         n_buckets: int = 20,
         imbalance_buckets: int = 5,
         windows_s: tuple[int, ...] = (1, 5, 15, 60),
         *,
         stale_s: float = DEFAULT_STALE_S,
-        book_capacity: int = 1 << 14,
         ring: int = RING_SAMPLES,
     ) -> None:
         self.width = float(width)
+        self.tick = float(tick)
         self.n = int(n_buckets)
         self.k = int(imbalance_buckets)
         self.windows_s = tuple(windows_s)
         self.windows_ns = np.array([w * NS_PER_SECOND for w in windows_s], np.int64)
         self.stale_ns = int(stale_s * NS_PER_SECOND)
-        self.keys, self.qtys, self.counts = book_nb.new_book(book_capacity)
+        self.book: tuple[np.ndarray, ...] | None = None  # created at the first price seen
         self.status = _new_status()
         self.sample_ts = np.zeros(ring, np.int64)
         self.sample_v = np.zeros(ring, np.float64)
@@ -91,29 +117,32 @@ class CobStream:
         if ts < self.last_ts:
             raise ValueError(f"events must come in time order; got {ts} after {self.last_ts}")
         self.last_ts = ts
-        ok = cob_nb.apply_event_nb(
-            self.keys, self.qtys, self.counts, self.status, self.sample_ts, self.sample_v,
-            code, ts, side, price, qty, self.width, self.k, self._scratch_bid, self._scratch_ask,
+        if self.book is None:
+            if code < 0 or side == 0:
+                return  # nothing to build a book from yet
+            self.book = tbk.new_tickbook(self.tick, self.width, price, self.n)
+        result = cob_nb.apply_event_nb(
+            self.book, self.status, self.sample_ts, self.sample_v, code, ts, side, price, qty,
+            self.tick, self.width, self.k, self._scratch_bid, self._scratch_ask,
         )  # fmt: skip
-        if not ok:
-            raise OverflowError(
-                "book capacity exceeded; create the stream with a larger book_capacity"
-            )
+        _check(int(result), f"event at {ts}")
 
     def row(self, t: int) -> tuple[np.ndarray, np.ndarray, float, float, np.ndarray]:
         """Return ``(bid_usd, ask_usd, mid, imbalance, imbalance_ma)`` at time ``t``."""
         if t < self.last_ts:
             raise ValueError(f"cannot read features at {t}, before the last event {self.last_ts}")
+        bid = np.full(2 * self.n + 1, np.nan)
+        ask = np.full(2 * self.n + 1, np.nan)
+        ma = np.full(self.windows_ns.shape[0], np.nan)
+        if self.book is None:
+            return bid, ask, float("nan"), float("nan"), ma
         cob_nb.flush_nb(
-            self.keys, self.qtys, self.counts, self.status, self.sample_ts, self.sample_v,
-            self.width, self.k, self._scratch_bid, self._scratch_ask,
+            self.book, self.status, self.sample_ts, self.sample_v, self.tick, self.width, self.k,
+            self._scratch_bid, self._scratch_ask,
         )  # fmt: skip
-        bid = np.empty(2 * self.n + 1)
-        ask = np.empty(2 * self.n + 1)
-        ma = np.empty(self.windows_ns.shape[0])
         mid, imbalance = cob_nb.cob_row_nb(
-            self.keys, self.qtys, self.counts, self.status, self.sample_ts, self.sample_v,
-            t, self.width, self.n, self.windows_ns, self.stale_ns, bid, ask, ma,
+            self.book, self.status, self.sample_ts, self.sample_v, t, self.tick, self.width, self.n,
+            self.windows_ns, self.stale_ns, bid, ask, ma,
         )  # fmt: skip
         return bid, ask, float(mid), float(imbalance), ma
 
@@ -128,25 +157,32 @@ def cob_from_log(
     imbalance_buckets: int = 5,
     windows_s: tuple[int, ...] = (1, 5, 15, 60),
     stale_s: float = DEFAULT_STALE_S,
+    tick: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Run the batch driver over an application log; return ``(bid, ask, mid, imbalance, ma)``."""
-    capacity = 1 << 14
+    """Run the batch driver over an application log; return ``(bid, ask, mid, imbalance, ma)``.
+
+    ``tick`` is the price grid (inferred from the rows when None); the step driver given the
+    same tick produces bit-identical rows.
+    """
     windows_ns = np.array([w * NS_PER_SECOND for w in windows_s], np.int64)
-    while True:
-        keys, qtys, counts = book_nb.new_book(capacity)
-        status = _new_status()
-        sample_ts = np.zeros(RING_SAMPLES, np.int64)
-        sample_v = np.zeros(RING_SAMPLES, np.float64)
-        bid, ask, mid, imb, ma, full = cob_nb.cob_fold_nb(
-            log_code, log_ts, rows["side"], rows["price"], rows["qty"],
-            np.ascontiguousarray(row_times, np.int64), float(width), int(n_buckets),
-            int(imbalance_buckets), windows_ns, int(stale_s * NS_PER_SECOND), keys, qtys, counts, status, sample_ts, sample_v,
-        )  # fmt: skip
-        if not full:
-            if status[cob_nb.STATUS_OVERFLOW]:
-                raise OverflowError("more imbalance samples inside a window than the ring holds")
-            return bid, ask, mid, imb, ma
-        capacity *= 4
+    levels = log_code[log_code >= 0]
+    grid = infer_tick(rows["price"][levels]) if tick is None else float(tick)
+    first = levels[rows["side"][levels] != 0]
+    centre = float(rows["price"][first[0]]) if first.shape[0] else 1.0
+    book = tbk.new_tickbook(grid, float(width), centre, int(n_buckets))
+    status = _new_status()
+    sample_ts = np.zeros(RING_SAMPLES, np.int64)
+    sample_v = np.zeros(RING_SAMPLES, np.float64)
+    bid, ask, mid, imb, ma, code = cob_nb.cob_fold_nb(
+        log_code, log_ts, rows["side"], rows["price"], rows["qty"],
+        np.ascontiguousarray(row_times, np.int64), grid, float(width), int(n_buckets),
+        int(imbalance_buckets), windows_ns, int(stale_s * NS_PER_SECOND), book, status,
+        sample_ts, sample_v,
+    )  # fmt: skip
+    _check(int(code), "book replay")
+    if status[cob_nb.STATUS_OVERFLOW]:
+        raise OverflowError("more imbalance samples inside a window than the ring holds")
+    return bid, ask, mid, imb, ma
 
 
 def whole_seconds(first_ns: int, last_ns: int) -> np.ndarray:

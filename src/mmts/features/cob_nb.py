@@ -13,23 +13,21 @@ Definitions (exact; the pandas oracle in the tests implements the same words):
 - imbalance moving average over ``W``: the mean of samples with time in ``(t - W, t]``, summed
   oldest first; NaN without samples.
 
-State (a tuple of arrays, mutated in place; see :func:`new_state`)::
+State (arrays, mutated in place)::
 
-    keys, qtys   float64[2, book_capacity]  # the book, as in core.book_nb
-    counts       int64[2]
-    status       int64[5]      # [valid, samples written, pending time, overflow, last event time]
-    sample_ts    int64[ring]   # imbalance samples, a ring buffer
+    tb           tuple          # the book: core.tickbook_nb arrays (px, qty, bsum, ...)
+    status       int64[5]       # [valid, samples written, pending time, overflow, last event]
+    sample_ts    int64[ring]    # imbalance samples, a ring buffer
     sample_v     float64[ring]
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numba import njit
 
 from mmts.core import book_nb
+from mmts.core import tickbook_nb as tbk
 
 STATUS_VALID = 0
 STATUS_N_SAMPLES = 1
@@ -43,45 +41,11 @@ STATUS_SIZE = 5
 
 
 @njit(cache=True)
-def bucket_sums_nb(keys, qtys, counts, width, n, out_bid, out_ask):
-    """Fill ``out_bid``/``out_ask`` (float64[2n + 1], offset ``-n..n``) and return the mid.
-
-    Returns NaN (and NaN buckets) when a side is empty.
-    """
-    n_bid = counts[0]
-    n_ask = counts[1]
-    if n_bid == 0 or n_ask == 0:
-        out_bid[:] = np.nan
-        out_ask[:] = np.nan
-        return np.nan
-    best_bid = keys[0, n_bid - 1]
-    best_ask = -keys[1, n_ask - 1]
-    mid = (best_bid + best_ask) / 2.0
-    centre = math.floor(mid / width + 0.5)
-    out_bid[:] = 0.0
-    out_ask[:] = 0.0
-    for j in range(n_bid - 1, -1, -1):
-        p = keys[0, j]
-        b = math.floor(p / width + 0.5) - centre
-        if b < -n:
-            break
-        if b <= n:
-            out_bid[b + n] += p * qtys[0, j]
-    for j in range(n_ask - 1, -1, -1):
-        p = -keys[1, j]
-        b = math.floor(p / width + 0.5) - centre
-        if b > n:
-            break
-        if b >= -n:
-            out_ask[b + n] += p * qtys[1, j]
-    lowest_bid_bucket = math.floor(keys[0, 0] / width + 0.5) - centre
-    highest_ask_bucket = math.floor(-keys[1, 0] / width + 0.5) - centre
-    for k in range(-n, n + 1):
-        if k < lowest_bid_bucket:
-            out_bid[k + n] = np.nan
-        if k > highest_ask_bucket:
-            out_ask[k + n] = np.nan
-    return mid
+def bucket_sums_nb(tb, tick, width, n, out_bid, out_ask):
+    """Fill ``out_bid``/``out_ask`` (float64[2n + 1], offsets ``-n..n``); return the mid."""
+    px, qty, bsum, bcmp, bcnt, meta, far_keys, _far_qtys, far_counts = tb
+    return tbk.tb_bucket_sums_nb(px, qty, bsum, bcmp, bcnt, meta, far_keys, far_counts, tick, width, n,
+                                 out_bid, out_ask)  # fmt: skip
 
 
 @njit(cache=True)
@@ -101,12 +65,12 @@ def imbalance_nb(bid_usd, ask_usd, n, k):
 
 
 @njit(cache=True)
-def _sample_nb(keys, qtys, counts, status, sample_ts, sample_v, width, k, scratch_bid, scratch_ask):
+def _sample_nb(tb, status, sample_ts, sample_v, tick, width, k, scratch_bid, scratch_ask):
     ts = status[STATUS_PENDING_TS]
     status[STATUS_PENDING_TS] = -1
     if ts < 0 or status[STATUS_VALID] == 0:
         return
-    mid = bucket_sums_nb(keys, qtys, counts, width, k, scratch_bid, scratch_ask)
+    mid = bucket_sums_nb(tb, tick, width, k, scratch_bid, scratch_ask)
     value = np.nan if np.isnan(mid) else imbalance_nb(scratch_bid, scratch_ask, k, k)
     ring = sample_ts.shape[0]
     slot = status[STATUS_N_SAMPLES] % ring
@@ -116,50 +80,49 @@ def _sample_nb(keys, qtys, counts, status, sample_ts, sample_v, width, k, scratc
 
 
 @njit(cache=True)
-def apply_event_nb(keys, qtys, counts, status, sample_ts, sample_v, code, ts, side, price, qty,
-                   width, k, scratch_bid, scratch_ask):  # fmt: skip
+def apply_event_nb(tb, status, sample_ts, sample_v, code, ts, side, price, qty, tick, width, k,
+                   scratch_bid, scratch_ask):  # fmt: skip
     """Apply one application-log entry (see ``core.book_nb.sync_book_nb``).
 
     ``code`` is ``LOG_RESET``, ``LOG_SYNCED``, ``LOG_INVALIDATE`` or a level update (any value
     >= 0) with ``side`` (+1 bid, -1 ask, 0 none), ``price`` and ``qty``. Book changes at one
     time are sampled together when an entry with a later time arrives (or on
-    :func:`flush_nb`). Returns False when the book arrays are full.
+    :func:`flush_nb`). Returns a ``core.tickbook_nb`` code (``TB_OK`` on success).
     """
     status[STATUS_LAST_EVENT_TS] = ts
     pending = status[STATUS_PENDING_TS]
     if pending >= 0 and ts > pending:
-        _sample_nb(
-            keys, qtys, counts, status, sample_ts, sample_v, width, k, scratch_bid, scratch_ask
-        )
+        _sample_nb(tb, status, sample_ts, sample_v, tick, width, k, scratch_bid, scratch_ask)
     if code == book_nb.LOG_RESET:
-        counts[0] = 0
-        counts[1] = 0
+        px, qty_, bsum, bcmp, bcnt, meta, far_keys, far_qtys, far_counts = tb
+        tbk.tb_clear_nb(px, qty_, bsum, bcmp, bcnt, meta, far_counts)
         status[STATUS_VALID] = 0
-        return True
+        return tbk.TB_OK
     if code == book_nb.LOG_SYNCED:
         status[STATUS_VALID] = 1
         status[STATUS_PENDING_TS] = ts
-        return True
+        return tbk.TB_OK
     if code == book_nb.LOG_INVALIDATE:
         status[STATUS_VALID] = 0
         status[STATUS_PENDING_TS] = -1
-        return True
+        return tbk.TB_OK
     if side != 0:
-        s = book_nb.SIDE_BID if side > 0 else book_nb.SIDE_ASK
-        if not book_nb.book_set_level_nb(keys, qtys, counts, s, price, qty):
-            return False
+        s = 0 if side > 0 else 1
+        px, qty_, bsum, bcmp, bcnt, meta, far_keys, far_qtys, far_counts = tb
+        result = tbk.tb_set_level_nb(px, qty_, bsum, bcmp, bcnt, meta, far_keys, far_qtys,
+                                     far_counts, s, price, qty, tick, width)  # fmt: skip
+        if result != tbk.TB_OK:
+            return result
     if status[STATUS_VALID] == 1:
         status[STATUS_PENDING_TS] = ts
-    return True
+    return tbk.TB_OK
 
 
 @njit(cache=True)
-def flush_nb(keys, qtys, counts, status, sample_ts, sample_v, width, k, scratch_bid, scratch_ask):
+def flush_nb(tb, status, sample_ts, sample_v, tick, width, k, scratch_bid, scratch_ask):
     """Sample any pending book change (call before reading features at a time)."""
     if status[STATUS_PENDING_TS] >= 0:
-        _sample_nb(
-            keys, qtys, counts, status, sample_ts, sample_v, width, k, scratch_bid, scratch_ask
-        )
+        _sample_nb(tb, status, sample_ts, sample_v, tick, width, k, scratch_bid, scratch_ask)
 
 
 @njit(cache=True)
@@ -194,8 +157,8 @@ def window_means_nb(status, sample_ts, sample_v, t, windows_ns, out):
 
 
 @njit(cache=True)
-def cob_row_nb(keys, qtys, counts, status, sample_ts, sample_v, t, width, n, windows_ns,
-               stale_ns, out_bid, out_ask, out_ma):  # fmt: skip
+def cob_row_nb(tb, status, sample_ts, sample_v, t, tick, width, n, windows_ns, stale_ns,
+               out_bid, out_ask, out_ma):  # fmt: skip
     """Write the COB row at time ``t`` (after everything <= t was applied and flushed).
 
     Returns ``(mid, imbalance)``; everything is NaN while the book is not valid, or stale: no
@@ -206,21 +169,21 @@ def cob_row_nb(keys, qtys, counts, status, sample_ts, sample_v, t, width, n, win
         out_ask[:] = np.nan
         out_ma[:] = np.nan
         return np.nan, np.nan
-    mid = bucket_sums_nb(keys, qtys, counts, width, n, out_bid, out_ask)
+    mid = bucket_sums_nb(tb, tick, width, n, out_bid, out_ask)
     latest = window_means_nb(status, sample_ts, sample_v, t, windows_ns, out_ma)
     return mid, latest
 
 
 @njit(cache=True)
-def cob_fold_nb(log_code, log_ts, side, price, qty, row_times, width, n, k, windows_ns, stale_ns,
-                keys, qtys, counts, status, sample_ts, sample_v):  # fmt: skip
+def cob_fold_nb(log_code, log_ts, side, price, qty, row_times, tick, width, n, k, windows_ns,
+                stale_ns, tb, status, sample_ts, sample_v):  # fmt: skip
     """Replay an application log and emit a COB row at each of ``row_times`` (sorted).
 
     The batch driver: a loop over :func:`apply_event_nb`, :func:`flush_nb` and
     :func:`cob_row_nb`, exactly what the step driver calls one event at a time.
 
     Returns ``(bid_usd[n_rows, 2n+1], ask_usd[n_rows, 2n+1], mid[n_rows], imbalance[n_rows],
-    ma[n_rows, n_windows], full)``.
+    ma[n_rows, n_windows], code)`` where ``code`` is ``core.tickbook_nb.TB_OK`` or the error.
     """
     n_rows = row_times.shape[0]
     width_b = 2 * n + 1
@@ -238,21 +201,19 @@ def cob_fold_nb(log_code, log_ts, side, price, qty, row_times, width, n, k, wind
         while j < n_log and log_ts[j] <= t:
             code = log_code[j]
             row = max(code, 0)
-            ok = apply_event_nb(
-                keys, qtys, counts, status, sample_ts, sample_v, code, log_ts[j],
-                side[row] if code >= 0 else 0, price[row], qty[row], width, k,
+            result = apply_event_nb(
+                tb, status, sample_ts, sample_v, code, log_ts[j],
+                side[row] if code >= 0 else 0, price[row], qty[row], tick, width, k,
                 scratch_bid, scratch_ask,
             )  # fmt: skip
-            if not ok:
-                return out_bid, out_ask, out_mid, out_imb, out_ma, True
+            if result != tbk.TB_OK:
+                return out_bid, out_ask, out_mid, out_imb, out_ma, result
             j += 1
-        flush_nb(
-            keys, qtys, counts, status, sample_ts, sample_v, width, k, scratch_bid, scratch_ask
-        )
+        flush_nb(tb, status, sample_ts, sample_v, tick, width, k, scratch_bid, scratch_ask)
         mid, latest = cob_row_nb(
-            keys, qtys, counts, status, sample_ts, sample_v, t, width, n, windows_ns, stale_ns,
+            tb, status, sample_ts, sample_v, t, tick, width, n, windows_ns, stale_ns,
             out_bid[r], out_ask[r], out_ma[r],
         )  # fmt: skip
         out_mid[r] = mid
         out_imb[r] = latest
-    return out_bid, out_ask, out_mid, out_imb, out_ma, False
+    return out_bid, out_ask, out_mid, out_imb, out_ma, tbk.TB_OK

@@ -13,7 +13,7 @@ from mmts.core import book_nb
 from mmts.core.errors import DataIntegrityError
 from mmts.data import open_store
 from mmts.features import cob
-from mmts.features.cob import CobStream, cob_from_log, whole_seconds
+from mmts.features.cob import CobStream, cob_from_log, infer_tick, whole_seconds
 
 N = 20
 
@@ -92,7 +92,7 @@ def test_step_driver_is_bit_identical_to_batch_on_real_data(sample) -> None:
     replay, rows = sample.book_replay("BTC/USDT")
     times = whole_seconds(int(rows["local_ts"].min()), int(rows["local_ts"].max()))
     bid, ask, mid, imb, ma = cob_from_log(replay.log_code, replay.log_ts, rows, times, 10.0)
-    stream = CobStream(10.0)
+    stream = CobStream(10.0, infer_tick(rows["price"][replay.log_code[replay.log_code >= 0]]))
     j = 0
     for r, t in enumerate(times):
         while j < replay.log_code.shape[0] and replay.log_ts[j] <= t:
@@ -133,7 +133,7 @@ def test_columns_and_index() -> None:
 
 
 def test_log_markers_drive_validity() -> None:
-    stream = CobStream(1.0)
+    stream = CobStream(1.0, 0.01)
     stream.apply(book_nb.LOG_RESET, 1)
     stream.apply(0, 1, 1, 99.0, 1.0)
     stream.apply(1, 1, -1, 101.0, 1.0)
