@@ -222,11 +222,16 @@ def tb_set_level_nb(px, qty, bsum, bcmp, bcnt, meta, far_keys, far_qtys, far_cou
     Returns ``TB_OK``, ``TB_FULL`` (overflow book full) or ``TB_OFF_GRID`` (price not a multiple
     of ``tick``).
     """
+    best_bid, best_ask = meta[M_BEST_BID], meta[M_BEST_ASK]
+    slot = round(price / tick) - meta[M_BASE]
+    in_window = 0 <= slot < meta[M_W]
     code = _set_nb(
         px, qty, bsum, bcmp, bcnt, meta, far_keys, far_qtys, far_counts, s, price, q, tick, width
     )
     if code != TB_OK:
         return code
+    if in_window and best_bid == meta[M_BEST_BID] and best_ask == meta[M_BEST_ASK]:
+        return TB_OK  # the top of book did not move: nothing can need re-centring
     bid = tb_best_nb(px, meta, far_keys, far_counts, 0)
     ask = tb_best_nb(px, meta, far_keys, far_counts, 1)
     if np.isnan(bid) or np.isnan(ask):
