@@ -17,6 +17,7 @@ sys.path.insert(0, str(HERE))
 
 import bench_cob
 import bench_import
+import bench_model_input
 
 
 def main() -> None:
@@ -33,6 +34,7 @@ def main() -> None:
     pa.set_io_thread_count(1)
     rows = bench_import.run(args.shared, args.repeat)
     rows += bench_cob.run(HERE.parent / "data", args.repeat)
+    rows += bench_model_input.run(HERE.parent / "data")
     print(
         f"# mmts benchmarks — {platform.processor() or platform.machine()}, Python {platform.python_version()}, 1 core"
     )

@@ -28,6 +28,8 @@ class FeatureConfig:
     imbalance_buckets : offsets ``-k..+k`` summed for the book imbalance.
     imbalance_windows_s : moving-average windows of the imbalance, in seconds.
     book_stale_s : seconds without any book event after which the book is treated as unknown.
+    tick : price step per symbol for the book (inferred from the data when a symbol is absent;
+        the step driver needs it given, so that batch and step agree bit for bit).
     primary_symbol, reference_symbol : the traded symbol and the one given as context.
     timeframes : bar timeframes of the primary symbol in the model input.
     frames : closed bars per timeframe in the model input.
@@ -41,6 +43,7 @@ class FeatureConfig:
     imbalance_buckets: int = 5
     imbalance_windows_s: tuple[int, ...] = (1, 5, 15, 60)
     book_stale_s: float = 5.0
+    tick: dict[str, float] = field(default_factory=dict)
     primary_symbol: str = "ETH/USDT"
     reference_symbol: str = "BTC/USDT"
     timeframes: tuple[str, ...] = ("1s", "1m", "1h", "1d")
@@ -56,6 +59,11 @@ class FeatureConfig:
             )
         if any(w <= 0 for w in [*self.bucket_usd.values(), self.default_bucket_usd]):
             raise ValueError(f"bucket widths must be positive; were {self.bucket_usd}")
+
+    def tick_size(self, symbol: str) -> float | None:
+        """Return the configured price step of ``symbol``, or None to infer it from the data."""
+        value = self.tick.get(symbol)
+        return None if value is None else float(value)
 
     def bucket_width(self, symbol: str) -> float:
         """Return the COB bucket width in USD for ``symbol``."""

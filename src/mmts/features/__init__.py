@@ -4,7 +4,7 @@ Pure computation over arrays; a store is only read through its public methods.
 """
 
 from mmts.features.api import cob
-from mmts.features.model_input import (
+from mmts.features.inputs import (
     LAYOUT_VERSION,
     InvalidModelInput,
     ModelInput,

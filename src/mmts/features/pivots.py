@@ -10,6 +10,46 @@ from mmts.features.pivots_nb import swing_points_nb
 PIVOT_COLUMNS = ["level", "kind", "time", "confirmed_time", "price"]
 
 
+def pivot_arrays(
+    open_ns: np.ndarray,
+    highs: np.ndarray,
+    lows: np.ndarray,
+    duration_ns: int,
+    levels: int,
+    strength: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Compute pivots on arrays; return ``(level, kind (0 high, 1 low), time, confirmed, price)``.
+
+    The numpy core of :func:`pivots` (no pandas), in level-then-kind order, unsorted.
+    """
+    out_level, out_kind, out_time, out_conf, out_price = [], [], [], [], []
+    close_ns = open_ns + duration_ns
+    for kind, values in ((0, highs), (1, lows)):
+        positions = swing_points_nb(values, strength, kind == 0)
+        prices = values[positions]
+        times = open_ns[positions]
+        confirmed = close_ns[positions + strength] if positions.size else np.empty(0, np.int64)
+        for level in range(1, levels + 1):
+            out_level.append(np.full(positions.size, level, np.int64))
+            out_kind.append(np.full(positions.size, kind, np.int64))
+            out_time.append(times)
+            out_conf.append(confirmed)
+            out_price.append(prices)
+            if level == levels or positions.size == 0:
+                break
+            nxt = swing_points_nb(np.ascontiguousarray(prices), strength, kind == 0)
+            # Known once the strength-th later pivot of this level is known.
+            confirmed = confirmed[nxt + strength] if nxt.size else np.empty(0, np.int64)
+            prices, times, positions = prices[nxt], times[nxt], nxt
+    return (
+        np.concatenate(out_level),
+        np.concatenate(out_kind),
+        np.concatenate(out_time).astype(np.int64),
+        np.concatenate(out_conf).astype(np.int64),
+        np.concatenate(out_price).astype(np.float64),
+    )
+
+
 def pivots(
     bars: pd.DataFrame,
     levels: int = 5,
@@ -57,39 +97,21 @@ def pivots(
         duration_ns = int(spacing.min()) if spacing.size else 0
     else:
         duration_ns = int(pd.Timedelta(bar_duration).value)
-    open_ns = index.asi8
-    close_ns = open_ns + duration_ns
-
-    records: list[tuple[int, str, int, int, float]] = []
-    for kind, column in (("high", "high"), ("low", "low")):
-        values = np.ascontiguousarray(bars[column].to_numpy(np.float64))
-        # Level 1: positions in bars; confirmation is the close of bar i + strength.
-        positions = swing_points_nb(values, strength, kind == "high")
-        prices = values[positions]
-        times = open_ns[positions]
-        confirmed = close_ns[positions + strength] if positions.size else np.empty(0, np.int64)
-        for level in range(1, levels + 1):
-            records.extend(
-                (level, kind, int(t), int(c), float(p))
-                for t, c, p in zip(times, confirmed, prices, strict=True)
-            )
-            if level == levels or positions.size == 0:
-                break
-            nxt = swing_points_nb(np.ascontiguousarray(prices), strength, kind == "high")
-            # Known once the strength-th later pivot of this level is known.
-            confirmed = confirmed[nxt + strength] if nxt.size else np.empty(0, np.int64)
-            prices, times, positions = prices[nxt], times[nxt], nxt
+    levels_arr, kinds, times, confirmed, prices = pivot_arrays(
+        index.asi8,
+        np.ascontiguousarray(bars["high"].to_numpy(np.float64)),
+        np.ascontiguousarray(bars["low"].to_numpy(np.float64)),
+        duration_ns,
+        levels,
+        strength,
+    )
     frame = pd.DataFrame(
         {
-            "level": pd.array([r[0] for r in records], dtype=np.int64),
-            "kind": pd.array([r[1] for r in records], dtype="str"),
-            "time": pd.to_datetime(
-                np.array([r[2] for r in records], np.int64), unit="ns", utc=True
-            ),
-            "confirmed_time": pd.to_datetime(
-                np.array([r[3] for r in records], np.int64), unit="ns", utc=True
-            ),
-            "price": np.array([r[4] for r in records], np.float64),
+            "level": levels_arr,
+            "kind": pd.array(np.where(kinds == 0, "high", "low").tolist(), dtype="str"),
+            "time": pd.to_datetime(times, unit="ns", utc=True),
+            "confirmed_time": pd.to_datetime(confirmed, unit="ns", utc=True),
+            "price": prices,
         }
     )
     return frame.sort_values(["confirmed_time", "level", "time"], kind="stable").reset_index(

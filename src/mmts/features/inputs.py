@@ -31,7 +31,8 @@ from mmts.config import FeatureConfig
 from mmts.core.errors import MmtsError
 from mmts.core.timeframes import NS_PER_SECOND, timeframe_ns
 from mmts.features.cob import cob_from_log, whole_seconds
-from mmts.features.pivots import pivots as compute_pivots
+from mmts.features.inputs_nb import cob_blocks_nb, ohlcv_block_nb, pivot_select_nb
+from mmts.features.pivots import pivot_arrays
 
 #: Bump when a block's meaning or shape changes; checkpoints record it.
 LAYOUT_VERSION = "1.0"
@@ -118,9 +119,12 @@ def validate(x: ModelInput) -> ModelInput:
             raise InvalidModelInput(
                 f"mask of block {name!r} must be bool with shape {(shape[0],)}; got {got}"
             )
-        bad = ~np.isfinite(block[mask])
+        if np.isfinite(block).all():
+            continue  # the usual case: masked rows are zeros
+        finite_rows = np.isfinite(block).all(axis=1) if block.ndim == 2 else np.isfinite(block)
+        bad = mask & ~finite_rows
         if bad.any():
-            row = int(np.flatnonzero(mask)[np.argwhere(bad)[0][0]])
+            row = int(np.argmax(bad))
             raise InvalidModelInput(f"block {name!r} has a non-finite value in available row {row}")
     extra = sorted(set(x.blocks) - set(x.layout.shapes()))
     if extra:
@@ -138,65 +142,131 @@ def ohlcv_block(
 
     Slot ``j`` holds the bar opening at ``last_open - (frames - 1 - j) * step`` (oldest first);
     a slot without a bar is zero with mask False. Returns ``(block, mask, c0)``, ``c0`` being
-    the latest close (the normalisation anchor).
+    the latest close (the normalisation anchor). See ``inputs_nb.ohlcv_block_nb``.
     """
-    block = np.zeros((frames, OHLCV_FEATURES), np.float32)
-    mask = np.zeros(frames, np.bool_)
-    slots = (opens - last_open) // step + frames - 1
-    keep = (slots >= 0) & (slots < frames)
-    slots, bars = slots[keep], bars[keep]
-    if slots.shape[0] == 0:
-        return block, mask, float("nan")
-    c0 = float(bars[-1, 3])
-    mean_volume = float(bars[:, 4].mean())
-    scale = mean_volume if mean_volume > 0 else 1.0
-    out = np.empty((slots.shape[0], OHLCV_FEATURES))
-    out[:, :4] = np.log(bars[:, :4] / c0)
-    out[:, 4] = np.log1p(bars[:, 4] / scale)
-    ok = np.isfinite(out).all(axis=1)
-    block[slots[ok]] = out[ok]
-    mask[slots[ok]] = True
-    return block, mask, c0
+    block, mask, c0 = ohlcv_block_nb(
+        np.ascontiguousarray(opens, np.int64), np.ascontiguousarray(bars, np.float64),
+        int(last_open), int(step), int(frames),
+    )  # fmt: skip
+    return block, mask, float(c0)
 
 
 def cob_blocks(
     bid: np.ndarray, ask: np.ndarray, imb: np.ndarray, ma: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Normalise COB rows (one per second, oldest first) into the ``cob`` and ``imbalance`` blocks."""
-    usd = np.concatenate([bid, ask], axis=1)
-    total = np.nansum(usd, axis=1, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        shares = usd / total
-    cob_mask = np.isfinite(total[:, 0]) & (total[:, 0] > 0)
-    cob = np.where(np.isfinite(shares), shares, 0.0).astype(np.float32)
-    cob[~cob_mask] = 0.0
-    imbalance = np.column_stack([imb, ma])
-    imb_mask = np.isfinite(imbalance).all(axis=1)
-    imbalance = np.where(imb_mask[:, None], imbalance, 0.0).astype(np.float32)
-    return cob, cob_mask, imbalance, imb_mask
+    out: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] = cob_blocks_nb(
+        np.ascontiguousarray(bid, np.float64), np.ascontiguousarray(ask, np.float64),
+        np.ascontiguousarray(imb, np.float64), np.ascontiguousarray(ma, np.float64),
+    )  # fmt: skip
+    return out
 
 
 def pivot_block(
-    piv: pd.DataFrame, at: int, c0: float, levels: int
+    opens: np.ndarray,
+    bars: np.ndarray,
+    step: int,
+    at: int,
+    c0: float,
+    levels: int,
+    strength: int,
+    cache: dict[tuple[int, int], tuple[np.ndarray, ...]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Return the latest pivot confirmed at or before ``at`` per (level, kind): ``[2 * levels, 3]``."""
+    """Return the latest pivot confirmed at or before ``at`` per (level, kind): ``[2 * levels, 3]``.
+
+    Pivots are computed on the given closed bars (open times ``opens``, OHLCV ``bars``); a step
+    driver passes ``cache`` so they are computed once per new bar, not once per decision.
+    """
     block = np.zeros((2 * levels, PIVOT_FEATURES), np.float32)
     mask = np.zeros(2 * levels, np.bool_)
-    if piv.empty or not np.isfinite(c0):
+    if bars.shape[0] == 0 or not np.isfinite(c0):
         return block, mask
-    known = piv[piv["confirmed_time"].dt.as_unit("ns").astype("int64") <= at]
-    for (level, kind), group in known.groupby(["level", "kind"], sort=False):
-        row = 2 * (int(level) - 1) + (0 if kind == "high" else 1)
-        if row >= 2 * levels:
-            continue
-        last = group.iloc[-1]
-        block[row] = [
-            np.log(float(last["price"]) / c0),
-            np.log1p((at - last["time"].value) / NS_PER_SECOND),
-            np.log1p((at - last["confirmed_time"].value) / NS_PER_SECOND),
-        ]
-        mask[row] = True
-    return block, mask
+    key = (int(opens[0]), int(opens[-1]))
+    found = cache.get(key) if cache is not None else None
+    if found is None:
+        found = pivot_arrays(
+            opens, np.ascontiguousarray(bars[:, 1]), np.ascontiguousarray(bars[:, 2]), step,
+            levels, strength,
+        )  # fmt: skip
+        if cache is not None:
+            cache.clear()  # only the newest window is ever asked for again
+            cache[key] = found
+    level, kind, time, confirmed, price = found
+    out: tuple[np.ndarray, np.ndarray] = pivot_select_nb(
+        level, kind, time, confirmed, price, int(at), float(c0), int(levels)
+    )
+    return out
+
+
+def _grid_bars(
+    opens: np.ndarray, bars: np.ndarray, at: int, step: int, frames: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Keep the closed bars that fall on the ``frames``-slot grid ending at ``at``."""
+    last_open = _last_closed_open(at, step)
+    keep = (opens <= last_open) & (opens > last_open - frames * step)
+    return opens[keep], bars[keep]
+
+
+def assemble(
+    layout: ModelInputLayout,
+    at: int,
+    bars: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]],
+    cob_rows: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    model_outputs: dict[str, np.ndarray] | None = None,
+    pivot_cache: dict[tuple[int, int], tuple[np.ndarray, ...]] | None = None,
+) -> ModelInput:
+    """Build a validated :class:`ModelInput` from raw windows (shared by every driver).
+
+    ``bars[(symbol, timeframe)]`` holds ``(open times ns, [n, 5] OHLCV)`` of closed bars (any
+    extra older bars are ignored); ``cob_rows`` is ``(bid, ask, imbalance, ma)`` for the
+    ``frames`` whole seconds ending at ``at``.
+    """
+    cfg = layout.config
+    x = ModelInput(at=at, layout=layout)
+    empty = (np.empty(0, np.int64), np.empty((0, OHLCV_FEATURES)))
+    anchors = []
+    for name, symbol, tf in [
+        *((f"ohlcv_{tf}", cfg.primary_symbol, tf) for tf in cfg.timeframes),
+        ("ref_ohlcv_1s", cfg.reference_symbol, "1s"),
+    ]:
+        step = timeframe_ns(tf)
+        opens, values = bars.get((symbol, tf), empty)
+        x.blocks[name], x.masks[name], c0 = ohlcv_block(
+            opens, values, _last_closed_open(at, step), step, cfg.frames
+        )
+        anchors.append(c0)
+    x.blocks["cob"], x.masks["cob"], x.blocks["imbalance"], x.masks["imbalance"] = cob_blocks(
+        *cob_rows
+    )
+    pivot_tf = "1m" if "1m" in cfg.timeframes else cfg.timeframes[0]
+    step = timeframe_ns(pivot_tf)
+    opens, values = _grid_bars(
+        *bars.get((cfg.primary_symbol, pivot_tf), empty), at, step, cfg.frames
+    )
+    x.blocks["pivots"], x.masks["pivots"] = pivot_block(
+        opens, values, step, at, anchors[cfg.timeframes.index(pivot_tf)], cfg.pivot_levels,
+        cfg.pivot_strength, pivot_cache,
+    )  # fmt: skip
+    n_slots = max(len(layout.model_slots), 1)
+    outputs = np.zeros((n_slots, layout.slot_size), np.float32)
+    out_mask = np.zeros(n_slots, np.bool_)
+    for i, name in enumerate(layout.model_slots):
+        vector = (model_outputs or {}).get(name)
+        if vector is not None:
+            v = np.asarray(vector, np.float32).ravel()[: layout.slot_size]
+            outputs[i, : v.shape[0]] = v
+            out_mask[i] = bool(np.isfinite(v).all())
+    x.blocks["model_outputs"], x.masks["model_outputs"] = outputs, out_mask
+    anchor_arr = np.array(anchors, np.float64)
+    x.masks["anchors"] = np.isfinite(anchor_arr)
+    x.blocks["anchors"] = np.where(x.masks["anchors"], anchor_arr, 0.0).astype(np.float32)[:, None]
+    return validate(x)
+
+
+def decision_seconds(at: int, frames: int) -> np.ndarray:
+    """Return the ``frames`` whole seconds ending at ``at`` (an input's COB rows), oldest first."""
+    last_second = at - at % NS_PER_SECOND
+    return whole_seconds(last_second - (frames - 1) * NS_PER_SECOND, last_second)
 
 
 # -- the batch driver: read everything from a store ----------------------------------------------
@@ -250,30 +320,20 @@ def model_input(
         stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
         at_ns = int(stamp.as_unit("ns").value)
     layout = ModelInputLayout(config=cfg, model_slots=tuple(model_slots))
-    x = ModelInput(at=at_ns, layout=layout)
-    anchors = []
-    for tf in cfg.timeframes:
-        step = timeframe_ns(tf)
-        opens, raw = _closed_bars(store, cfg.primary_symbol, tf, at_ns, cfg.frames)
-        x.blocks[f"ohlcv_{tf}"], x.masks[f"ohlcv_{tf}"], c0 = ohlcv_block(
-            opens, raw, _last_closed_open(at_ns, step), step, cfg.frames
-        )
-        anchors.append(c0)
-    step = timeframe_ns("1s")
-    opens, raw = _closed_bars(store, cfg.reference_symbol, "1s", at_ns, cfg.frames)
-    x.blocks["ref_ohlcv_1s"], x.masks["ref_ohlcv_1s"], ref_c0 = ohlcv_block(
-        opens, raw, _last_closed_open(at_ns, step), step, cfg.frames
-    )
-    anchors.append(ref_c0)
-
-    # COB rows for the seconds (at - frames, at], oldest first.
-    last_second = at_ns - at_ns % NS_PER_SECOND
-    times = whole_seconds(last_second - (cfg.frames - 1) * NS_PER_SECOND, last_second)
+    bars = {}
+    for symbol, tf in [
+        *((cfg.primary_symbol, tf) for tf in cfg.timeframes),
+        (cfg.reference_symbol, "1s"),
+    ]:
+        bars[(symbol, tf)] = _closed_bars(store, symbol, tf, at_ns, cfg.frames)
+    times = decision_seconds(at_ns, cfg.frames)
     n_side = 2 * cfg.n_buckets + 1
-    bid = np.full((times.shape[0], n_side), np.nan)
-    ask = np.full((times.shape[0], n_side), np.nan)
-    imb = np.full(times.shape[0], np.nan)
-    ma = np.full((times.shape[0], len(cfg.imbalance_windows_s)), np.nan)
+    cob_rows = (
+        np.full((times.shape[0], n_side), np.nan),
+        np.full((times.shape[0], n_side), np.nan),
+        np.full(times.shape[0], np.nan),
+        np.full((times.shape[0], len(cfg.imbalance_windows_s)), np.nan),
+    )
     try:
         replay, rows = store.book_replay(cfg.primary_symbol, at_ns + 1)
     except KeyError:
@@ -282,37 +342,7 @@ def model_input(
         bid, ask, _, imb, ma = cob_from_log(
             replay.log_code, replay.log_ts, rows, times, cfg.bucket_width(cfg.primary_symbol),
             cfg.n_buckets, cfg.imbalance_buckets, cfg.imbalance_windows_s, cfg.book_stale_s,
+            cfg.tick_size(cfg.primary_symbol),
         )  # fmt: skip
-    x.blocks["cob"], x.masks["cob"], x.blocks["imbalance"], x.masks["imbalance"] = cob_blocks(
-        bid, ask, imb, ma
-    )
-
-    # Pivots from the primary timeframe with the most history below 1 d (1 m by default).
-    pivot_tf = "1m" if "1m" in cfg.timeframes else cfg.timeframes[0]
-    opens, raw_bars = _closed_bars(store, cfg.primary_symbol, pivot_tf, at_ns, cfg.frames)
-    c0 = anchors[cfg.timeframes.index(pivot_tf)]
-    piv = pd.DataFrame()
-    if raw_bars.shape[0]:
-        index = pd.DatetimeIndex(opens.astype("datetime64[ns]")).tz_localize("UTC")
-        frame = pd.DataFrame(raw_bars[:, 1:3], index=index, columns=["high", "low"])
-        piv = compute_pivots(
-            frame, cfg.pivot_levels, strength=cfg.pivot_strength,
-            bar_duration=pd.Timedelta(timeframe_ns(pivot_tf), unit="ns"),
-        )  # fmt: skip
-    x.blocks["pivots"], x.masks["pivots"] = pivot_block(piv, at_ns, c0, cfg.pivot_levels)
-
-    n_slots = max(len(layout.model_slots), 1)
-    outputs = np.zeros((n_slots, layout.slot_size), np.float32)
-    out_mask = np.zeros(n_slots, np.bool_)
-    for i, name in enumerate(layout.model_slots):
-        vector = (model_outputs or {}).get(name)
-        if vector is not None:
-            v = np.asarray(vector, np.float32).ravel()[: layout.slot_size]
-            outputs[i, : v.shape[0]] = v
-            out_mask[i] = bool(np.isfinite(v).all())
-    x.blocks["model_outputs"], x.masks["model_outputs"] = outputs, out_mask
-
-    anchor_arr = np.array(anchors, np.float64)
-    x.masks["anchors"] = np.isfinite(anchor_arr)
-    x.blocks["anchors"] = np.where(x.masks["anchors"], anchor_arr, 0.0).astype(np.float32)[:, None]
-    return validate(x)
+        cob_rows = (bid, ask, imb, ma)
+    return assemble(layout, at_ns, bars, cob_rows, model_outputs)
