@@ -18,6 +18,7 @@ sys.path.insert(0, str(HERE))
 import bench_cob
 import bench_import
 import bench_model_input
+import bench_scale
 
 
 def main() -> None:
@@ -25,6 +26,7 @@ def main() -> None:
     parser.add_argument("--shared", type=Path,
                         default=Path(os.environ.get("MMTS_SHARED_DATA", HERE.parent.parent / "shared" / "data")))  # fmt: skip
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="skip the synthetic-day scale run")
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core
@@ -35,6 +37,8 @@ def main() -> None:
     rows = bench_import.run(args.shared, args.repeat)
     rows += bench_cob.run(HERE.parent / "data", args.repeat)
     rows += bench_model_input.run(HERE.parent / "data")
+    if not args.quick:
+        rows += bench_scale.run()
     print(
         f"# mmts benchmarks — {platform.processor() or platform.machine()}, Python {platform.python_version()}, 1 core"
     )

@@ -35,6 +35,10 @@ M_BUCKET_BASE = 4
 M_NB = 5
 M_GUARD = 6
 M_RECENTRES = 7
+#: Deepest window slots: the lowest bid (W when none) and the highest ask (-1 when none).
+M_LOW_BID = 8
+M_HIGH_ASK = 9
+META_SIZE = 10
 
 #: Returned by :func:`tb_set_level_nb`.
 TB_OK = 0
@@ -67,7 +71,7 @@ def new_tickbook(
     bsum = np.zeros((2, n_bucket))  # (2, NB)
     bcmp = np.zeros((2, n_bucket))  # (2, NB)
     bcnt = np.zeros((2, n_bucket), np.int64)  # (2, NB)
-    meta = np.zeros(8, np.int64)
+    meta = np.zeros(META_SIZE, np.int64)
     meta[M_W] = w
     meta[M_NB] = n_bucket
     meta[M_GUARD] = guard
@@ -81,6 +85,8 @@ def _set_base_nb(meta, base, tick, width):
     meta[M_BASE] = base
     meta[M_BEST_BID] = -1
     meta[M_BEST_ASK] = meta[M_W]
+    meta[M_LOW_BID] = meta[M_W]
+    meta[M_HIGH_ASK] = -1
     meta[M_BUCKET_BASE] = math.floor(base * tick / width + 0.5) - 2
 
 
@@ -104,6 +110,8 @@ def tb_clear_nb(px, qty, bsum, bcmp, bcnt, meta, far_counts):
     far_counts[:] = 0
     meta[M_BEST_BID] = -1
     meta[M_BEST_ASK] = meta[M_W]
+    meta[M_LOW_BID] = meta[M_W]
+    meta[M_HIGH_ASK] = -1
 
 
 @njit(cache=True)
@@ -128,23 +136,39 @@ def _window_set_nb(px, qty, bsum, bcmp, bcnt, meta, s, slot, price, q, width):
     qty[s, slot] = q
     w = meta[M_W]
     if s == 0:
-        best = meta[M_BEST_BID]
-        if q > 0.0 and slot > best:
-            meta[M_BEST_BID] = slot
-        elif q == 0.0 and slot == best:
-            j = slot - 1
-            while j >= 0 and qty[0, j] == 0.0:
-                j -= 1
-            meta[M_BEST_BID] = j
+        if q > 0.0:
+            if slot > meta[M_BEST_BID]:
+                meta[M_BEST_BID] = slot
+            if slot < meta[M_LOW_BID]:
+                meta[M_LOW_BID] = slot
+        else:
+            if slot == meta[M_BEST_BID]:
+                j = slot - 1
+                while j >= 0 and qty[0, j] == 0.0:
+                    j -= 1
+                meta[M_BEST_BID] = j
+            if slot == meta[M_LOW_BID]:
+                j = slot + 1
+                while j <= meta[M_BEST_BID] and qty[0, j] == 0.0:
+                    j += 1
+                meta[M_LOW_BID] = j if meta[M_BEST_BID] >= 0 else w
     else:
-        best = meta[M_BEST_ASK]
-        if q > 0.0 and slot < best:
-            meta[M_BEST_ASK] = slot
-        elif q == 0.0 and slot == best:
-            j = slot + 1
-            while j < w and qty[1, j] == 0.0:
-                j += 1
-            meta[M_BEST_ASK] = j
+        if q > 0.0:
+            if slot < meta[M_BEST_ASK]:
+                meta[M_BEST_ASK] = slot
+            if slot > meta[M_HIGH_ASK]:
+                meta[M_HIGH_ASK] = slot
+        else:
+            if slot == meta[M_BEST_ASK]:
+                j = slot + 1
+                while j < w and qty[1, j] == 0.0:
+                    j += 1
+                meta[M_BEST_ASK] = j
+            if slot == meta[M_HIGH_ASK]:
+                j = slot - 1
+                while j >= meta[M_BEST_ASK] and qty[1, j] == 0.0:
+                    j -= 1
+                meta[M_HIGH_ASK] = j if meta[M_BEST_ASK] < w else -1
 
 
 @njit(cache=True)
@@ -270,22 +294,13 @@ def tb_bucket_sums_nb(px, qty, bsum, bcmp, bcnt, meta, far_keys, far_counts, tic
         else:
             out_bid[k + n] = 0.0
             out_ask[k + n] = 0.0
-    # Deepest known level per side, over the window and the overflow book. An overflow level
-    # beyond the window's far edge is deeper than any window level: no scan needed then.
-    window_low = meta[M_BASE] * tick
-    window_high = (meta[M_BASE] + meta[M_W]) * tick
+    # Deepest known level per side, over the window and the overflow book.
     lowest_bid = far_keys[0, 0] if far_counts[0] > 0 else np.inf
-    if meta[M_BEST_BID] >= 0 and not lowest_bid < window_low:
-        j = 0
-        while qty[0, j] == 0.0:
-            j += 1
-        lowest_bid = min(lowest_bid, px[0, j])
+    if meta[M_LOW_BID] < meta[M_W]:
+        lowest_bid = min(lowest_bid, px[0, meta[M_LOW_BID]])
     highest_ask = -far_keys[1, 0] if far_counts[1] > 0 else -np.inf
-    if meta[M_BEST_ASK] < meta[M_W] and not highest_ask >= window_high:
-        j = meta[M_W] - 1
-        while qty[1, j] == 0.0:
-            j -= 1
-        highest_ask = max(highest_ask, px[1, j])
+    if meta[M_HIGH_ASK] >= 0:
+        highest_ask = max(highest_ask, px[1, meta[M_HIGH_ASK]])
     low_k = math.floor(lowest_bid / width + 0.5) - centre
     high_k = math.floor(highest_ask / width + 0.5) - centre
     for k in range(-n, n + 1):

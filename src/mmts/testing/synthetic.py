@@ -54,3 +54,49 @@ def book_stream(
         last_id = first + draw(st.integers(0, 3))
         parts.append(_message(ts, first, last_id, levels, False))
     return np.concatenate(parts)
+
+
+def day_of_depth(
+    seed: int = 0,
+    *,
+    seconds: int = 86_400,
+    interval_ms: int = 100,
+    levels_per_message: int = 20,
+    mid: float = 2500.0,
+    tick: float = 0.01,
+) -> np.ndarray:
+    """Return a long synthetic spot depth stream (for scale benchmarks, not for results).
+
+    One snapshot of 1000 levels a side, then a diff every ``interval_ms`` with
+    ``levels_per_message`` updates within 15 USD of a fixed mid (so the book never crosses),
+    consecutive update ids.
+    """
+    rng = np.random.default_rng(seed)
+    n_msg = seconds * 1000 // interval_ms
+    depth = 1000
+    snap = np.zeros(2 * depth, book_dt)
+    snap["side"] = np.repeat([1, -1], depth)
+    offsets = np.concatenate([np.arange(1, depth + 1), np.arange(1, depth + 1)])
+    snap["price"] = np.round(mid - snap["side"] * offsets * tick * 3, 2)
+    snap["qty"] = np.round(rng.uniform(0.01, 20, 2 * depth), 3)
+    snap["first_id"] = snap["last_id"] = 1000
+    snap["flags"] = FLAG_SNAPSHOT
+    snap["local_ts"] = snap["exch_ts"] = T0_NS
+    snap["prev_id"] = NO_ID
+    walk = np.full(n_msg, mid)  # (n_msg,) a fixed mid keeps both sides apart
+    rows = np.zeros(n_msg * levels_per_message, book_dt)
+    msg = np.repeat(np.arange(n_msg), levels_per_message)
+    rows["local_ts"] = T0_NS + (msg + 1) * interval_ms * 1_000_000
+    rows["exch_ts"] = rows["local_ts"]
+    rows["first_id"] = rows["last_id"] = 1001 + msg
+    rows["prev_id"] = NO_ID
+    side = rng.choice(np.array([1, -1], np.int8), rows.shape[0])
+    offset = rng.integers(1, 1500, rows.shape[0])
+    rows["side"] = side
+    rows["price"] = np.round(np.round(walk[msg] / tick) * tick - side * offset * tick, 2)
+    qty = np.round(rng.uniform(0.001, 20, rows.shape[0]), 3)
+    rows["qty"] = np.where(rng.random(rows.shape[0]) < 0.35, 0.0, qty)
+    # One update per price per message: drop duplicates inside a message.
+    key = rows["last_id"].astype(np.float64) * 1e7 + rows["price"] * 100 * rows["side"]
+    _, first = np.unique(key, return_index=True)
+    return np.concatenate([snap, rows[np.sort(first)]])
