@@ -79,6 +79,14 @@ class ModelInputLayout:
             "model_slots": list(self.model_slots),
             "primary_symbol": self.config.primary_symbol,
             "reference_symbol": self.config.reference_symbol,
+            "normalisation": {
+                "ohlcv": "log(price / latest close of the block); log1p(volume / block mean)",
+                "cob": "bucket USD / row total USD",
+                "imbalance": "raw, in [-1, 1]",
+                "pivots": "log(price / latest 1m close); log1p(seconds since pivot, confirmation)",
+                "anchors": "raw latest closes (primary timeframes, then reference 1s)",
+                "statistics": "computed per decision from data at or before it; nothing fitted",
+            },
         }
 
 
