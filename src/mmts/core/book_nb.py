@@ -123,6 +123,21 @@ def _apply_rows_nb(keys, qtys, counts, side, price, qty, r0, r1):
 
 
 @njit(cache=True)
+def _apply_logged_nb(keys, qtys, counts, side, price, qty, r0, r1, ts, applied, effective_ts,
+                     log_code, log_ts, n_log):  # fmt: skip
+    """Apply rows ``r0:r1`` taking effect at ``ts``; mark and log them. Returns ``(ok, n_log)``."""
+    if not _apply_rows_nb(keys, qtys, counts, side, price, qty, r0, r1):
+        return False, n_log
+    for r in range(r0, r1):
+        applied[r] = True
+        effective_ts[r] = ts
+        log_code[n_log] = r
+        log_ts[n_log] = ts
+        n_log += 1
+    return True, n_log
+
+
+@njit(cache=True)
 def message_bounds_nb(local_ts, first_id, last_id, flags):
     """Return the start row of every message, plus a final sentinel (``n_rows``).
 
@@ -215,7 +230,14 @@ def sync_book_nb(
                 continue
             counts[0] = 0
             counts[1] = 0
-            if not _apply_rows_nb(keys, qtys, counts, side, price, qty, r0, r1):
+            log_code[n_log] = LOG_RESET
+            log_ts[n_log] = local_ts[r0]
+            n_log += 1
+            ok, n_log = _apply_logged_nb(
+                keys, qtys, counts, side, price, qty, r0, r1, local_ts[r0], applied, effective_ts,
+                log_code, log_ts, n_log,
+            )  # fmt: skip
+            if not ok:
                 return (
                     applied,
                     effective_ts,
@@ -225,15 +247,6 @@ def sync_book_nb(
                     log_code[:0],
                     log_ts[:0],
                 )
-            log_code[n_log] = LOG_RESET
-            log_ts[n_log] = local_ts[r0]
-            n_log += 1
-            for r in range(r0, r1):
-                applied[r] = True
-                effective_ts[r] = local_ts[r0]
-                log_code[n_log] = r
-                log_ts[n_log] = local_ts[r0]
-                n_log += 1
             state = STATE_AWAITING_BRIDGE
             last_u = lid
             snap_ts = local_ts[r0]
@@ -262,22 +275,13 @@ def sync_book_nb(
                     if not ok_apply:
                         break
                 if ok_apply:
-                    if not _apply_rows_nb(keys, qtys, counts, side, price, qty, q0, q1):
-                        return (
-                            applied,
-                            effective_ts,
-                            incidents[:n_inc],
-                            state,
-                            True,
-                            log_code[:0],
-                            log_ts[:0],
-                        )
-                    for r in range(q0, q1):
-                        applied[r] = True
-                        effective_ts[r] = snap_ts
-                        log_code[n_log] = r
-                        log_ts[n_log] = snap_ts
-                        n_log += 1
+                    ok, n_log = _apply_logged_nb(
+                        keys, qtys, counts, side, price, qty, q0, q1, snap_ts, applied,
+                        effective_ts, log_code, log_ts, n_log,
+                    )  # fmt: skip
+                    if not ok:
+                        return (applied, effective_ts, incidents[:n_inc], state, True,
+                                log_code[:0], log_ts[:0])  # fmt: skip
                     last_u = u_last
                     if state != STATE_SYNCED:
                         log_code[n_log] = LOG_SYNCED
@@ -334,7 +338,11 @@ def sync_book_nb(
                     expected = last_u + 1
                     found = u_first
         if do_apply:
-            if not _apply_rows_nb(keys, qtys, counts, side, price, qty, r0, r1):
+            ok, n_log = _apply_logged_nb(
+                keys, qtys, counts, side, price, qty, r0, r1, local_ts[r0], applied, effective_ts,
+                log_code, log_ts, n_log,
+            )  # fmt: skip
+            if not ok:
                 return (
                     applied,
                     effective_ts,
@@ -344,12 +352,6 @@ def sync_book_nb(
                     log_code[:0],
                     log_ts[:0],
                 )
-            for r in range(r0, r1):
-                applied[r] = True
-                effective_ts[r] = local_ts[r0]
-                log_code[n_log] = r
-                log_ts[n_log] = local_ts[r0]
-                n_log += 1
             was_awaiting = state == STATE_AWAITING_BRIDGE
             last_u = u_last
             if was_awaiting:
