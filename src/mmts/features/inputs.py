@@ -22,6 +22,7 @@ the layout version. Every value is computed from data at or before the decision 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -57,6 +58,10 @@ class ModelInputLayout:
 
     def shapes(self) -> dict[str, tuple[int, ...]]:
         """Return every block's shape, in a fixed order."""
+        return dict(self._shapes)
+
+    @cached_property
+    def _shapes(self) -> dict[str, tuple[int, ...]]:
         c = self.config
         n_cob = 2 * (2 * c.n_buckets + 1)
         shapes: dict[str, tuple[int, ...]] = {}
@@ -113,7 +118,8 @@ def validate(x: ModelInput) -> ModelInput:
     """
     if not isinstance(x, ModelInput):
         raise InvalidModelInput(f"expected a ModelInput; got {type(x).__name__}")
-    for name, shape in x.layout.shapes().items():
+    shapes = x.layout._shapes
+    for name, shape in shapes.items():
         if name not in x.blocks:
             raise InvalidModelInput(f"block {name!r} is missing (expected shape {shape})")
         block = x.blocks[name]
@@ -134,7 +140,7 @@ def validate(x: ModelInput) -> ModelInput:
         if bad.any():
             row = int(np.argmax(bad))
             raise InvalidModelInput(f"block {name!r} has a non-finite value in available row {row}")
-    extra = sorted(set(x.blocks) - set(x.layout.shapes()))
+    extra = sorted(set(x.blocks) - set(shapes))
     if extra:
         raise InvalidModelInput(f"unexpected block(s) {extra} for layout {x.layout.version}")
     return x

@@ -23,27 +23,35 @@ from mmts.features.inputs import (
 
 
 class _BarRing:
-    """The last ``size`` closed bars of one series, in arrival order."""
+    """The last ``size`` closed bars of one series, oldest first, readable as views.
+
+    Bars are appended to a buffer twice the window long; when it fills, the newest ``size`` bars
+    move to the front (amortised O(1)), so :meth:`window` never copies.
+    """
 
     def __init__(self, size: int) -> None:
-        self.opens = np.zeros(size, np.int64)
-        self.values = np.zeros((size, OHLCV_FEATURES))
+        self.opens = np.zeros(2 * size, np.int64)
+        self.values = np.zeros((2 * size, OHLCV_FEATURES))
         self.size = size
-        self.count = 0
+        self.end = 0
 
     def push(self, open_ns: int, values: tuple[float, float, float, float, float]) -> None:
-        if self.count and open_ns <= self.opens[(self.count - 1) % self.size]:
-            last = int(self.opens[(self.count - 1) % self.size])
-            raise ValueError(f"bars must arrive in time order: {open_ns} after {last}")
-        slot = self.count % self.size
-        self.opens[slot] = open_ns
-        self.values[slot] = values
-        self.count += 1
+        if self.end and open_ns <= self.opens[self.end - 1]:
+            raise ValueError(
+                f"bars must arrive in time order: {open_ns} after {int(self.opens[self.end - 1])}"
+            )
+        if self.end == self.opens.shape[0]:
+            keep = self.size - 1
+            self.opens[:keep] = self.opens[self.end - keep : self.end]
+            self.values[:keep] = self.values[self.end - keep : self.end]
+            self.end = keep
+        self.opens[self.end] = open_ns
+        self.values[self.end] = values
+        self.end += 1
 
     def window(self) -> tuple[np.ndarray, np.ndarray]:
-        n = min(self.count, self.size)
-        order = (np.arange(self.count - n, self.count)) % self.size
-        return self.opens[order], self.values[order]
+        start = max(0, self.end - self.size)
+        return self.opens[start : self.end], self.values[start : self.end]
 
 
 class ModelInputBuilder:

@@ -68,3 +68,15 @@ def test_bars_out_of_order_are_refused() -> None:
     builder.on_bar("ETH/USDT", "1m", 120 * 10**9, (1, 1, 1, 1, 1))
     with pytest.raises(ValueError, match="time order"):
         builder.on_bar("ETH/USDT", "1m", 60 * 10**9, (1, 1, 1, 1, 1))
+
+
+def test_bar_ring_keeps_the_newest_bars_in_order_across_compactions() -> None:
+    from mmts.features.inputs_stream import _BarRing
+
+    ring = _BarRing(300)
+    for i in range(1000):
+        ring.push(i * 60, (i, i, i, i, 1.0))
+        opens, values = ring.window()
+        n = min(i + 1, 300)
+        assert opens.tolist() == [60 * k for k in range(i + 1 - n, i + 1)]
+        assert values[-1, 0] == i
