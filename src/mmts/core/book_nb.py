@@ -216,6 +216,7 @@ def sync_book_nb(
     last_u = np.int64(-1)
     buffer_from = 0  # first message that may still be applied after the next snapshot
     open_incident = -1
+    full = False  # the book arrays overflowed: the caller grows them and replays
 
     m = 0
     while m < n_msg:
@@ -238,15 +239,8 @@ def sync_book_nb(
                 log_code, log_ts, n_log,
             )  # fmt: skip
             if not ok:
-                return (
-                    applied,
-                    effective_ts,
-                    incidents[:n_inc],
-                    state,
-                    True,
-                    log_code[:0],
-                    log_ts[:0],
-                )
+                full = True
+                break
             state = STATE_AWAITING_BRIDGE
             last_u = lid
             snap_ts = local_ts[r0]
@@ -280,14 +274,16 @@ def sync_book_nb(
                         effective_ts, log_code, log_ts, n_log,
                     )  # fmt: skip
                     if not ok:
-                        return (applied, effective_ts, incidents[:n_inc], state, True,
-                                log_code[:0], log_ts[:0])  # fmt: skip
+                        full = True
+                        break
                     last_u = u_last
                     if state != STATE_SYNCED:
                         log_code[n_log] = LOG_SYNCED
                         log_ts[n_log] = snap_ts
                         n_log += 1
                     state = STATE_SYNCED
+            if full:
+                break
             if state == STATE_SYNCED and open_incident >= 0:
                 incidents[open_incident, 5] = snap_ts
                 open_incident = -1
@@ -343,15 +339,8 @@ def sync_book_nb(
                 log_code, log_ts, n_log,
             )  # fmt: skip
             if not ok:
-                return (
-                    applied,
-                    effective_ts,
-                    incidents[:n_inc],
-                    state,
-                    True,
-                    log_code[:0],
-                    log_ts[:0],
-                )
+                full = True
+                break
             was_awaiting = state == STATE_AWAITING_BRIDGE
             last_u = u_last
             if was_awaiting:
@@ -391,6 +380,8 @@ def sync_book_nb(
             # The message that broke continuity may still bridge the next snapshot.
             buffer_from = m if kind != INCIDENT_CROSSED else m + 1
         m += 1
+    if full:
+        return applied, effective_ts, incidents[:n_inc], state, True, log_code[:0], log_ts[:0]
     return applied, effective_ts, incidents[:n_inc], state, False, log_code[:n_log], log_ts[:n_log]
 
 

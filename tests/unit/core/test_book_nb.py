@@ -165,3 +165,21 @@ def test_application_log_replays_to_the_same_book() -> None:
     ]  # fmt: skip
     assert log_ts.tolist() == [3, 3, 3, 3, 3, 4, 4, 5]
     assert np.all(np.diff(log_ts) >= 0)
+
+
+def test_overflowing_book_is_reported_and_the_replay_grows_it() -> None:
+    from mmts.data.book_replay import sync_book
+
+    # Ascending prices append at the end of the bid array (cheap even without the JIT).
+    levels = [(1, 800.0 + 0.01 * i, 1.0) for i in range(20_000)] + [(-1, 1001.0, 1.0)]
+    rows = np.concatenate(
+        [_msg(1, 10, 10, levels, snapshot=True), _msg(2, 11, 11, [(1, 5.0, 1.0)])]
+    )
+    keys, qtys, counts = book_nb.new_book(64)
+    out = book_nb.sync_book_nb(
+        rows["local_ts"], rows["first_id"], rows["last_id"], rows["prev_id"], rows["side"],
+        rows["price"], rows["qty"], rows["flags"], False, np.iinfo(np.int64).max, keys, qtys, counts,
+    )  # fmt: skip
+    assert out[4]  # full: the caller must grow the arrays
+    replay = sync_book(rows, is_futures=False)  # starts at 16,384 levels a side and grows
+    assert replay.valid and replay.counts[0] == 20_001
