@@ -17,6 +17,7 @@ from mmts.core.timeframes import timeframe_ns
 from mmts.data import open_store
 from mmts.features import model_input
 from mmts.features.inputs_stream import ModelInputBuilder
+from mmts.testing.replay import feed_log
 
 
 def run(store_path: Path, repeat: int = 1) -> list[dict[str, object]]:
@@ -42,14 +43,7 @@ def run(store_path: Path, repeat: int = 1) -> list[dict[str, object]]:
             while fed[key] < len(frame) and opens[fed[key]] + step <= at:
                 builder.on_bar(key[0], key[1], int(opens[fed[key]]), tuple(values[fed[key]]))
                 fed[key] += 1
-        while j < replay.log_code.shape[0] and replay.log_ts[j] <= at:
-            code = int(replay.log_code[j])
-            if code >= 0:
-                builder.on_book_event(code, int(replay.log_ts[j]), int(rows["side"][code]),
-                                      float(rows["price"][code]), float(rows["qty"][code]))  # fmt: skip
-            else:
-                builder.on_book_event(code, int(replay.log_ts[j]))
-            j += 1
+        j = feed_log(builder.on_book_event, replay.log_code, replay.log_ts, rows, j, int(at))
         t0 = time.perf_counter_ns()
         builder.build(int(at))
         build_ns.append(time.perf_counter_ns() - t0)

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from mmts.data.bars import bar_records_from_trades
 from mmts.data.book_replay import sync_book
 from mmts.features.cob import CobStream, cob_from_log, infer_tick, whole_seconds
+from mmts.testing.replay import feed_log
 from mmts.testing.synthetic import book_stream
 
 
@@ -56,14 +57,7 @@ def test_step_driver_equals_batch_driver(rows: np.ndarray) -> None:
     stream = CobStream(1.0, infer_tick(rows["price"][replay.log_code[replay.log_code >= 0]]))
     j = 0
     for r, t in enumerate(times):
-        while j < replay.log_code.shape[0] and replay.log_ts[j] <= t:
-            code = int(replay.log_code[j])
-            if code >= 0:
-                stream.apply(code, int(replay.log_ts[j]), int(rows["side"][code]),
-                             float(rows["price"][code]), float(rows["qty"][code]))  # fmt: skip
-            else:
-                stream.apply(code, int(replay.log_ts[j]))
-            j += 1
+        j = feed_log(stream.apply, replay.log_code, replay.log_ts, rows, j, t)
         s_bid, s_ask, _, s_imb, s_ma = stream.row(int(t))
         assert np.array_equal(s_bid, bid[r], equal_nan=True)
         assert np.array_equal(s_ask, ask[r], equal_nan=True)

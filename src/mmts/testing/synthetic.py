@@ -15,14 +15,25 @@ from mmts.core.schema import NO_ID, book_dt
 T0_NS = 1_723_161_600_000_000_000  # 2024-08-09 00:00:00 UTC
 
 
-def _message(ts: int, first: int, last: int, levels: list[tuple[int, float, float]],
-             snapshot: bool) -> np.ndarray:  # fmt: skip
+def depth_message(
+    ts: int,
+    first: int,
+    last: int,
+    levels: list[tuple[int, float, float]],
+    *,
+    snapshot: bool = False,
+    prev: int = NO_ID,
+) -> np.ndarray:
+    """Return the ``book_dt`` rows of one depth message: ``levels`` are ``(side, price, qty)``.
+
+    An empty message keeps one placeholder row (side 0), as the importer stores it.
+    """
     rows = np.zeros(max(len(levels), 1), book_dt)
     rows["local_ts"] = ts
     rows["exch_ts"] = ts
     rows["first_id"] = first
     rows["last_id"] = last
-    rows["prev_id"] = NO_ID
+    rows["prev_id"] = prev
     rows["flags"] = FLAG_SNAPSHOT if snapshot else 0
     for i, (side, price, qty) in enumerate(levels):
         rows["side"][i], rows["price"][i], rows["qty"][i] = side, price, qty
@@ -40,7 +51,7 @@ def book_stream(
     snapshot += [(-1, round(mid + tick * (i + 1) * 7, 2), draw(qty)) for i in range(depth)]
     last_id = 1000
     ts = T0_NS + draw(st.integers(0, 2_000_000_000))
-    parts = [_message(ts, last_id, last_id, snapshot, True)]
+    parts = [depth_message(ts, last_id, last_id, snapshot, snapshot=True)]
     for _ in range(draw(st.integers(0, max_messages))):
         ts += draw(st.integers(1_000_000, 700_000_000))
         n_levels = draw(st.integers(0, 6))
@@ -52,7 +63,7 @@ def book_stream(
             levels.append((side, price, draw(st.one_of(st.just(0.0), qty))))
         first = last_id + 1
         last_id = first + draw(st.integers(0, 3))
-        parts.append(_message(ts, first, last_id, levels, False))
+        parts.append(depth_message(ts, first, last_id, levels))
     return np.concatenate(parts)
 
 

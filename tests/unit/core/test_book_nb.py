@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from mmts.core import book_nb
-from mmts.core.enums import FLAG_SNAPSHOT
-from mmts.core.schema import NO_ID, book_dt
+from mmts.testing.synthetic import depth_message
 
 
 def _apply_to_oracle(oracle: dict[float, float], price: float, qty: float) -> None:
@@ -43,17 +42,7 @@ def test_full_side_reports_instead_of_overflowing() -> None:
     assert not book_nb.book_set_level_nb(keys, qtys, counts, 0, 3.0, 1.0)
 
 
-def _msg(ts: int, first: int, last: int, levels: list[tuple[int, float, float]], *,
-         snapshot: bool = False, prev: int = NO_ID) -> np.ndarray:  # fmt: skip
-    rows = np.zeros(max(len(levels), 1), book_dt)
-    rows["local_ts"] = ts
-    rows["first_id"] = first
-    rows["last_id"] = last
-    rows["prev_id"] = prev
-    rows["flags"] = FLAG_SNAPSHOT if snapshot else 0
-    for i, (side, px, q) in enumerate(levels):
-        rows[i]["side"], rows[i]["price"], rows[i]["qty"] = side, px, q
-    return rows
+_msg = depth_message
 
 
 def _sync(rows: np.ndarray, futures: bool = False, stop: int | None = None):

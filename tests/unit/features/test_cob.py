@@ -14,6 +14,7 @@ from mmts.core.errors import DataIntegrityError
 from mmts.data import open_store
 from mmts.features import cob
 from mmts.features.cob import CobStream, cob_from_log, infer_tick, whole_seconds
+from mmts.testing.replay import feed_log
 
 N = 20
 
@@ -95,14 +96,7 @@ def test_step_driver_is_bit_identical_to_batch_on_real_data(sample) -> None:
     stream = CobStream(10.0, infer_tick(rows["price"][replay.log_code[replay.log_code >= 0]]))
     j = 0
     for r, t in enumerate(times):
-        while j < replay.log_code.shape[0] and replay.log_ts[j] <= t:
-            code = int(replay.log_code[j])
-            row = rows[code] if code >= 0 else None
-            level = (
-                () if row is None else (int(row["side"]), float(row["price"]), float(row["qty"]))
-            )
-            stream.apply(code, int(replay.log_ts[j]), *level)
-            j += 1
+        j = feed_log(stream.apply, replay.log_code, replay.log_ts, rows, j, t)
         s_bid, s_ask, s_mid, s_imb, s_ma = stream.row(int(t))
         assert np.array_equal(s_bid, bid[r], equal_nan=True)
         assert np.array_equal(s_ask, ask[r], equal_nan=True)

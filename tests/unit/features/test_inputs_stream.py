@@ -13,6 +13,7 @@ from mmts.data import open_store
 from mmts.data.store import to_ns
 from mmts.features import model_input
 from mmts.features.inputs_stream import ModelInputBuilder
+from mmts.testing.replay import feed_log
 
 
 def test_step_driver_equals_batch_driver_through_the_window(sample_store_path: Path) -> None:
@@ -39,15 +40,7 @@ def test_step_driver_equals_batch_driver_through_the_window(sample_store_path: P
                     key[0], key[1], int(opens[fed_bars[key]]), tuple(values[fed_bars[key]])
                 )
                 fed_bars[key] += 1
-        while j < replay.log_code.shape[0] and replay.log_ts[j] <= at:
-            code = int(replay.log_code[j])
-            level = (
-                ()
-                if code < 0
-                else (int(rows["side"][code]), float(rows["price"][code]), float(rows["qty"][code]))
-            )
-            builder.on_book_event(code, int(replay.log_ts[j]), *level)
-            j += 1
+        j = feed_log(builder.on_book_event, replay.log_code, replay.log_ts, rows, j, at)
         builder.on_model_output("cnn", np.full(36, 0.5))
         step_input = builder.build(at)
         batch_input = model_input(
