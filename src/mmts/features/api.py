@@ -2,34 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Protocol
-
 import numpy as np
 import pandas as pd
 
 from mmts.config import FeatureConfig
-from mmts.features.cob import cob_frame, cob_from_log, whole_seconds
-
-
-class BookSource(Protocol):
-    """What the feature builders need from a store (``mmts.data.Store`` provides it)."""
-
-    def book_replay(
-        self, symbol: str, end: object = None, *, exchange: str | None = None
-    ) -> object:
-        """Replay the stored book of ``symbol`` up to ``end``."""
-        ...
-
-
-def _to_ns(value: object) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    stamp = pd.Timestamp(value)  # type: ignore[arg-type]
-    if stamp.tzinfo is None:
-        stamp = stamp.tz_localize("UTC")
-    return int(stamp.tz_convert("UTC").as_unit("ns").value)
+from mmts.features.cob import cob_frame, cob_from_log, time_ns, whole_seconds
 
 
 def cob(
@@ -65,7 +42,7 @@ def cob(
     width = cfg.bucket_width(symbol) if bucket_usd is None else float(bucket_usd)
     if width <= 0:
         raise ValueError(f"bucket_usd must be positive; was {bucket_usd}")
-    start_ns, end_ns = _to_ns(start), _to_ns(end)
+    start_ns, end_ns = time_ns(start), time_ns(end)
     replay, rows = store.book_replay(symbol, end_ns, exchange=exchange)  # type: ignore[attr-defined]
     if rows.shape[0] == 0:
         times = np.empty(0, np.int64)

@@ -26,12 +26,11 @@ from functools import cached_property
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from mmts.config import FeatureConfig
 from mmts.core.errors import MmtsError
 from mmts.core.timeframes import NS_PER_SECOND, timeframe_ns
-from mmts.features.cob import cob_from_log, whole_seconds
+from mmts.features.cob import cob_from_log, time_ns, whole_seconds
 from mmts.features.inputs_nb import cob_blocks_nb, ohlcv_block_nb, pivot_select_nb
 from mmts.features.pivots import pivot_arrays
 
@@ -327,12 +326,9 @@ def model_input(
     Returns a validated :class:`ModelInput`; masks say which rows hold data.
     """
     cfg = config or FeatureConfig()
-    if isinstance(at, (int, np.integer)):
-        at_ns = int(at)
-    else:
-        stamp = pd.Timestamp(at)  # type: ignore[arg-type]
-        stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-        at_ns = int(stamp.as_unit("ns").value)
+    at_ns = time_ns(at)
+    if at_ns is None:
+        raise ValueError("at must be a time, was None")
     layout = ModelInputLayout(config=cfg, model_slots=tuple(model_slots))
     bars = {}
     for symbol, tf in [
