@@ -53,7 +53,7 @@ def new_book(capacity: int = 1 << 14) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return keys, qtys, counts
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def book_set_level_nb(keys, qtys, counts, side, price, qty):
     """Set the level at ``price`` on ``side`` (0 bid, 1 ask) to ``qty``; 0 removes it.
 
@@ -93,7 +93,7 @@ def book_set_level_nb(keys, qtys, counts, side, price, qty):
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def book_best_nb(keys, counts, side):
     """Return the best price on ``side``, or NaN when the side is empty."""
     n = counts[side]
@@ -103,7 +103,7 @@ def book_best_nb(keys, counts, side):
     return key if side == SIDE_BID else -key
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def book_is_crossed_nb(keys, counts):
     """Return True when both sides exist and best bid >= best ask."""
     if counts[SIDE_BID] == 0 or counts[SIDE_ASK] == 0:
@@ -111,7 +111,7 @@ def book_is_crossed_nb(keys, counts):
     return keys[SIDE_BID, counts[SIDE_BID] - 1] >= -keys[SIDE_ASK, counts[SIDE_ASK] - 1]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _apply_rows_nb(keys, qtys, counts, side, price, qty, r0, r1):
     for r in range(r0, r1):
         if side[r] == 0:

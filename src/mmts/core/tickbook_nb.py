@@ -90,7 +90,7 @@ def _set_base_nb(meta, base, tick, width):
     meta[M_BUCKET_BASE] = math.floor(base * tick / width + 0.5) - 2
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _acc_nb(bsum, bcmp, s, b, x):
     total = bsum[s, b] + x
     if abs(bsum[s, b]) >= abs(x):
@@ -114,7 +114,7 @@ def tb_clear_nb(px, qty, bsum, bcmp, bcnt, meta, far_counts):
     meta[M_HIGH_ASK] = -1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _window_set_nb(px, qty, bsum, bcmp, bcnt, meta, s, slot, price, q, width):
     old = qty[s, slot]
     if old == q:
@@ -171,7 +171,7 @@ def _window_set_nb(px, qty, bsum, bcmp, bcnt, meta, s, slot, price, q, width):
                 meta[M_HIGH_ASK] = j if meta[M_BEST_ASK] < w else -1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def tb_best_nb(px, meta, far_keys, far_counts, s):
     """Best price on side ``s`` (0 bid, 1 ask) over the window and the overflow book; NaN if empty."""
     far = book_nb.book_best_nb(far_keys, far_counts, s)
@@ -221,7 +221,7 @@ def _recentre_nb(px, qty, bsum, bcmp, bcnt, meta, far_keys, far_qtys, far_counts
     return TB_OK
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _set_nb(
     px, qty, bsum, bcmp, bcnt, meta, far_keys, far_qtys, far_counts, s, price, q, tick, width
 ):
@@ -238,7 +238,7 @@ def _set_nb(
     return TB_OK
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def tb_set_level_nb(px, qty, bsum, bcmp, bcnt, meta, far_keys, far_qtys, far_counts, s, price, q,
                     tick, width):  # fmt: skip
     """Set side ``s`` (0 bid, 1 ask) at ``price`` to ``q`` (0 removes); re-centre if needed.

@@ -79,7 +79,7 @@ def _sample_nb(tb, status, sample_ts, sample_v, tick, width, k, scratch_bid, scr
     status[STATUS_N_SAMPLES] += 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def apply_event_nb(tb, status, sample_ts, sample_v, code, ts, side, price, qty, tick, width, k,
                    scratch_bid, scratch_ask):  # fmt: skip
     """Apply one application-log entry (see ``core.book_nb.sync_book_nb``).
