@@ -3,9 +3,11 @@
 Both sides start from the same stored depth rows of the real spot window and compute the same
 per-second rows (checked equal first). "Events" are depth level updates (stored book rows).
 
-- mmts: ``sync_book`` (Binance's local-book procedure) + ``cob_from_log`` (numba kernels).
+- mmts: ``cob_from_rows``: Binance's local-book procedure and the features in one numba pass
+  over the stored rows, on one tick book.
 - reference: the written definitions with Python dicts for the book and numpy/pandas for
-  buckets, imbalance and window means, replaying the same application log.
+  buckets, imbalance and window means, replaying the application log of ``sync_book`` (the
+  sync itself is not counted against the reference).
 """
 
 from __future__ import annotations
@@ -17,10 +19,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mmts.core import book_nb
+from mmts.core import sync_nb
 from mmts.data import open_store
 from mmts.data.book_replay import sync_book
-from mmts.features.cob import cob_from_log, whole_seconds
+from mmts.features.cob import cob_from_rows, whole_seconds
 
 N, K, WINDOWS = 20, 5, (1, 5, 15, 60)
 
@@ -63,13 +65,13 @@ def reference(log_code: np.ndarray, log_ts: np.ndarray, rows: np.ndarray, times:
             if pending is not None and ts > pending:
                 sample(pending)
                 pending = None
-            if code == book_nb.LOG_RESET:
+            if code == sync_nb.LOG_RESET:
                 bids.clear()
                 asks.clear()
                 valid = False
-            elif code == book_nb.LOG_SYNCED:
+            elif code == sync_nb.LOG_SYNCED:
                 valid, pending = True, ts
-            elif code == book_nb.LOG_INVALIDATE:
+            elif code == sync_nb.LOG_INVALIDATE:
                 valid, pending = False, None
             else:
                 side, price, qty = (
@@ -112,8 +114,7 @@ def run(store_path: Path, repeat: int = 3) -> list[dict[str, object]]:
         def ours(
             rows: np.ndarray = rows, times: np.ndarray = times, width: float = width
         ) -> np.ndarray:
-            replay = sync_book(rows, is_futures=False)
-            bid, ask, _, imb, ma = cob_from_log(replay.log_code, replay.log_ts, rows, times, width)
+            bid, ask, _, imb, ma = cob_from_rows(rows, times, width)
             return np.column_stack([bid, ask, imb, ma])
 
         expected = ours()

@@ -11,14 +11,13 @@ from hypothesis import strategies as st
 
 from mmts.data.bars import bar_records_from_trades
 from mmts.data.book_replay import sync_book
-from mmts.features.cob import CobStream, cob_from_log, infer_tick, whole_seconds
+from mmts.features.cob import CobStream, cob_from_rows, whole_seconds
 from mmts.testing.replay import feed_log
 from mmts.testing.synthetic import book_stream
 
 
 def _cob_rows(rows: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, ...]:
-    replay = sync_book(rows, is_futures=False)
-    return cob_from_log(replay.log_code, replay.log_ts, rows, times, 1.0, 20, 5, (1, 5, 15, 60))
+    return cob_from_rows(rows, times, 1.0, 20, 5, (1, 5, 15, 60))
 
 
 def _same(a: tuple[np.ndarray, ...], b: tuple[np.ndarray, ...]) -> bool:
@@ -53,8 +52,8 @@ def test_step_driver_equals_batch_driver(rows: np.ndarray) -> None:
     lo, hi = int(rows["local_ts"].min()), int(rows["local_ts"].max())
     times = whole_seconds(lo, hi + 2 * 10**9)
     replay = sync_book(rows, is_futures=False)
-    bid, ask, mid, imb, ma = cob_from_log(replay.log_code, replay.log_ts, rows, times, 1.0)
-    stream = CobStream(1.0, infer_tick(rows["price"][replay.log_code[replay.log_code >= 0]]))
+    bid, ask, mid, imb, ma = cob_from_rows(rows, times, 1.0)
+    stream = CobStream(1.0, replay.tick)
     j = 0
     for r, t in enumerate(times):
         j = feed_log(stream.apply, replay.log_code, replay.log_ts, rows, j, t)

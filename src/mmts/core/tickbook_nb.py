@@ -309,3 +309,41 @@ def tb_bucket_sums_nb(px, qty, bsum, bcmp, bcnt, meta, far_keys, far_counts, tic
         if k > high_k:
             out_ask[k + n] = np.nan
     return mid
+
+
+# -- the book as one tuple (what the sync and COB kernels pass around) ----------------------------
+
+
+@njit(cache=True, inline="always")
+def tb_set_nb(tb, s, price, q, tick, width):
+    """:func:`tb_set_level_nb` on the book tuple returned by :func:`new_tickbook`."""
+    px, qty, bsum, bcmp, bcnt, meta, far_keys, far_qtys, far_counts = tb
+    return tb_set_level_nb(px, qty, bsum, bcmp, bcnt, meta, far_keys, far_qtys, far_counts, s,
+                           price, q, tick, width)  # fmt: skip
+
+
+@njit(cache=True)
+def tb_reset_nb(tb):
+    """Empty the book tuple (a snapshot follows)."""
+    px, qty, bsum, bcmp, bcnt, meta, _far_keys, _far_qtys, far_counts = tb
+    tb_clear_nb(px, qty, bsum, bcmp, bcnt, meta, far_counts)
+
+
+@njit(cache=True, inline="always")
+def tb_is_crossed_nb(tb):
+    """Return True when both sides exist and best bid >= best ask."""
+    px, _qty, _bsum, _bcmp, _bcnt, meta, far_keys, _far_qtys, far_counts = tb
+    bid = tb_best_nb(px, meta, far_keys, far_counts, 0)
+    ask = tb_best_nb(px, meta, far_keys, far_counts, 1)
+    return not (np.isnan(bid) or np.isnan(ask)) and bid >= ask
+
+
+def tb_levels(tb: tuple[np.ndarray, ...], side: int, depth: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return the best ``depth`` levels of ``side`` (0 bid, 1 ask) as ``(prices, qtys)``."""
+    px, qty, _bsum, _bcmp, _bcnt, _meta, far_keys, far_qtys, far_counts = tb
+    near = qty[side] > 0.0
+    far_px = far_keys[side, : far_counts[side]]
+    prices = np.concatenate([px[side][near], far_px if side == 0 else -far_px])
+    sizes = np.concatenate([qty[side][near], far_qtys[side, : far_counts[side]]])
+    order = np.argsort(-prices if side == 0 else prices, kind="stable")[:depth]
+    return prices[order], sizes[order]

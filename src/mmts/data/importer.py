@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from mmts.core import book_nb
+from mmts.core import sync_nb
 from mmts.core.errors import DataFormatError
 from mmts.core.schema import NO_TS, gap_dt
 from mmts.core.symbols import Market, market_of, normalize_market, parse_symbol
@@ -33,9 +33,9 @@ from mmts.data.store import Store
 _REBUILD_MARGIN_NS = 3600 * NS_PER_SECOND
 
 INCIDENT_NAMES = {
-    book_nb.INCIDENT_GAP: "update-id gap",
-    book_nb.INCIDENT_CROSSED: "crossed book after diff",
-    book_nb.INCIDENT_NO_BRIDGE: "first diff after snapshot does not bridge lastUpdateId",
+    sync_nb.INCIDENT_GAP: "update-id gap",
+    sync_nb.INCIDENT_CROSSED: "crossed book after diff",
+    sync_nb.INCIDENT_NO_BRIDGE: "first diff after snapshot does not bridge lastUpdateId",
 }
 
 

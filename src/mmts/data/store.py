@@ -30,7 +30,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mmts.core import book_nb
+from mmts.core import sync_nb
 from mmts.core.enums import FLAG_SNAPSHOT
 from mmts.core.errors import DataIntegrityError, UnknownSymbolError
 from mmts.core.schema import EVENT_DTYPES, NO_ID, NO_TS, bar_dt, gap_dt
@@ -449,7 +449,7 @@ class Store:
             elif incidents.shape[0]:
                 last = incidents[-1]
                 when_broken = pd.Timestamp(int(last[4]), tz="UTC").isoformat()
-                if last[1] == book_nb.INCIDENT_CROSSED:
+                if last[1] == sync_nb.INCIDENT_CROSSED:
                     what = f"the book came out crossed after update {last[3]} at {when_broken}"
                 else:
                     what = (
@@ -461,8 +461,8 @@ class Store:
                 reason = "the snapshot has not been bridged by a diff yet"
             raise DataIntegrityError(f"{symbol} book is not valid at {when}: {reason}")
         sides = []
-        for side in (book_nb.SIDE_BID, book_nb.SIDE_ASK):
-            px, qty = book_nb.book_levels_nb(replay.keys, replay.qtys, replay.counts, side, depth)
+        for side in (0, 1):
+            px, qty = replay.levels(side, depth)
             sides.append(pd.DataFrame({"price": px, "qty": qty}))
         return sides[0], sides[1]
 

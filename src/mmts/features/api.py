@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 
 from mmts.config import FeatureConfig
-from mmts.features.cob import cob_frame, cob_from_log, time_ns, whole_seconds
+from mmts.core.symbols import market_of
+from mmts.features.cob import cob_frame, cob_from_rows, time_ns, whole_seconds
 
 
 def cob(
@@ -43,7 +44,7 @@ def cob(
     if width <= 0:
         raise ValueError(f"bucket_usd must be positive; was {bucket_usd}")
     start_ns, end_ns = time_ns(start), time_ns(end)
-    replay, rows = store.book_replay(symbol, end_ns, exchange=exchange)  # type: ignore[attr-defined]
+    rows = store.book_events(symbol, None, end_ns, exchange=exchange)  # type: ignore[attr-defined]
     if rows.shape[0] == 0:
         times = np.empty(0, np.int64)
     else:
@@ -58,8 +59,8 @@ def cob(
             else min(end_ns - 1, int(rows["local_ts"].max()))
         )
         times = whole_seconds(first, last)
-    bid, ask, _mid, imb, ma = cob_from_log(
-        replay.log_code, replay.log_ts, rows, times, width, n_buckets, cfg.imbalance_buckets,
-        cfg.imbalance_windows_s, cfg.book_stale_s,
+    bid, ask, _mid, imb, ma = cob_from_rows(
+        rows, times, width, n_buckets, cfg.imbalance_buckets, cfg.imbalance_windows_s,
+        cfg.book_stale_s, is_futures=market_of(symbol) != "spot",
     )  # fmt: skip
     return cob_frame(bid, ask, imb, ma, times, n_buckets, cfg.imbalance_windows_s)

@@ -12,7 +12,9 @@ import numpy as np
 import pandas as pd
 
 from mmts.core import tickbook_nb as tbk
+from mmts.core.enums import FLAG_SNAPSHOT
 from mmts.core.errors import DataIntegrityError
+from mmts.core.ticks import book_tick, infer_tick
 from mmts.core.timeframes import NS_PER_SECOND
 from mmts.features import cob_nb
 
@@ -45,22 +47,6 @@ def time_ns(value: object) -> int | None:
     if stamp.tzinfo is None:
         stamp = stamp.tz_localize("UTC")
     return int(stamp.tz_convert("UTC").as_unit("ns").value)
-
-
-def infer_tick(prices: np.ndarray) -> float:
-    """Return the largest price grid step (a multiple of 1e-8) that every price lies on.
-
-    Examples
-    --------
-    >>> infer_tick(np.array([2683.8, 2683.81, 2690.0]))
-    0.01
-    """
-    prices = prices[np.isfinite(prices) & (prices > 0)]
-    if prices.shape[0] == 0:
-        return 1e-8
-    units = np.round(prices * 1e8).astype(np.int64)
-    step = int(np.gcd.reduce(units))
-    return max(step, 1) / 1e8
 
 
 def _check(code: int, what: str) -> None:
@@ -135,7 +121,7 @@ class CobStream:
         if self.book is None:
             if code < 0 or side == 0:
                 return  # nothing to build a book from yet
-            self.book = tbk.new_tickbook(self.tick, self.width, price, self.n)
+            self.book = new_cob_book(self.tick, self.width, price, self.n)
         result = cob_nb.apply_event_nb(
             self.book, self.status, self.sample_ts, self.sample_v, code, ts, side, price, qty,
             self.tick, self.width, self.k, self._scratch_bid, self._scratch_ask,
@@ -162,9 +148,25 @@ class CobStream:
         return bid, ask, float(mid), float(imbalance), ma
 
 
-def cob_from_log(
-    log_code: np.ndarray,
-    log_ts: np.ndarray,
+def first_level_price(rows: np.ndarray) -> float:
+    """Price of the first level the book replay applies (the first snapshot's first level).
+
+    Both drivers size and centre their tick book on it, so they re-centre at the same events.
+    """
+    is_snapshot = (rows["flags"] & FLAG_SNAPSHOT) != 0
+    start = int(np.argmax(is_snapshot)) if is_snapshot.any() else 0
+    sides = rows["side"][start:]
+    return float(rows["price"][start + int(np.argmax(sides != 0))]) if sides.any() else 1.0
+
+
+def new_cob_book(
+    tick: float, width: float, first_price: float, n_buckets: int
+) -> tuple[np.ndarray, ...]:
+    """Allocate the tick book both drivers use, sized and centred on ``first_price``."""
+    return tbk.new_tickbook(tick, width, first_price, n_buckets)
+
+
+def cob_from_rows(
     rows: np.ndarray,
     row_times: np.ndarray,
     width: float,
@@ -172,32 +174,42 @@ def cob_from_log(
     imbalance_buckets: int = 5,
     windows_s: tuple[int, ...] = (1, 5, 15, 60),
     stale_s: float = DEFAULT_STALE_S,
+    *,
+    is_futures: bool = False,
     tick: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Run the batch driver over an application log; return ``(bid, ask, mid, imbalance, ma)``.
+    """Replay stored depth rows; return the COB rows at ``row_times`` (the batch driver).
 
-    ``tick`` is the price grid (inferred from the rows when None); the step driver given the
-    same tick produces bit-identical rows.
+    ``rows`` are ``core.schema.book_dt`` in stored order; the result is
+    ``(bid, ask, mid, imbalance, ma)``.
+
+    One pass, one book: Binance's sync procedure and the features share the tick book.
+    ``tick`` is the price grid (from the first snapshot when None). A step driver
+    (:class:`CobStream`) fed the replay's application log with the same tick produces
+    bit-identical rows.
     """
     windows_ns = np.array([w * NS_PER_SECOND for w in windows_s], np.int64)
-    levels = log_code[log_code >= 0]
-    grid = infer_tick(rows["price"][levels]) if tick is None else float(tick)
-    first = levels[rows["side"][levels] != 0]
-    centre = float(rows["price"][first[0]]) if first.shape[0] else 1.0
-    book = tbk.new_tickbook(grid, float(width), centre, int(n_buckets))
-    status = _new_status()
-    sample_ts = np.zeros(RING_SAMPLES, np.int64)
-    sample_v = np.zeros(RING_SAMPLES, np.float64)
-    bid, ask, mid, imb, ma, code = cob_nb.cob_fold_nb(
-        log_code, log_ts, rows["side"], rows["price"], rows["qty"],
-        np.ascontiguousarray(row_times, np.int64), grid, float(width), int(n_buckets),
-        int(imbalance_buckets), windows_ns, int(stale_s * NS_PER_SECOND), book, status,
-        sample_ts, sample_v,
-    )  # fmt: skip
-    _check(int(code), "book replay")
-    if status[cob_nb.STATUS_OVERFLOW]:
-        raise OverflowError("more imbalance samples inside a window than the ring holds")
-    return bid, ask, mid, imb, ma
+    grid = book_tick(rows) if tick is None else float(tick)
+    while True:
+        book = new_cob_book(grid, float(width), first_level_price(rows), int(n_buckets))
+        status = _new_status()
+        sample_ts = np.zeros(RING_SAMPLES, np.int64)
+        sample_v = np.zeros(RING_SAMPLES, np.float64)
+        bid, ask, mid, imb, ma, code = cob_nb.cob_replay_nb(
+            rows["local_ts"], rows["first_id"], rows["last_id"], rows["prev_id"], rows["side"],
+            rows["price"], rows["qty"], rows["flags"], bool(is_futures),
+            np.ascontiguousarray(row_times, np.int64), grid, float(width), int(n_buckets),
+            int(imbalance_buckets), windows_ns, int(stale_s * NS_PER_SECOND), book, status,
+            sample_ts, sample_v,
+        )  # fmt: skip
+        finer = infer_tick(rows["price"][rows["side"] != 0]) if code == tbk.TB_OFF_GRID else grid
+        if tick is None and finer != grid:
+            grid = finer  # a later price is off the first snapshot's grid
+            continue
+        _check(int(code), "book replay")
+        if status[cob_nb.STATUS_OVERFLOW]:
+            raise OverflowError("more imbalance samples inside a window than the ring holds")
+        return bid, ask, mid, imb, ma
 
 
 def whole_seconds(first_ns: int, last_ns: int) -> np.ndarray:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from mmts.core import book_nb
+from mmts.core import sync_nb
 from mmts.core import tickbook_nb as tbk
 
 STATUS_VALID = 0
@@ -79,10 +79,10 @@ def _sample_nb(tb, status, sample_ts, sample_v, tick, width, k, scratch_bid, scr
     status[STATUS_N_SAMPLES] += 1
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def apply_event_nb(tb, status, sample_ts, sample_v, code, ts, side, price, qty, tick, width, k,
                    scratch_bid, scratch_ask):  # fmt: skip
-    """Apply one application-log entry (see ``core.book_nb.sync_book_nb``).
+    """Apply one application-log entry (see ``core.sync_nb.sync_message_nb``).
 
     ``code`` is ``LOG_RESET``, ``LOG_SYNCED``, ``LOG_INVALIDATE`` or a level update (any value
     >= 0) with ``side`` (+1 bid, -1 ask, 0 none), ``price`` and ``qty``. Book changes at one
@@ -93,24 +93,20 @@ def apply_event_nb(tb, status, sample_ts, sample_v, code, ts, side, price, qty, 
     pending = status[STATUS_PENDING_TS]
     if pending >= 0 and ts > pending:
         _sample_nb(tb, status, sample_ts, sample_v, tick, width, k, scratch_bid, scratch_ask)
-    if code == book_nb.LOG_RESET:
-        px, qty_, bsum, bcmp, bcnt, meta, far_keys, far_qtys, far_counts = tb
-        tbk.tb_clear_nb(px, qty_, bsum, bcmp, bcnt, meta, far_counts)
+    if code == sync_nb.LOG_RESET:
+        tbk.tb_reset_nb(tb)
         status[STATUS_VALID] = 0
         return tbk.TB_OK
-    if code == book_nb.LOG_SYNCED:
+    if code == sync_nb.LOG_SYNCED:
         status[STATUS_VALID] = 1
         status[STATUS_PENDING_TS] = ts
         return tbk.TB_OK
-    if code == book_nb.LOG_INVALIDATE:
+    if code == sync_nb.LOG_INVALIDATE:
         status[STATUS_VALID] = 0
         status[STATUS_PENDING_TS] = -1
         return tbk.TB_OK
     if side != 0:
-        s = 0 if side > 0 else 1
-        px, qty_, bsum, bcmp, bcnt, meta, far_keys, far_qtys, far_counts = tb
-        result = tbk.tb_set_level_nb(px, qty_, bsum, bcmp, bcnt, meta, far_keys, far_qtys,
-                                     far_counts, s, price, qty, tick, width)  # fmt: skip
+        result = tbk.tb_set_nb(tb, 0 if side > 0 else 1, price, qty, tick, width)
         if result != tbk.TB_OK:
             return result
     if status[STATUS_VALID] == 1:
@@ -175,12 +171,16 @@ def cob_row_nb(tb, status, sample_ts, sample_v, t, tick, width, n, windows_ns, s
 
 
 @njit(cache=True)
-def cob_fold_nb(log_code, log_ts, side, price, qty, row_times, tick, width, n, k, windows_ns,
-                stale_ns, tb, status, sample_ts, sample_v):  # fmt: skip
-    """Replay an application log and emit a COB row at each of ``row_times`` (sorted).
+def cob_replay_nb(local_ts, first_id, last_id, prev_id, side, price, qty, flags, is_futures,
+                  row_times, tick, width, n, k, windows_ns, stale_ns, tb, status, sample_ts,
+                  sample_v):  # fmt: skip
+    """Replay depth rows through the sync procedure; emit a COB row at each of ``row_times``.
 
-    The batch driver: a loop over :func:`apply_event_nb`, :func:`flush_nb` and
-    :func:`cob_row_nb`, exactly what the step driver calls one event at a time.
+    The batch driver: one book, one pass; ``row_times`` sorted.
+
+    Per message it runs ``core.sync_nb.sync_message_nb`` on ``tb`` and then does to ``status``
+    exactly what :func:`apply_event_nb` does for that message's application-log entries (all
+    entries of a message share its time), so it matches a step driver fed the log.
 
     Returns ``(bid_usd[n_rows, 2n+1], ask_usd[n_rows, 2n+1], mid[n_rows], imbalance[n_rows],
     ma[n_rows, n_windows], code)`` where ``code`` is ``core.tickbook_nb.TB_OK`` or the error.
@@ -194,26 +194,44 @@ def cob_fold_nb(log_code, log_ts, side, price, qty, row_times, tick, width, n, k
     out_ma = np.empty((n_rows, windows_ns.shape[0]))  # (n_rows, n_windows)
     scratch_bid = np.empty(2 * k + 1)
     scratch_ask = np.empty(2 * k + 1)
-    j = 0
-    n_log = log_code.shape[0]
-    for r in range(n_rows):
-        t = row_times[r]
-        while j < n_log and log_ts[j] <= t:
-            code = log_code[j]
-            row = max(code, 0)
-            result = apply_event_nb(
-                tb, status, sample_ts, sample_v, code, log_ts[j],
-                side[row] if code >= 0 else 0, price[row], qty[row], tick, width, k,
-                scratch_bid, scratch_ask,
+    bounds = sync_nb.message_bounds_nb(local_ts, first_id, last_id, flags)
+    n_msg = bounds.shape[0] - 1
+    incidents = np.zeros((n_msg, 6), np.int64)  # (n_messages, 6)
+    no_rows = np.empty(0, np.bool_)
+    no_ts = np.empty(0, np.int64)
+    sync = np.zeros(sync_nb.SY_SIZE, np.int64)
+    sync[sync_nb.SY_LAST_U] = -1
+    sync[sync_nb.SY_OPEN_INCIDENT] = -1
+    r = 0
+    for m in range(n_msg + 1):
+        ts = local_ts[bounds[m]] if m < n_msg else np.iinfo(np.int64).max
+        while r < n_rows and row_times[r] < ts:
+            flush_nb(tb, status, sample_ts, sample_v, tick, width, k, scratch_bid, scratch_ask)
+            mid, latest = cob_row_nb(
+                tb, status, sample_ts, sample_v, row_times[r], tick, width, n, windows_ns,
+                stale_ns, out_bid[r], out_ask[r], out_ma[r],
             )  # fmt: skip
-            if result != tbk.TB_OK:
-                return out_bid, out_ask, out_mid, out_imb, out_ma, result
-            j += 1
-        flush_nb(tb, status, sample_ts, sample_v, tick, width, k, scratch_bid, scratch_ask)
-        mid, latest = cob_row_nb(
-            tb, status, sample_ts, sample_v, t, tick, width, n, windows_ns, stale_ns,
-            out_bid[r], out_ask[r], out_ma[r],
+            out_mid[r] = mid
+            out_imb[r] = latest
+            r += 1
+        if m == n_msg:
+            break
+        pending = status[STATUS_PENDING_TS]
+        if pending >= 0 and ts > pending:
+            _sample_nb(tb, status, sample_ts, sample_v, tick, width, k, scratch_bid, scratch_ask)
+        logged = sync[sync_nb.SY_N_LOG]
+        code = sync_nb.sync_message_nb(
+            m, bounds, local_ts, first_id, last_id, prev_id, side, price, qty, flags, is_futures,
+            tb, tick, width, sync, no_rows, no_ts, incidents, no_ts, no_ts,
         )  # fmt: skip
-        out_mid[r] = mid
-        out_imb[r] = latest
+        if code != tbk.TB_OK:
+            return out_bid, out_ask, out_mid, out_imb, out_ma, code
+        if sync[sync_nb.SY_N_LOG] != logged:
+            status[STATUS_LAST_EVENT_TS] = ts
+            if sync[sync_nb.SY_STATE] == sync_nb.STATE_SYNCED:
+                status[STATUS_VALID] = 1
+                status[STATUS_PENDING_TS] = ts
+            else:
+                status[STATUS_VALID] = 0
+                status[STATUS_PENDING_TS] = -1
     return out_bid, out_ask, out_mid, out_imb, out_ma, tbk.TB_OK

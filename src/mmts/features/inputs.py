@@ -29,8 +29,9 @@ import numpy as np
 
 from mmts.config import FeatureConfig
 from mmts.core.errors import MmtsError
+from mmts.core.symbols import market_of
 from mmts.core.timeframes import NS_PER_SECOND, timeframe_ns
-from mmts.features.cob import cob_from_log, time_ns, whole_seconds
+from mmts.features.cob import cob_from_rows, time_ns, whole_seconds
 from mmts.features.inputs_nb import cob_blocks_nb, ohlcv_block_nb, pivot_select_nb
 from mmts.features.pivots import pivot_arrays
 
@@ -345,14 +346,15 @@ def model_input(
         np.full((times.shape[0], len(cfg.imbalance_windows_s)), np.nan),
     )
     try:
-        replay, rows = store.book_replay(cfg.primary_symbol, at_ns + 1)
+        rows = store.book_events(cfg.primary_symbol, None, at_ns + 1)
     except KeyError:
-        replay, rows = None, None
-    if replay is not None and rows is not None and rows.shape[0]:
-        bid, ask, _, imb, ma = cob_from_log(
-            replay.log_code, replay.log_ts, rows, times, cfg.bucket_width(cfg.primary_symbol),
-            cfg.n_buckets, cfg.imbalance_buckets, cfg.imbalance_windows_s, cfg.book_stale_s,
-            cfg.tick_size(cfg.primary_symbol),
+        rows = None
+    if rows is not None and rows.shape[0]:
+        bid, ask, _, imb, ma = cob_from_rows(
+            rows, times, cfg.bucket_width(cfg.primary_symbol), cfg.n_buckets,
+            cfg.imbalance_buckets, cfg.imbalance_windows_s, cfg.book_stale_s,
+            is_futures=market_of(cfg.primary_symbol) != "spot",
+            tick=cfg.tick_size(cfg.primary_symbol),
         )  # fmt: skip
         cob_rows = (bid, ask, imb, ma)
     return assemble(layout, at_ns, bars, cob_rows, model_outputs)

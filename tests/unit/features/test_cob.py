@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mmts.core import book_nb
+from mmts.core import sync_nb
 from mmts.core.errors import DataIntegrityError
 from mmts.data import open_store
 from mmts.features import cob
-from mmts.features.cob import CobStream, cob_from_log, infer_tick, whole_seconds
+from mmts.features.cob import CobStream, cob_from_rows, whole_seconds
 from mmts.testing.replay import feed_log
 
 N = 20
@@ -92,8 +92,8 @@ def test_ma_windows_match_the_oracle(sample) -> None:
 def test_step_driver_is_bit_identical_to_batch_on_real_data(sample) -> None:
     replay, rows = sample.book_replay("BTC/USDT")
     times = whole_seconds(int(rows["local_ts"].min()), int(rows["local_ts"].max()))
-    bid, ask, mid, imb, ma = cob_from_log(replay.log_code, replay.log_ts, rows, times, 10.0)
-    stream = CobStream(10.0, infer_tick(rows["price"][replay.log_code[replay.log_code >= 0]]))
+    bid, ask, mid, imb, ma = cob_from_rows(rows, times, 10.0)
+    stream = CobStream(10.0, replay.tick)
     j = 0
     for r, t in enumerate(times):
         j = feed_log(stream.apply, replay.log_code, replay.log_ts, rows, j, t)
@@ -128,14 +128,14 @@ def test_columns_and_index() -> None:
 
 def test_log_markers_drive_validity() -> None:
     stream = CobStream(1.0, 0.01)
-    stream.apply(book_nb.LOG_RESET, 1)
+    stream.apply(sync_nb.LOG_RESET, 1)
     stream.apply(0, 1, 1, 99.0, 1.0)
     stream.apply(1, 1, -1, 101.0, 1.0)
     assert np.isnan(stream.row(1)[3])  # snapshot applied but not yet bridged
-    stream.apply(book_nb.LOG_SYNCED, 1)
+    stream.apply(sync_nb.LOG_SYNCED, 1)
     bid, ask, mid, imb, ma = stream.row(2)
     assert mid == 100.0 and imb == pytest.approx((99 - 101) / 200)
-    stream.apply(book_nb.LOG_INVALIDATE, 3)
+    stream.apply(sync_nb.LOG_INVALIDATE, 3)
     assert np.isnan(stream.row(3)[2])
     with pytest.raises(ValueError, match="time order"):
         stream.apply(0, 2, 1, 99.0, 1.0)
