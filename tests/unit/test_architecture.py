@@ -15,7 +15,7 @@ ALLOWED: dict[str, set[str]] = {
     "data": {"core", "config"},
     "features": {"core", "config"},
     "execution": {"core", "config"},
-    "models": {"core", "config", "features", "data"},
+    "models": {"core", "config", "features", "data", "execution"},
     "strategy": {"core", "config", "features", "execution", "models"},
     "runtime": {"core", "config", "features", "execution", "strategy"},
     "backtest": {
@@ -52,7 +52,7 @@ ALLOWED: dict[str, set[str]] = {
         "backtest",
     },
     "cli": {"*"},
-    "__init__": {"core", "config", "data", "features", "cli"},
+    "__init__": {"core", "config", "data", "features", "execution", "models", "cli"},
 }
 KERNEL_IMPORTS = {"numpy", "numba", "math", "__future__"}
 

@@ -78,6 +78,10 @@ def _build_parser() -> argparse.ArgumentParser:
     build.add_argument("--end", help="ISO time (UTC), exclusive")
     build.add_argument("--json", action="store_true", help="print the summary as JSON")
     build.set_defaults(handler=_features_build)
+
+    from mmts.cli.models import add_commands
+
+    add_commands(commands)
     return parser
 
 

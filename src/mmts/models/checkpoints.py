@@ -1,0 +1,155 @@
+"""Checkpoints per model: keep the best K with their metadata, promote, roll back, load.
+
+Layout on disk (``[checkpoints] dir`` of the experiment)::
+
+    <dir>/<model name>/index.json     # entries, the promoted id, promotion history
+    <dir>/<model name>/<run>/...      # checkpoint files written by training
+
+Each entry records its metric, every logged metric, the data ranges, the experiment, seed, git
+commit, the input layout (version and block shapes) and a hash of the weights. A checkpoint
+whose layout differs from the one a caller expects is refused with :class:`IncompatibleCheckpoint`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from mmts.core.errors import MmtsError
+from mmts.features.inputs import ModelInputLayout
+
+
+class IncompatibleCheckpoint(MmtsError, ValueError):
+    """A checkpoint was trained on a different input layout than the one in use."""
+
+
+class CheckpointStore:
+    """The checkpoint index under ``root``, one folder per model name."""
+
+    def __init__(self, root: str | Path, keep: int = 5) -> None:
+        if keep < 1:
+            raise ValueError(f"keep must be >= 1; was {keep}")
+        self.root = Path(root)
+        self.keep = keep
+
+    def _index_path(self, model: str) -> Path:
+        return self.root / model / "index.json"
+
+    def _read(self, model: str) -> dict[str, Any]:
+        path = self._index_path(model)
+        if not path.exists():
+            return {"checkpoints": [], "promoted": None, "history": []}
+        return json.loads(path.read_text())  # type: ignore[no-any-return]
+
+    def _write(self, model: str, index: dict[str, Any]) -> None:
+        path = self._index_path(model)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".index-", suffix=".json")
+        with os.fdopen(fd, "w") as handle:
+            json.dump(index, handle, indent=2, sort_keys=True)
+        Path(tmp).replace(path)
+
+    def models(self) -> list[str]:
+        """Return the model names that have an index."""
+        if not self.root.exists():
+            return []
+        return sorted(p.parent.name for p in self.root.glob("*/index.json"))
+
+    def add(self, model: str, entry: dict[str, Any]) -> dict[str, Any]:
+        """Register a checkpoint (``entry`` needs ``id``, ``path``, ``metric``, ``mode``).
+
+        Keeps the best ``keep`` by metric (files of dropped ones are deleted; a promoted one is
+        never dropped). Returns the stored entry.
+        """
+        for key in ("id", "path", "metric", "mode"):
+            if key not in entry:
+                raise ValueError(f"checkpoint entry needs {key!r}")
+        index = self._read(model)
+        index["checkpoints"] = [c for c in index["checkpoints"] if c["id"] != entry["id"]]
+        index["checkpoints"].append(entry)
+        ranked = self._ranked(index["checkpoints"])
+        kept = ranked[: self.keep]
+        promoted = index.get("promoted")
+        for c in ranked[self.keep :]:
+            if c["id"] == promoted:
+                kept.append(c)
+                continue
+            Path(c["path"]).unlink(missing_ok=True)
+        index["checkpoints"] = kept
+        self._write(model, index)
+        return entry
+
+    @staticmethod
+    def _ranked(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        def key(c: dict[str, Any]) -> float:
+            value = float(c["metric"])
+            return value if c["mode"] == "min" else -value
+
+        return sorted(entries, key=key)
+
+    def list(self, model: str | None = None) -> list[dict[str, Any]]:
+        """Return entries (best first) of one model or all, each with ``model`` and ``promoted``."""
+        out: list[dict[str, Any]] = []
+        for name in [model] if model else self.models():
+            index = self._read(name)
+            active = self.active(name)
+            out.extend(
+                {**c, "model": name, "active": active is not None and c["id"] == active["id"]}
+                for c in self._ranked(index["checkpoints"])
+            )
+        return out
+
+    def active(self, model: str) -> dict[str, Any] | None:
+        """Return the checkpoint loaded at start-up: the promoted one, else the best."""
+        index = self._read(model)
+        by_id: dict[str, dict[str, Any]] = {c["id"]: c for c in index["checkpoints"]}
+        if index.get("promoted") in by_id:
+            return by_id[index["promoted"]]
+        ranked = self._ranked(index["checkpoints"])
+        best: dict[str, Any] | None = ranked[0] if ranked else None
+        return best
+
+    def promote(self, model: str, checkpoint_id: str) -> dict[str, Any]:
+        """Make ``checkpoint_id`` the active checkpoint (remembering the previous one)."""
+        index = self._read(model)
+        by_id: dict[str, dict[str, Any]] = {c["id"]: c for c in index["checkpoints"]}
+        if checkpoint_id not in by_id:
+            raise KeyError(f"{model} has no checkpoint {checkpoint_id!r}; have {sorted(by_id)}")
+        current = self.active(model)
+        if current is not None:
+            index["history"].append(current["id"])
+        index["promoted"] = checkpoint_id
+        self._write(model, index)
+        return by_id[checkpoint_id]
+
+    def rollback(self, model: str) -> dict[str, Any]:
+        """Re-activate the checkpoint that was active before the last promotion."""
+        index = self._read(model)
+        by_id: dict[str, dict[str, Any]] = {c["id"]: c for c in index["checkpoints"]}
+        while index["history"]:
+            previous = index["history"].pop()
+            if previous in by_id:
+                index["promoted"] = previous
+                self._write(model, index)
+                return by_id[previous]
+        raise ValueError(f"{model}: nothing to roll back to")
+
+    def remove_all(self, model: str) -> None:
+        """Delete a model's checkpoints and index."""
+        shutil.rmtree(self.root / model, ignore_errors=True)
+
+
+def check_layout(entry: dict[str, Any], layout: ModelInputLayout) -> None:
+    """Raise :class:`IncompatibleCheckpoint` unless ``entry`` was trained on ``layout``."""
+    want = layout.describe()
+    have = entry.get("layout", {})
+    if have.get("version") != want["version"] or have.get("blocks") != want["blocks"]:
+        raise IncompatibleCheckpoint(
+            f"checkpoint {entry.get('id')} was trained on input layout {have.get('version')} "
+            f"with blocks {have.get('blocks')}; the current layout is {want['version']} with "
+            f"blocks {want['blocks']}. Retrain, or use the feature config it was trained with."
+        )

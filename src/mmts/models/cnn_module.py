@@ -1,0 +1,59 @@
+"""The CNN as a LightningModule: cost-aware class labels, weighted cross-entropy, macro-F1."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+from torch import nn
+
+from mmts.models.cnn import CnnNet
+from mmts.models.metrics import confusion, macro_f1
+
+
+class CnnModule(L.LightningModule):
+    """Train :class:`~mmts.models.cnn.CnnNet` on (input, label) batches."""
+
+    def __init__(self, layout_description: dict[str, Any], shapes: dict[str, list[int]],
+                 channels: int, hidden: int, dropout: float, learning_rate: float,
+                 weight_decay: float, class_weights: list[float] | None = None) -> None:  # fmt: skip
+        super().__init__()
+        self.save_hyperparameters()
+        self.net = CnnNet({k: tuple(v) for k, v in shapes.items()}, channels, hidden, dropout)
+        weights = torch.tensor(class_weights or [1.0, 1.0, 1.0], dtype=torch.float32)
+        self.loss = nn.CrossEntropyLoss(weight=weights)
+        self._val: list[torch.Tensor] = []
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return ``(logits, hidden)``."""
+        return self.net(batch)  # type: ignore[no-any-return]
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        """Weighted cross-entropy on one batch."""
+        logits, _ = self.net(batch)
+        loss = self.loss(logits, batch["label"])
+        self.log("train_loss", loss, prog_bar=True, batch_size=logits.shape[0])
+        return loss  # type: ignore[no-any-return]
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        """Log the loss and collect the confusion matrix."""
+        logits, _ = self.net(batch)
+        loss = self.loss(logits, batch["label"])
+        self.log("val_loss", loss, prog_bar=True, batch_size=logits.shape[0])
+        self._val.append(confusion(logits.argmax(-1), batch["label"]))
+
+    def on_validation_epoch_end(self) -> None:
+        """Log macro-F1 and accuracy over the whole validation set."""
+        if self._val:
+            total = torch.stack(self._val).sum(0)
+            self.log("val_f1_macro", macro_f1(total), prog_bar=True)
+            self.log("val_accuracy", total.diag().sum() / total.sum().clamp(min=1))
+        self._val.clear()
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        """AdamW with the configured rate and weight decay."""
+        return torch.optim.AdamW(
+            self.parameters(), lr=self.hparams["learning_rate"],
+            weight_decay=self.hparams["weight_decay"],
+        )  # fmt: skip

@@ -1,0 +1,93 @@
+"""Decisions to learn from: a time grid, cost-aware labels and the standardized inputs as tensors.
+
+A :class:`DecisionSet` pairs each decision time with its label and forward return and builds
+the input on demand from an :class:`~mmts.features.history.InputHistory` (about 0.4 ms each),
+so no epoch ever holds every 300-frame input in memory at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from mmts.core.timeframes import timeframe_ns
+from mmts.features.cob import time_ns
+from mmts.features.history import InputHistory
+from mmts.features.inputs import ModelInput
+from mmts.models.experiment import Experiment
+from mmts.models.labels import UNKNOWN, cost_aware_labels, forward_returns
+
+
+def decision_grid(start: int, end: int, step: int) -> np.ndarray:
+    """Return decision times: multiples of ``step`` in ``[start, end)``."""
+    first = -(-start // step) * step
+    return np.arange(first, end, step, dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class Decisions:
+    """Decision times with what a trade taken at each would have earned."""
+
+    times: np.ndarray  # int64 ns, increasing
+    prices: np.ndarray  # decision price: the close of the bar that closed at the time
+    returns: np.ndarray  # forward return over the label horizon (NaN: unknown)
+    labels: np.ndarray  # Action class index, or labels.UNKNOWN
+
+
+def label_decisions(store: Any, exp: Experiment, start: object, end: object) -> Decisions:
+    """Return the decision grid in ``[start, end)`` with prices, forward returns and labels.
+
+    Decisions whose bar is missing are dropped; labels whose exit bar is missing are UNKNOWN.
+    """
+    lo, hi = time_ns(start), time_ns(end)
+    if lo is None or hi is None or hi <= lo:
+        raise ValueError(f"need start < end; were {start} and {end}")
+    tf = exp.data.decision_timeframe
+    step = timeframe_ns(tf)
+    symbol = exp.features.primary_symbol
+    bars = store.bars(symbol, tf, start=lo - step, end=hi + (exp.labels.horizon + 1) * step)
+    opens = bars.index.as_unit("ns").asi8
+    closes = bars["close"].to_numpy(np.float64)
+    fwd = forward_returns(opens, closes, step, exp.labels.horizon)
+    times = decision_grid(lo, hi, exp.decision_step)
+    j = np.searchsorted(opens, times - step)
+    ok = (j < opens.shape[0]) & (opens[np.minimum(j, opens.shape[0] - 1)] == times - step)
+    times, j = times[ok], j[ok]
+    returns = fwd[j]
+    return Decisions(
+        times, closes[j], returns, cost_aware_labels(returns, exp.costs, exp.labels.dead_zone)
+    )
+
+
+def input_tensors(x: ModelInput) -> dict[str, torch.Tensor]:
+    """Return a ModelInput's blocks and masks as tensors (``mask_<block>`` for masks)."""
+    out = {name: torch.from_numpy(block) for name, block in x.blocks.items()}
+    out.update({f"mask_{name}": torch.from_numpy(mask) for name, mask in x.masks.items()})
+    return out
+
+
+class DecisionSet(torch.utils.data.Dataset):  # type: ignore[type-arg]
+    """Inputs and labels of selected decisions (only those with a known label)."""
+
+    def __init__(self, history: InputHistory, decisions: Decisions, index: np.ndarray) -> None:
+        index = np.asarray(index, np.int64)
+        self.history = history
+        self.index = index[decisions.labels[index] != UNKNOWN]
+        self.decisions = decisions
+
+    def __len__(self) -> int:
+        return int(self.index.shape[0])
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        k = int(self.index[i])
+        item = input_tensors(self.history.at(int(self.decisions.times[k])))
+        item["label"] = torch.tensor(int(self.decisions.labels[k]))
+        item["forward_return"] = torch.tensor(float(self.decisions.returns[k]))
+        return item
+
+    def class_counts(self) -> np.ndarray:
+        """Return how many samples each class has (SELL, HOLD, BUY)."""
+        return np.bincount(self.decisions.labels[self.index], minlength=3)

@@ -1,0 +1,189 @@
+"""Training entry points: data → walk-forward split → Lightning fit → best-K checkpoints."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mmts.features.history import InputHistory
+from mmts.models.checkpoints import CheckpointStore
+from mmts.models.dataset import Decisions, DecisionSet, label_decisions
+from mmts.models.experiment import Experiment
+from mmts.models.splits import Split, walk_forward
+
+
+def git_commit() -> str:
+    """Return the current git commit of the working directory, or ``unknown``."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=5, check=True)  # fmt: skip
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _iso(ns: int) -> str:
+    return str(np.datetime64(int(ns), "ns")) + "Z"
+
+
+@dataclass
+class Prepared:
+    """Everything a trainer needs: decisions, the split, the history and the datasets."""
+
+    decisions: Decisions
+    split: Split
+    history: InputHistory
+    train: DecisionSet
+    val: DecisionSet
+    test: DecisionSet
+
+    def ranges(self) -> dict[str, list[str]]:
+        """Return the first and last decision time of each segment (ISO)."""
+        t = self.decisions.times
+        return {
+            name: [_iso(t[idx[0]]), _iso(t[idx[-1]])] if idx.shape[0] else []
+            for name, idx in (
+                ("train", self.split.train),
+                ("val", self.split.val),
+                ("test", self.split.test),
+            )
+        }
+
+
+def prepare(store: Any, exp: Experiment, model_slots: tuple[str, ...] = ()) -> Prepared:
+    """Label the experiment's decisions, split them walk-forward and wrap them as datasets."""
+    decisions = label_decisions(store, exp, exp.data.start, exp.data.end)
+    if decisions.times.shape[0] < 20:
+        raise ValueError(
+            f"only {decisions.times.shape[0]} decisions between {exp.data.start} and "
+            f"{exp.data.end}: the store lacks {exp.data.decision_timeframe} bars of "
+            f"{exp.features.primary_symbol} there"
+        )
+    splits = walk_forward(
+        decisions.times, exp.horizon_ns, n_folds=exp.data.n_folds,
+        val_fraction=exp.data.val_fraction, test_fraction=exp.data.test_fraction,
+    )  # fmt: skip
+    split = splits[exp.data.fold]
+    history = InputHistory(store, int(decisions.times[0]), int(decisions.times[-1]), exp.features,
+                           model_slots)  # fmt: skip
+    train_idx = split.train
+    cap = exp.train.max_train_samples
+    if cap is not None and train_idx.shape[0] > cap:
+        train_idx = train_idx[-cap:]  # the most recent ones
+    return Prepared(
+        decisions, split, history, DecisionSet(history, decisions, train_idx),
+        DecisionSet(history, decisions, split.val), DecisionSet(history, decisions, split.test),
+    )  # fmt: skip
+
+
+def class_weights(counts: np.ndarray) -> list[float]:
+    """Inverse-frequency weights normalised to mean 1 (absent classes get weight 0)."""
+    counts = np.asarray(counts, np.float64)
+    w = np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / max((counts > 0).sum(), 1), 0.0)
+    return [float(x) for x in w / max(w[w > 0].mean(), 1e-12)]
+
+
+def _quiet_lightning() -> None:
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*GPU available but not used.*")
+    os.environ.setdefault("PYTORCH_LIGHTNING_SUPPRESS_TIPS", "1")
+
+
+def train_cnn(store: Any, exp: Experiment, *, progress: bool = True,
+              checkpoint_dir: str | Path | None = None) -> dict[str, Any]:  # fmt: skip
+    """Train the CNN of ``exp`` on ``store``; register its best checkpoints; return a summary."""
+    _quiet_lightning()
+    import lightning as L
+    import torch
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    from mmts.models.cnn import make_cnn_module
+    from mmts.models.predictors import load_cnn, state_hash
+
+    started = time.perf_counter()
+    data = prepare(store, exp)
+    if len(data.train) == 0 or len(data.val) == 0:
+        raise ValueError(
+            f"empty split: {len(data.train)} train, {len(data.val)} validation samples"
+        )
+    L.seed_everything(exp.seed, workers=True, verbose=False)
+    torch.use_deterministic_algorithms(True)
+    cfg = exp.cnn
+    module = make_cnn_module(
+        data.history.layout, cfg.channels, cfg.hidden, cfg.dropout, cfg.learning_rate,
+        cfg.weight_decay, class_weights(data.train.class_counts()),
+    )  # fmt: skip
+    root = Path(checkpoint_dir or exp.checkpoints.dir)
+    run = f"{exp.name}-{exp.digest()}-s{exp.seed}"
+    run_dir = root / "cnn" / run
+    shutil_rmtree(run_dir)
+    loader = torch.utils.data.DataLoader
+    gen = torch.Generator().manual_seed(exp.seed)
+    train_loader = loader(data.train, batch_size=exp.train.batch_size, shuffle=True, generator=gen)
+    val_loader = loader(data.val, batch_size=256)
+    checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="epoch{epoch:02d}", monitor="val_loss",
+                                 mode="min", save_top_k=exp.checkpoints.keep,
+                                 auto_insert_metric_name=False)  # fmt: skip
+    trainer = L.Trainer(
+        max_epochs=exp.train.epochs, accelerator="cpu", devices=1, deterministic=True,
+        logger=[CSVLogger(run_dir, name="logs", version=""), TensorBoardLogger(run_dir, name="tb", version="")],
+        callbacks=[checkpoint], enable_progress_bar=progress, enable_model_summary=False,
+        log_every_n_steps=10, num_sanity_val_steps=0,
+    )  # fmt: skip
+    trainer.fit(module, train_loader, val_loader)
+    store_index = CheckpointStore(root, exp.checkpoints.keep)
+    entries = []
+    for path, score in checkpoint.best_k_models.items():
+        blob = torch.load(path, map_location="cpu", weights_only=False)
+        epoch = int(blob["epoch"])
+        entry = {
+            "id": f"{run}-e{epoch:02d}", "path": str(path), "metric_name": "val_loss",
+            "metric": float(score), "mode": "min", "epoch": epoch,
+            "metrics": _epoch_metrics(run_dir, epoch), "data": data.ranges(),
+            "experiment": exp.to_dict(), "seed": exp.seed, "git_commit": git_commit(),
+            "layout": data.history.layout.describe(), "layout_version": data.history.layout.version,
+            "samples": {"train": len(data.train), "val": len(data.val), "test": len(data.test)},
+        }  # fmt: skip
+        entry["state_hash"] = state_hash(load_cnn(entry, data.history.layout).net)
+        entries.append(store_index.add("cnn", entry))
+    best = min(entries, key=lambda e: e["metric"])
+    return {
+        "model": "cnn", "run": run, "best": best["id"], "val_loss": best["metric"],
+        "metrics": best["metrics"], "state_hash": best["state_hash"], "checkpoints": len(entries),
+        "samples": best["samples"], "data": best["data"], "logs": str(run_dir / "logs"),
+        "seconds": round(time.perf_counter() - started, 1),
+        "train_samples_per_s": round(len(data.train) * exp.train.epochs / (time.perf_counter() - started), 1),
+    }  # fmt: skip
+
+
+def shutil_rmtree(path: Path) -> None:
+    """Remove a previous run's folder (same experiment digest and seed → same run)."""
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _epoch_metrics(run_dir: Path, epoch: int) -> dict[str, float]:
+    import csv
+
+    path = run_dir / "logs" / "metrics.csv"
+    out: dict[str, float] = {}
+    if not path.exists():
+        return out
+    with path.open() as handle:
+        for row in csv.DictReader(handle):
+            if row.get("epoch") not in (str(epoch),):
+                continue
+            for k, v in row.items():
+                if k not in ("epoch", "step") and v not in ("", None):
+                    out[k] = float(v)
+    return out

@@ -1,0 +1,50 @@
+"""Best-K checkpoints, promotion, rollback, and refusing a different input layout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mmts.config import FeatureConfig
+from mmts.features.inputs import ModelInputLayout
+from mmts.models.checkpoints import CheckpointStore, IncompatibleCheckpoint, check_layout
+
+
+def _add(store: CheckpointStore, tmp: Path, i: int, metric: float) -> None:
+    path = tmp / f"c{i}.ckpt"
+    path.write_text("x")
+    store.add("cnn", {"id": f"c{i}", "path": str(path), "metric": metric, "mode": "min"})
+
+
+def test_keeps_best_k_and_deletes_the_rest(tmp_path: Path) -> None:
+    store = CheckpointStore(tmp_path / "models", keep=2)
+    for i, metric in enumerate([0.9, 0.5, 0.7, 0.6]):
+        _add(store, tmp_path, i, metric)
+    assert [e["id"] for e in store.list("cnn")] == ["c1", "c3"]
+    assert not (tmp_path / "c0.ckpt").exists() and (tmp_path / "c1.ckpt").exists()
+    assert store.active("cnn")["id"] == "c1"
+
+
+def test_promote_and_rollback(tmp_path: Path) -> None:
+    store = CheckpointStore(tmp_path / "models", keep=3)
+    for i, metric in enumerate([0.5, 0.6, 0.7]):
+        _add(store, tmp_path, i, metric)
+    store.promote("cnn", "c2")
+    assert store.active("cnn")["id"] == "c2"
+    _add(store, tmp_path, 3, 0.1)  # better, but c2 stays promoted (and kept)
+    assert store.active("cnn")["id"] == "c2" and "c2" in [e["id"] for e in store.list("cnn")]
+    assert store.rollback("cnn")["id"] == "c0"
+    with pytest.raises(ValueError, match="nothing to roll back"):
+        store.rollback("cnn")
+    with pytest.raises(KeyError, match="no checkpoint"):
+        store.promote("cnn", "zz")
+
+
+def test_layout_mismatch_is_refused_with_both_layouts_named() -> None:
+    layout = ModelInputLayout(config=FeatureConfig())
+    entry = {"id": "x", "layout": ModelInputLayout(config=FeatureConfig(frames=100)).describe()}
+    with pytest.raises(IncompatibleCheckpoint, match="blocks") as err:
+        check_layout(entry, layout)
+    assert "100" in str(err.value) and "300" in str(err.value)
+    check_layout({"id": "y", "layout": layout.describe()}, layout)

@@ -1,0 +1,67 @@
+"""Cost-aware labels (hand cases, no look-back leakage) and purged walk-forward splits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from mmts.execution import CostModel
+from mmts.models.labels import UNKNOWN, cost_aware_labels, forward_returns
+from mmts.models.output import Action
+from mmts.models.splits import walk_forward
+
+STEP = 60_000_000_000
+
+
+def test_labels_net_costs_and_dead_zone() -> None:
+    costs = CostModel(taker_fee=0.001, half_spread=0.0)  # round trip 0.2 %
+    r = np.array([0.0031, 0.0025, -0.0031, 0.001, np.nan])
+    labels = cost_aware_labels(r, costs, dead_zone=0.001)
+    assert labels.tolist() == [Action.BUY, Action.HOLD, Action.SELL, Action.HOLD, UNKNOWN]
+
+
+def test_forward_return_looks_up_the_exit_bar_by_time() -> None:
+    opens = np.array([0, 1, 2, 4, 5]) * STEP  # bar 3 missing
+    closes = np.array([100.0, 101.0, 102.0, 104.0, 105.0])
+    fwd = forward_returns(opens, closes, STEP, 2)
+    assert fwd[0] == pytest.approx(0.02)
+    assert np.isnan(fwd[1])  # exit bar (3) missing: unknown, not the next one
+    assert fwd[2] == pytest.approx(104 / 102 - 1)
+    assert np.isnan(fwd[3]) and np.isnan(fwd[4])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(50, 200), min_size=8, max_size=60), st.integers(1, 5), st.data())
+def test_label_at_t_ignores_everything_before_t(closes: list[float], horizon: int, data) -> None:
+    closes_arr = np.array(closes)
+    opens = np.arange(closes_arr.shape[0]) * STEP
+    i = data.draw(st.integers(0, closes_arr.shape[0] - 1))
+    before = closes_arr.copy()
+    before[:i] = data.draw(st.floats(50, 200))  # change every close before bar i
+    costs = CostModel()
+    a = cost_aware_labels(forward_returns(opens, closes_arr, STEP, horizon), costs, 0.0005)
+    b = cost_aware_labels(forward_returns(opens, before, STEP, horizon), costs, 0.0005)
+    assert a[i:].tolist() == b[i:].tolist()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(200, 2000), st.integers(0, 50), st.integers(1, 3))
+def test_walk_forward_keeps_order_and_purge(n: int, purge_steps: int, folds: int) -> None:
+    times = np.arange(n, dtype=np.int64) * STEP
+    purge = purge_steps * STEP
+    assume(purge < int(n * 0.1) * STEP)  # shorter than the validation and test segments
+    for split in walk_forward(times, purge, n_folds=folds, val_fraction=0.15, test_fraction=0.1):
+        assert split.train.size and split.val.size and split.test.size
+        assert times[split.train[-1]] + purge < times[split.val[0]]
+        assert times[split.val[-1]] + purge < times[split.test[0]]
+
+
+def test_walk_forward_refuses_what_does_not_fit() -> None:
+    with pytest.raises(ValueError, match="purge gap"):
+        walk_forward(np.arange(10) * STEP, 100 * STEP)
+    with pytest.raises(ValueError, match="no room"):
+        walk_forward(np.arange(100) * STEP, 0, n_folds=5, val_fraction=0.3, test_fraction=0.3)
+    with pytest.raises(ValueError, match="increasing"):
+        walk_forward(np.array([2, 1]), 0)

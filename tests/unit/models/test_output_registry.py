@@ -1,0 +1,58 @@
+"""One model output for every model, and plugging a new model type in."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mmts.config import FeatureConfig
+from mmts.features.inputs import ModelInput, ModelInputLayout
+from mmts.models.output import Action, ModelOutput
+from mmts.models.registry import create_model, model_types, register_model_type
+
+
+def _output(**kw) -> ModelOutput:
+    base = {"model_name": "m", "model_type": "rule", "model_version": "1", "symbol": "ETH/USDT", "at": 0,
+                "action": Action.BUY, "probabilities": np.array([0.1, 0.2, 0.7]), "confidence": 0.7,
+                "hidden": np.arange(3, dtype=np.float32)}  # fmt: skip
+    base.update(kw)
+    return ModelOutput(**base)
+
+
+def test_slot_vector_and_json() -> None:
+    out = _output()
+    np.testing.assert_allclose(out.to_slot(6), [0.1, 0.2, 0.7, 0.7, 0.0, 1.0])
+    assert out.to_slot(2).shape == (2,)
+    assert out.to_dict()["action"] == "BUY" and Action.SELL.position == -1
+
+
+def test_bad_probabilities_are_refused() -> None:
+    with pytest.raises(ValueError, match="sum to 1"):
+        _output(probabilities=np.array([0.5, 0.5, 0.5]))
+    with pytest.raises(ValueError, match="confidence"):
+        _output(confidence=1.5)
+
+
+class AlwaysHold:
+    """A rule model: the smallest thing that plugs in."""
+
+    model_type = "always_hold"
+
+    def __init__(self, name: str = "hold") -> None:
+        self.name = name
+
+    def predict(self, x: ModelInput) -> ModelOutput:
+        return _output(model_name=self.name, model_type=self.model_type, at=x.at,
+                       action=Action.HOLD, probabilities=np.array([0.0, 1.0, 0.0]), confidence=1.0)  # fmt: skip
+
+
+def test_a_new_model_type_plugs_in() -> None:
+    register_model_type("always_hold", AlwaysHold)
+    assert {"always_hold", "cnn"} <= set(model_types())
+    model = create_model("always_hold", name="h")
+    x = ModelInput(at=5, layout=ModelInputLayout(config=FeatureConfig()))
+    assert model.predict(x).action is Action.HOLD
+    with pytest.raises(KeyError, match="unknown model type"):
+        create_model("nope")
+    with pytest.raises(ValueError, match="already registered"):
+        register_model_type("always_hold", lambda: None)  # type: ignore[arg-type,return-value]
