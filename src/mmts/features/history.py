@@ -13,9 +13,8 @@ from typing import Any
 import numpy as np
 
 from mmts.config import FeatureConfig
-from mmts.core.symbols import market_of
 from mmts.core.timeframes import NS_PER_SECOND, timeframe_ns
-from mmts.features.cob import cob_from_rows, time_ns, whole_seconds
+from mmts.features.cob import time_ns, whole_seconds
 from mmts.features.inputs import (
     OHLCV_FEATURES,
     ModelInput,
@@ -23,6 +22,7 @@ from mmts.features.inputs import (
     _last_closed_open,
     assemble,
     decision_seconds,
+    primary_cob_rows,
 )
 
 
@@ -81,13 +81,7 @@ class InputHistory:
         first = max(int(rows["local_ts"].min()), lo - cfg.frames * NS_PER_SECOND)
         last = min(hi, int(rows["local_ts"].max()) + int((cfg.book_stale_s + 1) * NS_PER_SECOND))
         times = whole_seconds(first, last)
-        bid, ask, _, imb, ma = cob_from_rows(
-            rows, times, cfg.bucket_width(cfg.primary_symbol), cfg.n_buckets,
-            cfg.imbalance_buckets, cfg.imbalance_windows_s, cfg.book_stale_s,
-            is_futures=market_of(cfg.primary_symbol) != "spot",
-            tick=cfg.tick_size(cfg.primary_symbol),
-        )  # fmt: skip
-        return times, (bid, ask, imb, ma)
+        return times, primary_cob_rows(rows, times, cfg)
 
     def at(self, at: object, model_outputs: dict[str, np.ndarray] | None = None) -> ModelInput:
         """Return the standardized input at decision time ``at`` (within the built span)."""

@@ -277,6 +277,18 @@ def assemble(
     return validate(x)
 
 
+def primary_cob_rows(
+    rows: np.ndarray, times: np.ndarray, cfg: FeatureConfig
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """COB rows ``(bid, ask, imbalance, ma)`` of the primary symbol's depth ``rows`` at ``times``."""
+    bid, ask, _, imb, ma = cob_from_rows(
+        rows, times, cfg.bucket_width(cfg.primary_symbol), cfg.n_buckets,
+        cfg.imbalance_buckets, cfg.imbalance_windows_s, cfg.book_stale_s,
+        is_futures=market_of(cfg.primary_symbol) != "spot", tick=cfg.tick_size(cfg.primary_symbol),
+    )  # fmt: skip
+    return bid, ask, imb, ma
+
+
 def decision_seconds(at: int, frames: int) -> np.ndarray:
     """Return the ``frames`` whole seconds ending at ``at`` (an input's COB rows), oldest first."""
     last_second = at - at % NS_PER_SECOND
@@ -350,11 +362,5 @@ def model_input(
     except KeyError:
         rows = None
     if rows is not None and rows.shape[0]:
-        bid, ask, _, imb, ma = cob_from_rows(
-            rows, times, cfg.bucket_width(cfg.primary_symbol), cfg.n_buckets,
-            cfg.imbalance_buckets, cfg.imbalance_windows_s, cfg.book_stale_s,
-            is_futures=market_of(cfg.primary_symbol) != "spot",
-            tick=cfg.tick_size(cfg.primary_symbol),
-        )  # fmt: skip
-        cob_rows = (bid, ask, imb, ma)
+        cob_rows = primary_cob_rows(rows, times, cfg)
     return assemble(layout, at_ns, bars, cob_rows, model_outputs)
