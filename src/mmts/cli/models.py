@@ -10,7 +10,7 @@ from typing import Any
 def add_commands(commands: Any) -> None:
     """Register the model commands on the top-level sub-parser collection."""
     train = commands.add_parser("train", help="train a model of the experiment")
-    train.add_argument("model", choices=["cnn"], help="which model to train")
+    train.add_argument("model", choices=["cnn", "rl"], help="cnn, or rl (reads the active CNN)")
     _experiment_args(train)
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     train.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -68,15 +68,18 @@ def _checkpoints(args: argparse.Namespace, exp: Any) -> Any:
 
 def _train(args: argparse.Namespace) -> int:
     from mmts.data import open_store
+    from mmts.models.rl.train import train_rl
     from mmts.models.train import train_cnn
 
     exp = _load(args)
     store = open_store(args.store or exp.store)
-    summary = train_cnn(store, exp, progress=not args.no_progress, checkpoint_dir=args.checkpoints)
+    trainer = train_cnn if args.model == "cnn" else train_rl
+    summary = trainer(store, exp, progress=not args.no_progress, checkpoint_dir=args.checkpoints)
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
-        print(f"trained {summary['model']}: best {summary['best']} val_loss {summary['val_loss']:.4f} "
+        metric = "val_loss" if args.model == "cnn" else "val_return"
+        print(f"trained {summary['model']}: best {summary['best']} {metric} {summary[metric]:.4f} "
               f"({summary['samples']['train']} train samples, {summary['seconds']} s); "
               f"logs in {summary['logs']}")  # fmt: skip
     return 0
@@ -86,24 +89,36 @@ def _evaluate(args: argparse.Namespace) -> int:
     from mmts.data import open_store
     from mmts.features.inputs import ModelInputLayout
     from mmts.models.evaluate import evaluate
-    from mmts.models.predictors import load_cnn
+    from mmts.models.predictors import load_cnn, load_dqn
+    from mmts.models.rl.train import RL_UPSTREAM
     from mmts.models.train import prepare
 
     exp = _load(args)
     store = open_store(args.store or exp.store)
     checkpoints = _checkpoints(args, exp)
     layout = ModelInputLayout(config=exp.features)
-    models = {}
-    for name in checkpoints.models():
-        entry = checkpoints.active(name)
-        if entry is not None and name == "cnn":
-            models[name] = load_cnn({**entry, "model": name}, layout)
+    models: dict[str, Any] = {}
+    notes: list[str] = []
+    cnn_entry = checkpoints.active("cnn")
+    if cnn_entry is not None:
+        models["cnn"] = load_cnn({**cnn_entry, "model": "cnn"}, layout)
+        rl_entry = checkpoints.active("rl")
+        if rl_entry is not None:
+            rl_layout = ModelInputLayout(config=exp.features, model_slots=RL_UPSTREAM)
+            models["rl"] = load_dqn({**rl_entry, "model": "rl"}, rl_layout)
+            trained_on = rl_entry.get("upstream", {}).get("cnn")
+            if trained_on != cnn_entry["id"]:
+                notes.append(
+                    f"rl was trained on CNN {trained_on}, not the active {cnn_entry['id']}: retrain rl"
+                )
     start, end = args.start, args.end
     if start is None or end is None:
         ranges = prepare(store, exp).ranges()["test"]
         start = start or ranges[0]
         end = end or exp.data.end
     report = evaluate(store, exp, start, end, models)
+    if notes:
+        report.setdefault("warnings", []).extend(notes)
     if not models:
         report.setdefault("warnings", []).append("no trained model found: baselines only")
     if args.json:

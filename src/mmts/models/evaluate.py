@@ -23,24 +23,9 @@ from mmts.models.experiment import Experiment
 from mmts.models.labels import UNKNOWN
 from mmts.models.metrics import calibration_table, macro_f1
 from mmts.models.output import Action
+from mmts.models.summary import summary_features
 
 YEAR_NS = 365 * 86_400 * NS_PER_SECOND
-
-
-def summary_features(x: ModelInput) -> np.ndarray:
-    """Summarise every block of an input: last available row, masked mean, availability share."""
-    parts = []
-    for name, block in x.blocks.items():
-        if name == "anchors":
-            continue  # raw prices: not scale-free
-        mask = x.masks[name]
-        rows = block.reshape(block.shape[0], -1).astype(np.float64)
-        avail = mask.astype(np.float64)
-        n = avail.sum()
-        mean = (rows * avail[:, None]).sum(0) / max(n, 1.0)
-        last = rows[np.flatnonzero(mask)[-1]] if n else np.zeros(rows.shape[1])
-        parts.extend([last, mean, [n / max(mask.shape[0], 1)]])
-    return np.concatenate(parts)
 
 
 def trading_metrics(actions: np.ndarray, labels: np.ndarray, prices: np.ndarray,
@@ -71,7 +56,12 @@ def _inputs(history: InputHistory, times: np.ndarray) -> list[ModelInput]:
 
 def evaluate(store: Any, exp: Experiment, start: object, end: object,
              models: dict[str, Any], *, batch: int = 256) -> dict[str, Any]:  # fmt: skip
-    """Evaluate ``models`` (name → predictor with ``predict_batch``) and the baselines."""
+    """Evaluate ``models`` (name → predictor with ``predict_batch``) and the baselines.
+
+    A predictor with an ``upstream`` tuple (the DQN reads the CNN) gets inputs whose
+    ``model_outputs`` slots hold those models' outputs for the same decision; stateful ones
+    (``reset``) start flat.
+    """
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -85,11 +75,36 @@ def evaluate(store: Any, exp: Experiment, start: object, end: object,
     out: dict[str, Any] = {"period": _period(period, exp), "models": {}, "baselines": {}}
     summaries: list[np.ndarray] = []
     predictions: dict[str, list[Any]] = {name: [] for name in models}
+    chained: dict[tuple[str, ...], InputHistory] = {}
+    for model in models.values():
+        if hasattr(model, "reset"):
+            model.reset()
+        upstream = tuple(getattr(model, "upstream", ()))
+        if upstream and upstream not in chained:
+            missing = [u for u in upstream if u not in models]
+            if missing:
+                raise ValueError(f"{model.name} reads the outputs of {missing}: evaluate them too")
+            chained[upstream] = InputHistory(store, int(period.times[0]), int(period.times[-1]),
+                                             exp.features, upstream)  # fmt: skip
+    order = sorted(models, key=lambda n: len(getattr(models[n], "upstream", ())))
     for lo in range(0, period.times.shape[0], batch):
-        xs = _inputs(history, period.times[lo : lo + batch])
+        times = period.times[lo : lo + batch]
+        xs = _inputs(history, times)
         summaries.extend(summary_features(x) for x in xs)
-        for name, model in models.items():
-            predictions[name].extend(model.predict_batch(xs))
+        fresh: dict[str, list[Any]] = {}
+        for name in order:
+            model = models[name]
+            upstream = tuple(getattr(model, "upstream", ()))
+            if upstream:
+                slot = chained[upstream].layout.slot_size
+                xs_up = [
+                    chained[upstream].at(int(t), {u: fresh[u][i].to_slot(slot) for u in upstream})
+                    for i, t in enumerate(times)
+                ]
+                fresh[name] = model.predict_batch(xs_up)
+            else:
+                fresh[name] = model.predict_batch(xs)
+            predictions[name].extend(fresh[name])
     labels = period.labels
     for name, outputs in predictions.items():
         actions = np.array([int(o.action) for o in outputs])

@@ -81,7 +81,11 @@ class RlConfig:
     batch_size: int = 64
     warmup_steps: int = 500
     steps: int = 8000
-    #: Prioritized replay: priority = (|TD error| + eps)^alpha * (1 + profit_weight * max(pnl, 0)).
+    #: Decisions per training episode.
+    episode_length: int = 256
+    #: Environment steps between validation runs (one Lightning epoch).
+    steps_per_epoch: int = 1000
+    #: Prioritized replay: (|TD error| + eps)^alpha * (1 + profit_weight * max(r, 0) / mean|r|).
     priority_alpha: float = 0.6
     priority_beta: float = 0.4
     profit_weight: float = 10.0

@@ -91,3 +91,74 @@ def load_cnn(entry: dict[str, Any], layout: ModelInputLayout) -> CnnPredictor:
     }
     net.load_state_dict(state)
     return CnnPredictor(net, layout, name=entry.get("model", "cnn"), version=entry["id"])
+
+
+class DqnPredictor:
+    """A trained DQN: greedy target positions, Q-values and a value estimate.
+
+    It reads the standardized input whose ``model_outputs`` slot holds the CNN's output (see
+    ``mmts.models.rl.train.RL_UPSTREAM``) and remembers the position its last action took, which
+    is part of its state; :meth:`reset` goes flat. Probabilities are ``softmax(Q / tau)`` with
+    ``tau`` = 1 (Q is in per-mille of return: one unit is about one fee), confidence the
+    probability of the chosen action.
+    """
+
+    model_type = "dqn"
+    upstream = ("cnn",)
+
+    def __init__(self, net: Any, layout: ModelInputLayout, name: str = "rl",
+                 version: str = "untrained") -> None:  # fmt: skip
+        self.net = net.eval()
+        self.layout = layout
+        self.name = name
+        self.version = version
+        self.symbol = layout.config.primary_symbol
+        self.position = 0.0
+
+    def reset(self) -> None:
+        """Forget the position (start flat)."""
+        self.position = 0.0
+
+    @torch.no_grad()
+    def predict(self, x: ModelInput) -> ModelOutput:
+        """Predict one decision (in time order: the position carries over)."""
+        from mmts.models.summary import summary_features
+
+        if x.layout.version != self.layout.version or x.layout.shapes() != self.layout.shapes():
+            raise ValueError(
+                f"{self.name}: input layout does not match (needs slots {self.layout.model_slots})"
+            )
+        one_hot = np.zeros(3, np.float32)
+        one_hot[int(self.position) + 1] = 1.0
+        state = np.concatenate([summary_features(x).astype(np.float32), one_hot])
+        q, value = self.net(torch.from_numpy(state)[None])
+        q_np = q[0].numpy().astype(np.float64)
+        probs = np.exp(q_np - q_np.max())
+        probs /= probs.sum()
+        action = Action(int(np.argmax(q_np)))
+        self.position = float(action.position)
+        return ModelOutput(
+            model_name=self.name, model_type=self.model_type, model_version=self.version,
+            symbol=self.symbol, at=int(x.at), action=action, probabilities=probs,
+            confidence=float(probs[int(action)]), q_values=q_np, value=float(value[0]),
+            metadata={"position_before": float(one_hot.argmax()) - 1.0},
+        )  # fmt: skip
+
+    def predict_batch(self, xs: list[ModelInput]) -> list[ModelOutput]:
+        """Predict decisions in time order."""
+        return [self.predict(x) for x in xs]
+
+
+def load_dqn(entry: dict[str, Any], layout: ModelInputLayout) -> DqnPredictor:
+    """Load a DQN checkpoint entry without importing lightning."""
+    from mmts.models.rl.dqn import DuelingQNet
+
+    check_layout(entry, layout)
+    blob = torch.load(Path(entry["path"]), map_location="cpu", weights_only=False)
+    hp = blob["hyper_parameters"]
+    net = DuelingQNet(hp["state_dim"] + 3, hp["hidden"])
+    state = {
+        k.removeprefix("net."): v for k, v in blob["state_dict"].items() if k.startswith("net.")
+    }
+    net.load_state_dict(state)
+    return DqnPredictor(net, layout, name=entry.get("model", "rl"), version=entry["id"])

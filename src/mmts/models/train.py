@@ -94,6 +94,7 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*GPU available but not used.*")
+    warnings.filterwarnings("ignore", message=".*`training_step` returned `None`.*")
     os.environ.setdefault("PYTORCH_LIGHTNING_SUPPRESS_TIPS", "1")
 
 

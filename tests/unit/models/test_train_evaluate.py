@@ -1,4 +1,4 @@
-"""Train the CNN on the bundled data (tiny), deterministically; evaluate beside baselines.
+"""Train the CNN and the DQN on the bundled data (tiny), deterministically; evaluate them.
 
 The evaluation runs on a store holding only 1 m / 1 h / 1 d bars (no 1 s, no order book):
 masks, not errors.
@@ -15,6 +15,7 @@ import pytest
 from mmts.cli.main import main
 from mmts.data import open_store
 from mmts.models.experiment import load_experiment
+from mmts.models.rl.train import train_rl
 from mmts.models.train import train_cnn
 
 TINY = """
@@ -33,6 +34,14 @@ horizon = 15
 [cnn]
 channels = 4
 hidden = 8
+[rl]
+hidden = 16
+steps = 300
+steps_per_epoch = 150
+warmup_steps = 64
+batch_size = 32
+episode_length = 64
+epsilon_decay_steps = 200
 [train]
 epochs = 1
 batch_size = 32
@@ -66,6 +75,10 @@ def test_same_seed_data_and_config_give_the_same_checkpoint(
     first = train_cnn(store, exp, progress=False, checkpoint_dir=tmp_path / "a")
     second = train_cnn(store, exp, progress=False, checkpoint_dir=tmp_path / "b")
     assert first["state_hash"] == second["state_hash"]
+    rl_first = train_rl(store, exp, progress=False, checkpoint_dir=tmp_path / "a")
+    rl_second = train_rl(store, exp, progress=False, checkpoint_dir=tmp_path / "b")
+    assert rl_first["state_hash"] == rl_second["state_hash"]
+    assert rl_first["val_return"] == rl_second["val_return"]
     assert first["val_loss"] == second["val_loss"]
     assert first["samples"]["train"] == 96
     # The purge gap separates the segments by at least the label horizon.
@@ -81,6 +94,9 @@ def test_cli_train_list_and_evaluate_on_bars_only(bars_only_store: Path, tmp_pat
     listed = json.loads(capsys.readouterr().out)
     assert listed[0]["active"] and listed[0]["id"] == trained["best"]
     assert listed[0]["layout_version"] == "1.0"
+    assert main(["train", "rl", "--experiment", experiment, "--no-progress", "--json"]) == 0
+    rl = json.loads(capsys.readouterr().out)
+    assert rl["upstream"] == {"cnn": trained["best"]} and rl["checkpoints"] >= 1
     args = ["evaluate", "--experiment", experiment, "--store", str(bars_only_store),
             "--start", "2024-08-18T00:00:00Z", "--end", "2024-08-20T00:00:00Z", "--json"]  # fmt: skip
     assert main(args) == 0
@@ -90,6 +106,8 @@ def test_cli_train_list_and_evaluate_on_bars_only(bars_only_store: Path, tmp_pat
         assert {"accuracy", "f1_macro", "net_return", "sharpe", "trades"} <= set(
             report["baselines"][name]
         )
+    assert set(report["models"]) == {"cnn", "rl"}
+    assert "warnings" not in report
     cnn = report["models"]["cnn"]
     assert 0.0 <= cnn["accuracy"] <= 1.0 and cnn["calibration"]
     assert (

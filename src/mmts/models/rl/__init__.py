@@ -1,0 +1,1 @@
+"""The RL agent: a trading environment on the shared cost model and a double + dueling DQN."""

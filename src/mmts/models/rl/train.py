@@ -1,0 +1,123 @@
+"""Train the DQN on the experiment's data, fed by the active CNN checkpoint (cross-model)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mmts.features.history import InputHistory
+from mmts.features.inputs import ModelInputLayout
+from mmts.models.checkpoints import CheckpointStore
+from mmts.models.experiment import Experiment
+from mmts.models.summary import summary_features
+
+#: The RL agent's upstream models: their outputs fill its input's ``model_outputs`` block.
+RL_UPSTREAM = ("cnn",)
+
+
+def chain_states(cnn: Any, history_cnn: InputHistory, history_rl: InputHistory,
+                 times: np.ndarray, batch: int = 256) -> np.ndarray:  # fmt: skip
+    """Return the DQN state rows at ``times``: the CNN runs first, its output fills the slot."""
+    slot = history_rl.layout.slot_size
+    rows: list[np.ndarray] = []
+    for lo in range(0, times.shape[0], batch):
+        chunk = [int(t) for t in times[lo : lo + batch]]
+        outputs = cnn.predict_batch([history_cnn.at(t) for t in chunk])
+        rows.extend(
+            summary_features(history_rl.at(t, {"cnn": o.to_slot(slot)}))
+            for t, o in zip(chunk, outputs, strict=True)
+        )
+    return np.asarray(rows, np.float32)
+
+
+def train_rl(store: Any, exp: Experiment, *, progress: bool = True,
+             checkpoint_dir: str | Path | None = None) -> dict[str, Any]:  # fmt: skip
+    """Train the double + dueling DQN of ``exp``; register its best checkpoints."""
+    from mmts.models.train import _quiet_lightning, git_commit, prepare, shutil_rmtree
+
+    _quiet_lightning()
+    import lightning as L
+    import torch
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    from mmts.models.predictors import load_cnn, load_dqn, state_hash
+    from mmts.models.rl.env import TradingEnv
+    from mmts.models.rl.module import DqnModule
+    from mmts.models.train import _epoch_metrics
+
+    started = time.perf_counter()
+    root = Path(checkpoint_dir or exp.checkpoints.dir)
+    checkpoints = CheckpointStore(root, exp.checkpoints.keep)
+    cnn_entry = checkpoints.active("cnn")
+    if cnn_entry is None:
+        raise ValueError(
+            f"no CNN checkpoint under {root}: the RL agent reads the CNN's output; run `mmts train cnn` first"
+        )
+    layout_cnn = ModelInputLayout(config=exp.features)
+    cnn = load_cnn({**cnn_entry, "model": "cnn"}, layout_cnn)
+    data = prepare(store, exp)
+    times = data.decisions.times
+    history_rl = InputHistory(store, int(times[0]), int(times[-1]), exp.features, RL_UPSTREAM)
+    train_idx, val_idx = data.split.train, data.split.val
+    states = chain_states(
+        cnn, data.history, history_rl, times[np.concatenate([train_idx, val_idx])]
+    )
+    train_states, val_states = states[: train_idx.shape[0]], states[train_idx.shape[0] :]
+    prices = data.decisions.prices
+    cfg = exp.rl
+    env = TradingEnv(train_states, prices[train_idx], exp.costs, cfg.episode_length)
+    val_env = TradingEnv(val_states, prices[val_idx], exp.costs)
+    L.seed_everything(exp.seed, workers=True, verbose=False)
+    torch.use_deterministic_algorithms(True)
+    module = DqnModule(
+        state_dim=train_states.shape[1], hidden=cfg.hidden, learning_rate=cfg.learning_rate,
+        gamma=cfg.gamma, epsilon_start=cfg.epsilon_start, epsilon_end=cfg.epsilon_end,
+        epsilon_decay_steps=cfg.epsilon_decay_steps, target_sync_steps=cfg.target_sync_steps,
+        replay_size=cfg.replay_size, batch_size=cfg.batch_size, warmup_steps=cfg.warmup_steps,
+        priority_alpha=cfg.priority_alpha, priority_beta=cfg.priority_beta,
+        profit_weight=cfg.profit_weight, steps_per_epoch=cfg.steps_per_epoch, seed=exp.seed,
+        upstream={"cnn": cnn_entry["id"]}, layout_description=history_rl.layout.describe(),
+    )  # fmt: skip
+    module.attach(env, val_env, train_states)
+    run = f"{exp.name}-{exp.digest()}-s{exp.seed}"
+    run_dir = root / "rl" / run
+    shutil_rmtree(run_dir)
+    checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="epoch{epoch:02d}",
+                                 monitor="val_return", mode="max", save_top_k=exp.checkpoints.keep,
+                                 auto_insert_metric_name=False)  # fmt: skip
+    epochs = max(1, -(-cfg.steps // cfg.steps_per_epoch))
+    trainer = L.Trainer(
+        max_epochs=epochs, accelerator="cpu", devices=1, deterministic=True,
+        logger=[CSVLogger(run_dir, name="logs", version=""), TensorBoardLogger(run_dir, name="tb", version="")],
+        callbacks=[checkpoint], enable_progress_bar=progress, enable_model_summary=False,
+        log_every_n_steps=50, num_sanity_val_steps=0,
+    )  # fmt: skip
+    trainer.fit(module)
+    entries = []
+    for path, score in checkpoint.best_k_models.items():
+        blob = torch.load(path, map_location="cpu", weights_only=False)
+        epoch = int(blob["epoch"])
+        entry = {
+            "id": f"{run}-e{epoch:02d}", "path": str(path), "metric_name": "val_return",
+            "metric": float(score), "mode": "max", "epoch": epoch,
+            "metrics": _epoch_metrics(run_dir, epoch), "data": data.ranges(),
+            "experiment": exp.to_dict(), "seed": exp.seed, "git_commit": git_commit(),
+            "layout": history_rl.layout.describe(), "layout_version": history_rl.layout.version,
+            "upstream": {"cnn": cnn_entry["id"]},
+            "samples": {"train": int(train_idx.shape[0]), "val": int(val_idx.shape[0])},
+        }  # fmt: skip
+        entry["state_hash"] = state_hash(load_dqn(entry, history_rl.layout).net)
+        entries.append(checkpoints.add("rl", entry))
+    best = max(entries, key=lambda e: e["metric"])
+    seconds = time.perf_counter() - started
+    return {
+        "model": "rl", "run": run, "best": best["id"], "val_return": best["metric"],
+        "metrics": best["metrics"], "state_hash": best["state_hash"], "checkpoints": len(entries),
+        "upstream": best["upstream"], "samples": best["samples"], "data": best["data"],
+        "logs": str(run_dir / "logs"), "seconds": round(seconds, 1),
+        "env_steps_per_s": round(module.env_steps / seconds, 1),
+    }  # fmt: skip
