@@ -18,6 +18,7 @@ sys.path.insert(0, str(HERE))
 import bench_cob
 import bench_import
 import bench_model_input
+import bench_models
 import bench_scale
 
 
@@ -37,6 +38,7 @@ def main() -> None:
     rows = bench_import.run(args.shared, args.repeat)
     rows += bench_cob.run(HERE.parent / "data", args.repeat)
     rows += bench_model_input.run(HERE.parent / "data")
+    rows += bench_models.run(HERE.parent)
     if not args.quick:
         rows += bench_scale.run()
     print(

@@ -87,30 +87,14 @@ def _train(args: argparse.Namespace) -> int:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from mmts.data import open_store
-    from mmts.features.inputs import ModelInputLayout
     from mmts.models.evaluate import evaluate
-    from mmts.models.predictors import load_cnn, load_dqn
-    from mmts.models.rl.train import RL_UPSTREAM
+    from mmts.models.predictors import load_active_models
     from mmts.models.train import prepare
 
     exp = _load(args)
     store = open_store(args.store or exp.store)
     checkpoints = _checkpoints(args, exp)
-    layout = ModelInputLayout(config=exp.features)
-    models: dict[str, Any] = {}
-    notes: list[str] = []
-    cnn_entry = checkpoints.active("cnn")
-    if cnn_entry is not None:
-        models["cnn"] = load_cnn({**cnn_entry, "model": "cnn"}, layout)
-        rl_entry = checkpoints.active("rl")
-        if rl_entry is not None:
-            rl_layout = ModelInputLayout(config=exp.features, model_slots=RL_UPSTREAM)
-            models["rl"] = load_dqn({**rl_entry, "model": "rl"}, rl_layout)
-            trained_on = rl_entry.get("upstream", {}).get("cnn")
-            if trained_on != cnn_entry["id"]:
-                notes.append(
-                    f"rl was trained on CNN {trained_on}, not the active {cnn_entry['id']}: retrain rl"
-                )
+    models, notes = load_active_models(checkpoints.root, exp.features, checkpoints.keep)
     start, end = args.start, args.end
     if start is None or end is None:
         ranges = prepare(store, exp).ranges()["test"]

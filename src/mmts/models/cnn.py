@@ -20,32 +20,41 @@ from mmts.features.inputs import ModelInputLayout
 OHLCV_PREFIXES = ("ohlcv_", "ref_ohlcv_")
 
 
-class SeriesBranch(nn.Module):
-    """Conv1d stack over ``[batch, time, features]`` with a row mask; returns a summary vector."""
+class SeriesBranches(nn.Module):
+    """``k`` Conv1d stacks, one per series, run as one grouped convolution (same maths, 3 calls).
 
-    def __init__(self, features: int, channels: int) -> None:
+    Each series is ``[batch, time, features]`` with a row mask; each branch returns
+    ``[mean over available steps, last step, available flag]`` (``2 * channels + 1`` values).
+    """
+
+    def __init__(self, k: int, features: int, channels: int) -> None:
         super().__init__()
+        self.k, self.channels = k, channels
+        width = k * channels
         self.convs = nn.Sequential(
-            nn.Conv1d(features + 1, channels, kernel_size=5, padding=2),
+            nn.Conv1d(k * (features + 1), width, kernel_size=5, stride=2, padding=2, groups=k),
             nn.GELU(),
-            nn.Conv1d(channels, channels, kernel_size=5, stride=2, padding=2),
+            nn.Conv1d(width, width, kernel_size=5, stride=2, padding=2, groups=k),
             nn.GELU(),
-            nn.Conv1d(channels, channels, kernel_size=5, stride=2, padding=2),
+            nn.Conv1d(width, width, kernel_size=5, stride=2, padding=2, groups=k),
             nn.GELU(),
         )
-        self.out_features = 2 * channels + 1
+        self.out_features = k * (2 * channels + 1)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Return ``[mean over available steps, last step, available flag]``."""
-        m = mask.to(x.dtype).unsqueeze(-1)  # [B, T, 1]
-        h = self.convs(torch.cat([x * m, m], dim=-1).transpose(1, 2))  # [B, C, T']
-        # Downsample the mask the way the convolutions do (any available row in the span).
-        mt = nn.functional.adaptive_max_pool1d(m.transpose(1, 2), h.shape[-1])  # [B, 1, T']
-        count = mt.sum(-1).clamp(min=1.0)
-        mean = (h * mt).sum(-1) / count
+    def forward(self, xs: list[torch.Tensor], masks: list[torch.Tensor]) -> torch.Tensor:
+        """Return the ``k`` branch summaries concatenated: ``[batch, k * (2 * channels + 1)]``."""
+        ms = [m.to(x.dtype).unsqueeze(-1) for x, m in zip(xs, masks, strict=True)]  # [B, T, 1]
+        inputs = torch.cat([torch.cat([x * m, m], -1) for x, m in zip(xs, ms, strict=True)], -1)
+        h = self.convs(inputs.transpose(1, 2))  # [B, k * C, T']
+        b, _, steps = h.shape
+        h = h.reshape(b, self.k, self.channels, steps)
+        m = torch.cat(ms, -1).transpose(1, 2)  # [B, k, T]
+        # Downsample the masks the way the convolutions do (any available row in the span).
+        mt = nn.functional.adaptive_max_pool1d(m, steps).unsqueeze(2)  # [B, k, 1, T']
+        mean = (h * mt).sum(-1) / mt.sum(-1).clamp(min=1.0)
         last = h[..., -1] * mt[..., -1]
-        available = (mask.sum(-1, keepdim=True) > 0).to(x.dtype)
-        return torch.cat([mean, last, available], dim=-1)
+        available = (m.sum(-1, keepdim=True) > 0).to(h.dtype)  # [B, k, 1]
+        return torch.cat([mean, last, available], -1).flatten(1)
 
 
 class CnnNet(nn.Module):
@@ -55,12 +64,14 @@ class CnnNet(nn.Module):
                  dropout: float) -> None:  # fmt: skip
         super().__init__()
         self.series = [name for name in shapes if name.startswith(OHLCV_PREFIXES)]
-        branches = {name: SeriesBranch(shapes[name][1], channels) for name in self.series}
-        self.branches = nn.ModuleDict(branches)
-        self.book = SeriesBranch(shapes["cob"][1] + shapes["imbalance"][1], channels)
+        features = {shapes[name][1] for name in self.series}
+        if len(features) != 1:
+            raise ValueError(f"bar blocks must share their feature count; got {features}")
+        self.bars = SeriesBranches(len(self.series), features.pop(), channels)
+        self.book = SeriesBranches(1, shapes["cob"][1] + shapes["imbalance"][1], channels)
         n_piv = shapes["pivots"][0] * (shapes["pivots"][1] + 1)
         n_out = shapes["model_outputs"][0] * (shapes["model_outputs"][1] + 1)
-        width = sum(b.out_features for b in branches.values()) + self.book.out_features
+        width = self.bars.out_features + self.book.out_features
         self.trunk = nn.Sequential(
             nn.Linear(width + n_piv + n_out, 2 * hidden),
             nn.GELU(),
@@ -72,9 +83,11 @@ class CnnNet(nn.Module):
 
     def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Return ``(logits [B, 3], hidden [B, hidden])``."""
-        parts = [self.branches[n](batch[n], batch[f"mask_{n}"]) for n in self.series]
+        parts = [
+            self.bars([batch[n] for n in self.series], [batch[f"mask_{n}"] for n in self.series])
+        ]
         book = torch.cat([batch["cob"], batch["imbalance"]], dim=-1)
-        parts.append(self.book(book, batch["mask_cob"] & batch["mask_imbalance"]))
+        parts.append(self.book([book], [batch["mask_cob"] & batch["mask_imbalance"]]))
         for name in ("pivots", "model_outputs"):
             m = batch[f"mask_{name}"].to(batch[name].dtype).unsqueeze(-1)
             parts.append(torch.cat([batch[name] * m, m], dim=-1).flatten(1))

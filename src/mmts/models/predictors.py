@@ -52,7 +52,7 @@ class CnnPredictor:
                 f"the model's {self.layout.version} {self._shapes}"
             )
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def forward_batch(self, batch: dict[str, torch.Tensor]) -> tuple[np.ndarray, np.ndarray]:
         """Return ``(probabilities [B, 3], hidden [B, H])`` for a collated batch."""
         logits, hidden = self.net(batch)
@@ -162,3 +162,35 @@ def load_dqn(entry: dict[str, Any], layout: ModelInputLayout) -> DqnPredictor:
     }
     net.load_state_dict(state)
     return DqnPredictor(net, layout, name=entry.get("model", "rl"), version=entry["id"])
+
+
+def load_active_models(
+    root: str | Path, config: Any, keep: int = 5
+) -> tuple[dict[str, Any], list[str]]:
+    """Load the active checkpoint of every known model under ``root`` (what start-up does).
+
+    Returns ``(models, notes)``: ``{"cnn": CnnPredictor, "rl": DqnPredictor}`` for those with a
+    checkpoint (the RL agent only with a CNN, which feeds it), and notes on anything off (an RL
+    agent trained on a CNN other than the active one). A checkpoint whose input layout differs
+    from ``config``'s raises ``IncompatibleCheckpoint``.
+    """
+    from mmts.models.checkpoints import CheckpointStore
+    from mmts.models.rl.train import RL_UPSTREAM
+
+    store = CheckpointStore(root, keep)
+    models: dict[str, Any] = {}
+    notes: list[str] = []
+    cnn_entry = store.active("cnn")
+    if cnn_entry is None:
+        return models, notes
+    models["cnn"] = load_cnn({**cnn_entry, "model": "cnn"}, ModelInputLayout(config=config))
+    rl_entry = store.active("rl")
+    if rl_entry is not None:
+        layout = ModelInputLayout(config=config, model_slots=RL_UPSTREAM)
+        models["rl"] = load_dqn({**rl_entry, "model": "rl"}, layout)
+        trained_on = rl_entry.get("upstream", {}).get("cnn")
+        if trained_on != cnn_entry["id"]:
+            notes.append(
+                f"rl was trained on CNN {trained_on}, not the active {cnn_entry['id']}: retrain rl"
+            )
+    return models, notes
