@@ -108,10 +108,13 @@ def train_cnn(store: Any, exp: Experiment, *, progress: bool = True,
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
     from mmts.models.cnn import make_cnn_module
+    from mmts.models.datamodule import DecisionDataModule
     from mmts.models.predictors import load_cnn, state_hash
 
     started = time.perf_counter()
-    data = prepare(store, exp)
+    datamodule = DecisionDataModule(store, exp)
+    datamodule.setup()
+    data = datamodule._prepared()
     if len(data.train) == 0 or len(data.val) == 0:
         raise ValueError(
             f"empty split: {len(data.train)} train, {len(data.val)} validation samples"
@@ -127,10 +130,6 @@ def train_cnn(store: Any, exp: Experiment, *, progress: bool = True,
     run = f"{exp.name}-{exp.digest()}-s{exp.seed}"
     run_dir = root / "cnn" / run
     shutil_rmtree(run_dir)
-    loader = torch.utils.data.DataLoader
-    gen = torch.Generator().manual_seed(exp.seed)
-    train_loader = loader(data.train, batch_size=exp.train.batch_size, shuffle=True, generator=gen)
-    val_loader = loader(data.val, batch_size=256)
     checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="epoch{epoch:02d}", monitor="val_loss",
                                  mode="min", save_top_k=exp.checkpoints.keep,
                                  auto_insert_metric_name=False)  # fmt: skip
@@ -140,7 +139,7 @@ def train_cnn(store: Any, exp: Experiment, *, progress: bool = True,
         callbacks=[checkpoint], enable_progress_bar=progress, enable_model_summary=False,
         log_every_n_steps=10, num_sanity_val_steps=0,
     )  # fmt: skip
-    trainer.fit(module, train_loader, val_loader)
+    trainer.fit(module, datamodule=datamodule)
     store_index = CheckpointStore(root, exp.checkpoints.keep)
     entries = []
     for path, score in checkpoint.best_k_models.items():

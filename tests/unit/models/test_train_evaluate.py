@@ -117,3 +117,20 @@ def test_cli_train_list_and_evaluate_on_bars_only(bars_only_store: Path, tmp_pat
     # Evaluating twice gives the same numbers (deterministic end to end).
     assert main(args) == 0
     assert json.loads(capsys.readouterr().out) == report
+
+
+def test_datamodule_segments_are_purged_by_the_label_horizon(
+    sample_store_path: Path, tmp_path: Path
+) -> None:
+    from mmts.models.datamodule import DecisionDataModule
+
+    exp = load_experiment(_experiment(tmp_path, sample_store_path))
+    dm = DecisionDataModule(open_store(sample_store_path), exp)
+    dm.setup()
+    data = dm._prepared()
+    t = data.decisions.times
+    train, val, test = (t[s.index] for s in (data.train, data.val, data.test))
+    assert train.max() + exp.horizon_ns < val.min()
+    assert val.max() + exp.horizon_ns < test.min()
+    batch = next(iter(dm.test_dataloader()))
+    assert batch["ohlcv_1m"].shape[1:] == (300, 5) and not batch["mask_ohlcv_1s"].any()

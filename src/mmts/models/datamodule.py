@@ -1,0 +1,49 @@
+"""The Lightning DataModule: the experiment's decisions, split walk-forward with a purge gap."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+
+from mmts.models.experiment import Experiment
+from mmts.models.train import Prepared, prepare
+
+
+class DecisionDataModule(L.LightningDataModule):
+    """Train / validation / test loaders of one walk-forward fold (``[data] fold``).
+
+    Training batches are shuffled with a generator seeded by the experiment's seed, so the same
+    seed, data and config give the same batches.
+    """
+
+    def __init__(self, store: Any, exp: Experiment, model_slots: tuple[str, ...] = ()) -> None:
+        super().__init__()
+        self.store, self.exp, self.model_slots = store, exp, model_slots
+        self.data: Prepared | None = None
+
+    def setup(self, stage: str | None = None) -> None:
+        """Label the decisions and split them (once)."""
+        if self.data is None:
+            self.data = prepare(self.store, self.exp, self.model_slots)
+
+    def _prepared(self) -> Prepared:
+        self.setup()
+        if self.data is None:  # for the type checker; setup always sets it
+            raise RuntimeError("setup() did not prepare the data")
+        return self.data
+
+    def train_dataloader(self) -> Any:
+        """Return shuffled training decisions."""
+        gen = torch.Generator().manual_seed(self.exp.seed)
+        return torch.utils.data.DataLoader(self._prepared().train, batch_size=self.exp.train.batch_size,
+                                           shuffle=True, generator=gen)  # fmt: skip
+
+    def val_dataloader(self) -> Any:
+        """Return validation decisions in time order."""
+        return torch.utils.data.DataLoader(self._prepared().val, batch_size=256)
+
+    def test_dataloader(self) -> Any:
+        """Return test decisions in time order (never used for training or model selection)."""
+        return torch.utils.data.DataLoader(self._prepared().test, batch_size=256)
