@@ -73,6 +73,10 @@ def train_rl(store: Any, exp: Experiment, *, progress: bool = True,
     val_env = TradingEnv(val_states, prices[val_idx], exp.costs)
     L.seed_everything(exp.seed, workers=True, verbose=False)
     torch.use_deterministic_algorithms(True)
+    # One env step and a 64-wide MLP per batch: extra threads only add synchronisation (and
+    # spin-wait badly when another process shares the cores).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     module = DqnModule(
         state_dim=train_states.shape[1], hidden=cfg.hidden, learning_rate=cfg.learning_rate,
         gamma=cfg.gamma, epsilon_start=cfg.epsilon_start, epsilon_end=cfg.epsilon_end,
@@ -96,7 +100,10 @@ def train_rl(store: Any, exp: Experiment, *, progress: bool = True,
         callbacks=[checkpoint], enable_progress_bar=progress, enable_model_summary=False,
         log_every_n_steps=50, num_sanity_val_steps=0,
     )  # fmt: skip
-    trainer.fit(module)
+    try:
+        trainer.fit(module)
+    finally:
+        torch.set_num_threads(threads)
     entries = []
     for path, score in checkpoint.best_k_models.items():
         blob = torch.load(path, map_location="cpu", weights_only=False)
