@@ -56,3 +56,23 @@ def test_a_new_model_type_plugs_in() -> None:
         create_model("nope")
     with pytest.raises(ValueError, match="already registered"):
         register_model_type("always_hold", lambda: None)  # type: ignore[arg-type,return-value]
+
+
+def test_single_decision_path_matches_the_batched_one(sample_store_path) -> None:
+    from mmts.data import open_store
+    from mmts.features.history import InputHistory
+    from mmts.models.cnn import CnnNet
+    from mmts.models.predictors import CnnPredictor
+
+    cfg = FeatureConfig(tick={"ETH/USDT": 0.01})
+    history = InputHistory(
+        open_store(sample_store_path), "2024-08-08T23:58Z", "2024-08-09T00:05Z", cfg
+    )
+    layout = ModelInputLayout(config=cfg)
+    cnn = CnnPredictor(CnnNet(layout.shapes(), 8, 16, 0.0), layout)
+    xs = [history.at(t) for t in ("2024-08-08T23:58Z", "2024-08-09T00:03Z", "2024-08-09T00:05Z")]
+    batched = cnn.predict_batch(xs)
+    for x, b in zip(xs, batched, strict=True):
+        one = cnn.predict(x)  # traced network
+        np.testing.assert_allclose(one.probabilities, b.probabilities, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(one.hidden, b.hidden, rtol=1e-4, atol=1e-5)
