@@ -20,6 +20,7 @@ import bench_import
 import bench_model_input
 import bench_models
 import bench_scale
+import bench_signals
 
 
 def main() -> None:
@@ -39,6 +40,7 @@ def main() -> None:
     rows += bench_cob.run(HERE.parent / "data", args.repeat)
     rows += bench_model_input.run(HERE.parent / "data")
     rows += bench_models.run(HERE.parent)
+    rows += bench_signals.run()
     if not args.quick:
         rows += bench_scale.run()
     print(

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-_SUBPACKAGES = ("core", "config", "data", "features", "execution", "models", "cli")
+_SUBPACKAGES = ("core", "config", "data", "features", "execution", "models", "backtest", "cli")
 
 if TYPE_CHECKING:
-    from mmts import config, core, data, execution, features, models
+    from mmts import backtest, config, core, data, execution, features, models
 
 
 def __getattr__(name: str) -> Any:
@@ -27,4 +27,4 @@ def __dir__() -> list[str]:
     return sorted([*globals(), *_SUBPACKAGES])
 
 
-__all__ = ["__version__", "config", "core", "data", "execution", "features", "models"]
+__all__ = ["__version__", "backtest", "config", "core", "data", "execution", "features", "models"]

@@ -52,7 +52,7 @@ ALLOWED: dict[str, set[str]] = {
         "backtest",
     },
     "cli": {"*"},
-    "__init__": {"core", "config", "data", "features", "execution", "models", "cli"},
+    "__init__": {"core", "config", "data", "features", "execution", "models", "backtest", "cli"},
 }
 KERNEL_IMPORTS = {"numpy", "numba", "math", "__future__"}
 

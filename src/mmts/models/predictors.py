@@ -75,7 +75,8 @@ class CnnPredictor:
         if self._single is None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # tracing warns about shape-dependent code
-                self._single = torch.jit.freeze(torch.jit.trace(self.net, (batch,), strict=False))
+                traced = torch.jit.trace(self.net, (batch,), strict=False)  # type: ignore[no-untyped-call]
+                self._single = torch.jit.freeze(traced)
         logits, hidden = self._single(batch)
         probs = torch.softmax(logits, -1).numpy().astype(np.float64)
         return self._output(x.at, probs[0], hidden.numpy()[0])
