@@ -1,0 +1,1 @@
+"""Strategy: from model outputs to a target position — mixture of experts, then risk."""
