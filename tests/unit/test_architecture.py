@@ -17,7 +17,7 @@ ALLOWED: dict[str, set[str]] = {
     "execution": {"core", "config"},
     "models": {"core", "config", "features", "data", "execution"},
     "strategy": {"core", "config", "features", "execution", "models"},
-    "runtime": {"core", "config", "features", "execution", "strategy"},
+    "runtime": {"core", "config", "features", "execution", "models", "strategy"},
     "backtest": {
         "core",
         "config",

@@ -127,11 +127,18 @@ class SimulatedVenue:
                 self.working.remove(w)
         return fills
 
-    def on_bar(self, time: int, open_: float, high: float, low: float) -> list[Fill]:
-        """Fill working orders against a bar that opens at ``time`` (no book known)."""
+    def on_bar(self, open_time: int, close_time: int, open_: float, high: float,
+               low: float) -> list[Fill]:  # fmt: skip
+        """Fill working orders that arrived before ``close_time`` against the bar (no book known).
+
+        A market order fills at the bar's open (moved against it by the slippage): orders are
+        sent at decision times on bar boundaries, so they arrive just after the open. A limit
+        order fills at the open when marketable there, else at its limit if the bar trades
+        through it.
+        """
         fills: list[Fill] = []
         for w in list(self.working):
-            if w.arrives > time:
+            if w.arrives >= close_time:
                 continue
             side = 1 if w.remaining > 0 else -1
             limit = w.order.limit
@@ -145,8 +152,7 @@ class SimulatedVenue:
                 continue
             qty = w.remaining
             fee = abs(qty) * price * (self.maker if liquidity == "maker" else self.taker)
-            fill = Fill(w.order.id, time, qty, price, fee, liquidity)
-            fills.append(fill)
+            fills.append(Fill(w.order.id, max(open_time, w.arrives), qty, price, fee, liquidity))
             self.working.remove(w)
         return fills
 

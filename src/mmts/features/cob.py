@@ -128,6 +128,18 @@ class CobStream:
         )  # fmt: skip
         _check(int(result), f"event at {ts}")
 
+    def levels(self, depth: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Return ``(bid_px, bid_qty, ask_px, ask_qty)``, best first, ``depth`` levels a side.
+
+        Empty while the book is not valid.
+        """
+        if self.book is None or not self.valid:
+            empty = np.empty(0)
+            return empty, empty, empty, empty
+        bid_px, bid_qty = tbk.tb_levels(self.book, 0, depth)
+        ask_px, ask_qty = tbk.tb_levels(self.book, 1, depth)
+        return bid_px, bid_qty, ask_px, ask_qty
+
     def row(self, t: int) -> tuple[np.ndarray, np.ndarray, float, float, np.ndarray]:
         """Return ``(bid_usd, ask_usd, mid, imbalance, imbalance_ma)`` at time ``t``."""
         if t < self.last_ts:

@@ -120,8 +120,12 @@ class ModelInputBuilder:
         """Keep the latest output vector of an upstream model."""
         self.outputs[name] = np.asarray(vector, np.float32)
 
-    def build(self, at: int) -> ModelInput:
-        """Assemble the input for decision time ``at`` (everything fed so far must be <= at)."""
+    def build(self, at: int, outputs: dict[str, np.ndarray] | None = None) -> ModelInput:
+        """Assemble the input for decision time ``at`` (everything fed so far must be <= at).
+
+        ``outputs`` replaces the kept upstream outputs for this input only (``{}``: every slot
+        masked, as a model without upstream models was trained).
+        """
         self._rows_until(at)
         cfg = self.config
         times = decision_seconds(at, cfg.frames)
@@ -132,4 +136,5 @@ class ModelInputBuilder:
         imb = np.where(known, self._row_imb[slots], np.nan)
         ma = np.where(known[:, None], self._row_ma[slots], np.nan)
         bars = {key: ring.window() for key, ring in self.rings.items()}
-        return assemble(self.layout, at, bars, (bid, ask, imb, ma), self.outputs, self._pivot_cache)
+        chosen = self.outputs if outputs is None else outputs
+        return assemble(self.layout, at, bars, (bid, ask, imb, ma), chosen, self._pivot_cache)

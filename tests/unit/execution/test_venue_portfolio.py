@@ -48,9 +48,9 @@ def test_bars_fill_market_at_open_with_slippage_and_limits_only_when_traded_thro
     venue = SimulatedVenue(latency_ns=0, slippage_bps=10.0)
     venue.submit(Order(1, 0, 1.0))
     venue.submit(Order(2, 0, 1.0, limit=99.0))
-    fills = venue.on_bar(60 * 10**9, 100.0, 101.0, 99.0)  # low touches 99 but not through
+    fills = venue.on_bar(0, 60 * 10**9, 100.0, 101.0, 99.0)  # low touches 99 but not through
     assert [f.order_id for f in fills] == [1] and fills[0].price == pytest.approx(100.1)
-    (limit_fill,) = venue.on_bar(120 * 10**9, 100.0, 100.5, 98.9)
+    (limit_fill,) = venue.on_bar(60 * 10**9, 120 * 10**9, 100.0, 100.5, 98.9)
     assert limit_fill.price == 99.0 and limit_fill.liquidity == "maker"
 
 

@@ -1,0 +1,1 @@
+"""The runtime: one event loop that replay and live trading both drive."""

@@ -1,0 +1,214 @@
+"""The event loop: market events → features → experts → mixture → risk → venue → portfolio.
+
+Replay and live differ only in what they plug in: the event source and clock (a replayed store
+or a websocket), and the venue (``execution.SimulatedVenue`` or an exchange adapter). Given the
+same events, :class:`Runtime` makes the same decisions.
+
+Decisions happen on a fixed grid (``decision_every_ns``): the decision at ``t`` sees every event
+with time <= t, because it runs only when the first event after ``t`` arrives (or at
+:meth:`Runtime.finish`). Experts run in dependency order; one with ``upstream`` models gets an
+input whose ``model_outputs`` slots hold their outputs for the same decision. When a decision's
+label horizon has passed, its outcome (the cost-aware label of the realised return) is given to
+the mixture, which is the only way expert weights change.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from mmts.config import FeatureConfig
+from mmts.execution.costs import CostModel
+from mmts.execution.portfolio import Portfolio
+from mmts.execution.venue import Fill, Order
+from mmts.features.inputs_stream import ModelInputBuilder
+from mmts.models.labels import cost_aware_labels
+from mmts.models.output import Action, ModelOutput
+from mmts.runtime.events import BarEvent, BookEvent, Event
+from mmts.strategy.moe import MixtureOfExperts
+from mmts.strategy.risk import Market, RiskConfig, RiskState, assess
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RuntimeConfig:
+    """How often to decide, what an outcome is, and what the venue fills against."""
+
+    decision_every_ns: int = 60 * 10**9
+    horizon_ns: int = 15 * 60 * 10**9
+    costs: CostModel = field(default_factory=CostModel)
+    dead_zone: float = 0.0005
+    #: Primary-symbol bars the simulated venue fills against when no book is known.
+    fill_timeframe: str = "1m"
+    book_depth: int = 50
+    #: Decision-price returns kept for VaR/ES and volatility.
+    risk_window: int = 500
+    #: Resize a same-side position only when the change exceeds this fraction of the target
+    #: (entries, exits and flips always trade): confidence wiggles must not churn fees.
+    min_rebalance: float = 0.25
+
+
+class Runtime:
+    """One trading loop; see the module docstring."""
+
+    def __init__(self, cfg: RuntimeConfig, features: FeatureConfig, experts: dict[str, Any],
+                 moe: MixtureOfExperts, risk: RiskConfig, venue: Any,
+                 portfolio: Portfolio | None = None, *, start: int | None = None) -> None:  # fmt: skip
+        """``start``: the first decision time (earlier events only warm the features up)."""
+        self.cfg, self.features, self.experts = cfg, features, experts
+        self.moe, self.risk, self.venue = moe, risk, venue
+        self.portfolio = portfolio or Portfolio()
+        slots = tuple(sorted({u for e in experts.values() for u in getattr(e, "upstream", ())}))
+        self.builder = ModelInputBuilder(features, model_slots=slots)
+        self.order = sorted(experts, key=lambda n: len(getattr(experts[n], "upstream", ())))
+        self.risk_state = RiskState()
+        step = cfg.decision_every_ns
+        self.next_decision: int | None = None if start is None else -(-start // step) * step
+        self.price = float("nan")
+        self.previous_price = float("nan")
+        self.last_data = -1
+        self.order_id = 0
+        self.decision_prices: list[float] = []
+        self.unresolved: list[tuple[int, float]] = []
+        self.decisions: list[dict[str, Any]] = []
+        self.fills: list[Fill] = []
+        self.orders: list[Order] = []
+        self.equity: list[tuple[int, float, float, float]] = []
+        self.outputs: dict[str, list[ModelOutput]] = {name: [] for name in experts}
+
+    # -- events ---------------------------------------------------------------------------------
+
+    def feed(self, event: Event) -> None:
+        """Process one market event (events must come in time order)."""
+        if self.next_decision is None:
+            step = self.cfg.decision_every_ns
+            self.next_decision = -(-event.time // step) * step
+        while event.time > self.next_decision:
+            self._decide(self.next_decision)
+            self.next_decision += self.cfg.decision_every_ns
+        self.last_data = max(self.last_data, event.time)
+        if isinstance(event, BarEvent):
+            self.builder.on_bar(event.symbol, event.timeframe, event.open_ns, event.ohlcv)
+            if (
+                event.symbol == self.features.primary_symbol
+                and event.timeframe == self.cfg.fill_timeframe
+            ):
+                o, h, lo, c, _ = event.ohlcv
+                self._book_fills(self.venue.on_bar(event.open_ns, event.time, o, h, lo))
+                self._set_price(c)
+        elif isinstance(event, BookEvent):
+            self.builder.on_book_event(event.code, event.time, event.side, event.price, event.qty)
+            if self.venue.working:
+                levels = self.builder.cob.levels(self.cfg.book_depth)
+                if levels[0].shape[0] and levels[2].shape[0]:
+                    self._book_fills(self.venue.on_book(event.time, *levels))
+
+    def finish(self, end: int) -> None:
+        """Run the decisions due up to ``end`` (the last event has been fed)."""
+        while self.next_decision is not None and self.next_decision <= end:
+            self._decide(self.next_decision)
+            self.next_decision += self.cfg.decision_every_ns
+
+    def _set_price(self, price: float) -> None:
+        self.previous_price = self.price if np.isfinite(self.price) else price
+        self.price = price
+
+    def _book_fills(self, fills: list[Fill]) -> None:
+        for fill in fills:
+            self.portfolio.apply_fill(fill.qty, fill.price, fill.fee)
+            self.fills.append(fill)
+
+    # -- decisions ------------------------------------------------------------------------------
+
+    def _expert_outputs(self, t: int) -> tuple[dict[str, ModelOutput | None], dict[str, str]]:
+        outputs: dict[str, ModelOutput | None] = {}
+        failures: dict[str, str] = {}
+        base = self.builder.build(t, outputs={})
+        slot = self.builder.layout.slot_size
+        for name in self.order:
+            expert = self.experts[name]
+            upstream = tuple(getattr(expert, "upstream", ()))
+            try:
+                if upstream:
+                    missing = [u for u in upstream if outputs.get(u) is None]
+                    if missing:
+                        raise RuntimeError(f"upstream {missing} produced no output")
+                    x = self.builder.build(t, {u: outputs[u].to_slot(slot) for u in upstream})  # type: ignore[union-attr]
+                else:
+                    x = base
+                outputs[name] = expert.predict(x)
+                self.outputs[name].append(outputs[name])  # type: ignore[arg-type]
+            except Exception as e:  # noqa: BLE001 - an expert failing must not stop trading
+                failures[name] = f"{type(e).__name__}: {e}"
+                outputs[name] = None
+        return outputs, failures
+
+    def _resolve(self, t: int) -> None:
+        keep = []
+        for when, price in self.unresolved:
+            if t - when >= self.cfg.horizon_ns and np.isfinite(self.price):
+                label = cost_aware_labels(np.array([self.price / price - 1.0]), self.cfg.costs,
+                                          self.cfg.dead_zone)[0]  # fmt: skip
+                self.moe.resolve(when, Action(int(label)))
+            else:
+                keep.append((when, price))
+        self.unresolved = keep
+
+    def _decision_price(self) -> float:
+        """Return the book's mid when a valid book is known, else the last primary close."""
+        bid_px, _, ask_px, _ = self.builder.cob.levels(1)
+        if bid_px.shape[0] and ask_px.shape[0]:
+            return float((bid_px[0] + ask_px[0]) / 2.0)
+        return self.price
+
+    def _decide(self, t: int) -> None:
+        self._resolve(t)
+        outputs, failures = self._expert_outputs(t)
+        decision = self.moe.decide(t, outputs, failures)
+        price = self._decision_price()
+        if np.isfinite(price):
+            self.decision_prices.append(price)
+            self.unresolved.append((t, price))
+        prices = np.asarray(self.decision_prices[-self.cfg.risk_window - 1 :])
+        returns = prices[1:] / prices[:-1] - 1.0 if prices.shape[0] > 1 else np.zeros(0)
+        market = Market(t, price, self.previous_price if np.isfinite(self.previous_price) else price,
+                        self.last_data, returns, 365 * 86_400 * 10**9 / self.cfg.decision_every_ns)  # fmt: skip
+        position = self.portfolio.position
+        equity = self.portfolio.equity(price) if np.isfinite(price) else float("nan")
+        verdict, self.risk_state = assess(decision.action.position, decision.confidence, market,
+                                          position, equity, self.risk_state, self.risk)  # fmt: skip
+        working = sum(w.remaining for w in self.venue.working)
+        qty = verdict.target - position - working
+        same_side = verdict.target * (position + working) > 0
+        small = abs(qty) <= self.cfg.min_rebalance * abs(verdict.target)
+        if abs(qty) > 1e-9 and np.isfinite(qty) and not (same_side and small):
+            self.venue.cancel_all()
+            qty = verdict.target - position
+            if abs(qty) > 1e-9:
+                self.order_id += 1
+                order = Order(self.order_id, t, qty)
+                self.venue.submit(order)
+                self.orders.append(order)
+        self.decisions.append({
+            "time": t, "action": decision.action.name, "size": float(verdict.target),
+            "confidence": float(decision.confidence), "price": float(price),
+            "expert_weights": json.dumps(decision.weights, sort_keys=True),
+            "experts": json.dumps(decision.experts, sort_keys=True), "why": decision.why,
+            "left_out": json.dumps(decision.left_out, sort_keys=True),
+            "risk": "; ".join(verdict.reasons), "var": float(verdict.var),
+            "expected_shortfall": float(verdict.expected_shortfall),
+        })  # fmt: skip
+        if np.isfinite(price):
+            self.equity.append(
+                (
+                    t,
+                    float(self.portfolio.equity(price)),
+                    float(self.portfolio.position),
+                    float(price),
+                )
+            )
