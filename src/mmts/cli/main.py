@@ -79,9 +79,10 @@ def _build_parser() -> argparse.ArgumentParser:
     build.add_argument("--json", action="store_true", help="print the summary as JSON")
     build.set_defaults(handler=_features_build)
 
-    from mmts.cli.models import add_commands
+    from mmts.cli import backtest, models
 
-    add_commands(commands)
+    models.add_commands(commands)
+    backtest.add_commands(commands)
     return parser
 
 

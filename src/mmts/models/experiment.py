@@ -159,9 +159,13 @@ _TABLES: dict[str, type[Any]] = {
 }
 
 
+#: Tables read by layers above the models (``mmts.backtest.config``, live trading).
+UPPER_TABLES = ("strategy", "risk", "backtest", "live")
+
+
 def experiment_from_dict(data: dict[str, Any]) -> Experiment:
     """Build an :class:`Experiment` from TOML-shaped data (unknown tables or keys are errors)."""
-    unknown = sorted(set(data) - {"experiment", *_TABLES})
+    unknown = sorted(set(data) - {"experiment", *_TABLES, *UPPER_TABLES})
     if unknown:
         raise ValueError(f"unknown table(s) {unknown}; known: {sorted(['experiment', *_TABLES])}")
     head = dict(data.get("experiment", {}))

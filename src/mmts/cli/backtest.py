@@ -1,0 +1,75 @@
+"""``mmts backtest``: run the experiment's experts over a period and write a run folder."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+
+def add_commands(commands: Any) -> None:
+    """Register ``mmts backtest``."""
+    bt = commands.add_parser(
+        "backtest",
+        help="replay a period through the runtime and write a run folder with a report",
+        description="Replay [--start, --end] (default: the experiment's test segment, never "
+        "seen in training) through features, experts, mixture, risk and the simulated venue.",
+    )
+    bt.add_argument("--experiment", help="experiment TOML (default: experiments/default.toml)")
+    bt.add_argument("--store", help="store folder (default: the experiment's)")
+    bt.add_argument("--start", help="ISO time (UTC)")
+    bt.add_argument("--end", help="ISO time (UTC)")
+    bt.add_argument("--out", help="folder for run folders (default: [backtest] out, 'runs')")
+    bt.add_argument("--checkpoints", help="checkpoint folder (default: the experiment's)")
+    bt.add_argument("--train-missing", action="store_true",
+                    help="train the CNN/RL experts first when they have no checkpoint")  # fmt: skip
+    bt.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    bt.add_argument("--json", action="store_true", help='print {"run_dir": ..., "metrics": {...}}')
+    bt.set_defaults(handler=_backtest)
+
+
+def _backtest(args: argparse.Namespace) -> int:
+    from mmts.backtest.config import load_trading
+    from mmts.backtest.run import run_backtest
+    from mmts.data import open_store
+    from mmts.models.checkpoints import CheckpointStore
+    from mmts.models.experiment import load_experiment
+    from mmts.models.train import prepare
+
+    exp = load_experiment(args.experiment)
+    trading = load_trading(args.experiment)
+    store = open_store(args.store or exp.store)
+    checkpoints = args.checkpoints or exp.checkpoints.dir
+    if args.train_missing:
+        index = CheckpointStore(checkpoints, exp.checkpoints.keep)
+        for name in ("cnn", "rl"):
+            if name in trading.backtest.experts and index.active(name) is None:
+                from mmts.models.rl.train import train_rl
+                from mmts.models.train import train_cnn
+
+                trainer = train_cnn if name == "cnn" else train_rl
+                summary = trainer(
+                    store, exp, progress=not args.no_progress, checkpoint_dir=checkpoints
+                )
+                print(f"trained {name}: {summary['best']}")
+    start, end = args.start, args.end
+    if start is None or end is None:
+        test = prepare(store, exp).ranges()["test"]
+        start, end = start or test[0], end or test[1]
+    result = run_backtest(store, exp, trading, start, end, out=args.out, checkpoint_dir=checkpoints,
+                          progress=not args.no_progress)  # fmt: skip
+    if args.json:
+        print(json.dumps({"run_dir": result["run_dir"], "metrics": result["metrics"]}, indent=2))
+        return 0
+    m, bh = result["metrics"], result["metrics"]["buy_and_hold"]
+    print(
+        f"run {result['run_dir']} ({result['seconds']} s, {m['events']} events, {m['decisions']} decisions)"
+    )
+    print(f"{'':<14}{'return':>9}{'sharpe':>8}{'max_dd':>8}{'trades':>7}{'fees':>9}")
+    print(f"{'strategy':<14}{m['total_return']:>9.4f}{m['sharpe']:>8.2f}{m['max_drawdown']:>8.4f}"
+          f"{m['trades']:>7}{m['fees']:>9.2f}")  # fmt: skip
+    print(
+        f"{'buy-and-hold':<14}{bh['total_return']:>9.4f}{bh['sharpe']:>8.2f}{bh['max_drawdown']:>8.4f}"
+    )
+    print(f"report: {result['run_dir']}/report.html")
+    return 0
