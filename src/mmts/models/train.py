@@ -98,18 +98,71 @@ def _quiet_lightning() -> None:
     os.environ.setdefault("PYTORCH_LIGHTNING_SUPPRESS_TIPS", "1")
 
 
+@dataclass
+class Run:
+    """One training run's folder, Lightning trainer and best-K checkpoint callback."""
+
+    name: str
+    folder: Path
+    trainer: Any
+    checkpoint: Any
+
+
+def start_run(exp: Experiment, model: str, root: Path, metric: str, mode: str, epochs: int,
+              progress: bool, log_every: int) -> Run:  # fmt: skip
+    """Create a run folder (same experiment digest and seed → same folder, replaced) and trainer."""
+    import lightning as L
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    name = f"{exp.name}-{exp.digest()}-s{exp.seed}"
+    folder = root / model / name
+    shutil_rmtree(folder)
+    checkpoint = ModelCheckpoint(dirpath=folder / "checkpoints", filename="epoch{epoch:02d}", monitor=metric,
+                                 mode=mode, save_top_k=exp.checkpoints.keep, auto_insert_metric_name=False)  # fmt: skip
+    trainer = L.Trainer(
+        max_epochs=epochs, accelerator="cpu", devices=1, deterministic=True,
+        logger=[CSVLogger(folder, name="logs", version=""), TensorBoardLogger(folder, name="tb", version="")],
+        callbacks=[checkpoint], enable_progress_bar=progress, enable_model_summary=False,
+        log_every_n_steps=log_every, num_sanity_val_steps=0,
+    )  # fmt: skip
+    return Run(name, folder, trainer, checkpoint)
+
+
+def register_run(run: Run, exp: Experiment, model: str, root: Path, layout: Any, data_ranges: Any,
+                 extra: dict[str, Any], load: Any) -> list[dict[str, Any]]:  # fmt: skip
+    """Register every checkpoint the run kept, with its metadata and weights hash."""
+    import torch
+
+    from mmts.models.predictors import state_hash
+
+    index = CheckpointStore(root, exp.checkpoints.keep)
+    callback = run.checkpoint
+    entries = []
+    for path, score in callback.best_k_models.items():
+        epoch = int(torch.load(path, map_location="cpu", weights_only=False)["epoch"])
+        entry = {
+            "id": f"{run.name}-e{epoch:02d}", "path": str(path), "metric_name": callback.monitor,
+            "metric": float(score), "mode": callback.mode, "epoch": epoch,
+            "metrics": _epoch_metrics(run.folder, epoch), "data": data_ranges,
+            "experiment": exp.to_dict(), "seed": exp.seed, "git_commit": git_commit(),
+            "layout": layout.describe(), "layout_version": layout.version, **extra,
+        }  # fmt: skip
+        entry["state_hash"] = state_hash(load(entry, layout).net)
+        entries.append(index.add(model, entry))
+    return entries
+
+
 def train_cnn(store: Any, exp: Experiment, *, progress: bool = True,
               checkpoint_dir: str | Path | None = None) -> dict[str, Any]:  # fmt: skip
     """Train the CNN of ``exp`` on ``store``; register its best checkpoints; return a summary."""
     _quiet_lightning()
     import lightning as L
     import torch
-    from lightning.pytorch.callbacks import ModelCheckpoint
-    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
     from mmts.models.cnn import make_cnn_module
     from mmts.models.datamodule import DecisionDataModule
-    from mmts.models.predictors import load_cnn, state_hash
+    from mmts.models.predictors import load_cnn
 
     started = time.perf_counter()
     datamodule = DecisionDataModule(store, exp)
@@ -127,39 +180,16 @@ def train_cnn(store: Any, exp: Experiment, *, progress: bool = True,
         cfg.weight_decay, class_weights(data.train.class_counts()),
     )  # fmt: skip
     root = Path(checkpoint_dir or exp.checkpoints.dir)
-    run = f"{exp.name}-{exp.digest()}-s{exp.seed}"
-    run_dir = root / "cnn" / run
-    shutil_rmtree(run_dir)
-    checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="epoch{epoch:02d}", monitor="val_loss",
-                                 mode="min", save_top_k=exp.checkpoints.keep,
-                                 auto_insert_metric_name=False)  # fmt: skip
-    trainer = L.Trainer(
-        max_epochs=exp.train.epochs, accelerator="cpu", devices=1, deterministic=True,
-        logger=[CSVLogger(run_dir, name="logs", version=""), TensorBoardLogger(run_dir, name="tb", version="")],
-        callbacks=[checkpoint], enable_progress_bar=progress, enable_model_summary=False,
-        log_every_n_steps=10, num_sanity_val_steps=0,
-    )  # fmt: skip
-    trainer.fit(module, datamodule=datamodule)
-    store_index = CheckpointStore(root, exp.checkpoints.keep)
-    entries = []
-    for path, score in checkpoint.best_k_models.items():
-        blob = torch.load(path, map_location="cpu", weights_only=False)
-        epoch = int(blob["epoch"])
-        entry = {
-            "id": f"{run}-e{epoch:02d}", "path": str(path), "metric_name": "val_loss",
-            "metric": float(score), "mode": "min", "epoch": epoch,
-            "metrics": _epoch_metrics(run_dir, epoch), "data": data.ranges(),
-            "experiment": exp.to_dict(), "seed": exp.seed, "git_commit": git_commit(),
-            "layout": data.history.layout.describe(), "layout_version": data.history.layout.version,
-            "samples": {"train": len(data.train), "val": len(data.val), "test": len(data.test)},
-        }  # fmt: skip
-        entry["state_hash"] = state_hash(load_cnn(entry, data.history.layout).net)
-        entries.append(store_index.add("cnn", entry))
+    run = start_run(exp, "cnn", root, "val_loss", "min", exp.train.epochs, progress, 10)
+    run.trainer.fit(module, datamodule=datamodule)
+    samples = {"train": len(data.train), "val": len(data.val), "test": len(data.test)}
+    entries = register_run(run, exp, "cnn", root, data.history.layout, data.ranges(),
+                           {"samples": samples}, load_cnn)  # fmt: skip
     best = min(entries, key=lambda e: e["metric"])
     return {
-        "model": "cnn", "run": run, "best": best["id"], "val_loss": best["metric"],
+        "model": "cnn", "run": run.name, "best": best["id"], "val_loss": best["metric"],
         "metrics": best["metrics"], "state_hash": best["state_hash"], "checkpoints": len(entries),
-        "samples": best["samples"], "data": best["data"], "logs": str(run_dir / "logs"),
+        "samples": best["samples"], "data": best["data"], "logs": str(run.folder / "logs"),
         "seconds": round(time.perf_counter() - started, 1),
         "train_samples_per_s": round(len(data.train) * exp.train.epochs / (time.perf_counter() - started), 1),
     }  # fmt: skip

@@ -56,13 +56,21 @@ def test_run_folder_and_byte_identical_rerun(experiment: str, tmp_path: Path,
     assert {"time", "action", "size", "confidence", "expert_weights"} <= set(decisions.columns)
     assert len(decisions) == 2 * 24 * 12 + 1
     manifest = json.loads((run / "manifest.json").read_text())
-    assert manifest["models"] == {"ma_cross": "rule", "imbalance": "rule"} and manifest["data"]["hash"]
+    assert (
+        manifest["models"] == {"ma_cross": "rule", "imbalance": "rule"} and manifest["data"]["hash"]
+    )
     for key in ("total_return", "sharpe", "sortino", "max_drawdown", "calmar", "win_rate",
                 "profit_factor", "turnover", "fees", "exposure", "trades", "annual_return"):  # fmt: skip
         assert key in first["metrics"], key
     assert "total_return" in first["metrics"]["buy_and_hold"]
     second = Path(_run(experiment, tmp_path / "b", capsys)["run_dir"])
-    for name in ("orders.parquet", "fills.parquet", "equity.parquet", "decisions.parquet", "metrics.json"):
+    for name in (
+        "orders.parquet",
+        "fills.parquet",
+        "equity.parquet",
+        "decisions.parquet",
+        "metrics.json",
+    ):
         assert (run / name).read_bytes() == (second / name).read_bytes(), name
 
 
@@ -83,4 +91,6 @@ def test_vectorbt_agrees_with_the_runs_fills(experiment: str, tmp_path: Path,
     assert len(pf.orders.records) == n
     ours_pnl = result["metrics"]["end_equity"] - cash
     assert ours_pnl == pytest.approx(float(pf.final_value() - cash), rel=1e-9, abs=1e-9)
-    assert result["metrics"]["fees"] == pytest.approx(float(pf.orders.records["fees"].sum()), rel=1e-9)
+    assert result["metrics"]["fees"] == pytest.approx(
+        float(pf.orders.records["fees"].sum()), rel=1e-9
+    )

@@ -36,23 +36,19 @@ def chain_states(cnn: Any, history_cnn: InputHistory, history_rl: InputHistory,
 def train_rl(store: Any, exp: Experiment, *, progress: bool = True,
              checkpoint_dir: str | Path | None = None) -> dict[str, Any]:  # fmt: skip
     """Train the double + dueling DQN of ``exp``; register its best checkpoints."""
-    from mmts.models.train import _quiet_lightning, git_commit, prepare, shutil_rmtree
+    from mmts.models.train import _quiet_lightning, prepare, register_run, start_run
 
     _quiet_lightning()
     import lightning as L
     import torch
-    from lightning.pytorch.callbacks import ModelCheckpoint
-    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
-    from mmts.models.predictors import load_cnn, load_dqn, state_hash
+    from mmts.models.predictors import load_cnn, load_dqn
     from mmts.models.rl.env import TradingEnv
     from mmts.models.rl.module import DqnModule
-    from mmts.models.train import _epoch_metrics
 
     started = time.perf_counter()
     root = Path(checkpoint_dir or exp.checkpoints.dir)
-    checkpoints = CheckpointStore(root, exp.checkpoints.keep)
-    cnn_entry = checkpoints.active("cnn")
+    cnn_entry = CheckpointStore(root, exp.checkpoints.keep).active("cnn")
     if cnn_entry is None:
         raise ValueError(
             f"no CNN checkpoint under {root}: the RL agent reads the CNN's output; run `mmts train cnn` first"
@@ -87,44 +83,23 @@ def train_rl(store: Any, exp: Experiment, *, progress: bool = True,
         upstream={"cnn": cnn_entry["id"]}, layout_description=history_rl.layout.describe(),
     )  # fmt: skip
     module.attach(env, val_env, train_states)
-    run = f"{exp.name}-{exp.digest()}-s{exp.seed}"
-    run_dir = root / "rl" / run
-    shutil_rmtree(run_dir)
-    checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="epoch{epoch:02d}",
-                                 monitor="val_return", mode="max", save_top_k=exp.checkpoints.keep,
-                                 auto_insert_metric_name=False)  # fmt: skip
     epochs = max(1, -(-cfg.steps // cfg.steps_per_epoch))
-    trainer = L.Trainer(
-        max_epochs=epochs, accelerator="cpu", devices=1, deterministic=True,
-        logger=[CSVLogger(run_dir, name="logs", version=""), TensorBoardLogger(run_dir, name="tb", version="")],
-        callbacks=[checkpoint], enable_progress_bar=progress, enable_model_summary=False,
-        log_every_n_steps=50, num_sanity_val_steps=0,
-    )  # fmt: skip
+    run = start_run(exp, "rl", root, "val_return", "max", epochs, progress, 50)
     try:
-        trainer.fit(module)
+        run.trainer.fit(module)
     finally:
         torch.set_num_threads(threads)
-    entries = []
-    for path, score in checkpoint.best_k_models.items():
-        blob = torch.load(path, map_location="cpu", weights_only=False)
-        epoch = int(blob["epoch"])
-        entry = {
-            "id": f"{run}-e{epoch:02d}", "path": str(path), "metric_name": "val_return",
-            "metric": float(score), "mode": "max", "epoch": epoch,
-            "metrics": _epoch_metrics(run_dir, epoch), "data": data.ranges(),
-            "experiment": exp.to_dict(), "seed": exp.seed, "git_commit": git_commit(),
-            "layout": history_rl.layout.describe(), "layout_version": history_rl.layout.version,
-            "upstream": {"cnn": cnn_entry["id"]},
-            "samples": {"train": int(train_idx.shape[0]), "val": int(val_idx.shape[0])},
-        }  # fmt: skip
-        entry["state_hash"] = state_hash(load_dqn(entry, history_rl.layout).net)
-        entries.append(checkpoints.add("rl", entry))
+    extra = {
+        "upstream": {"cnn": cnn_entry["id"]},
+        "samples": {"train": int(train_idx.shape[0]), "val": int(val_idx.shape[0])},
+    }
+    entries = register_run(run, exp, "rl", root, history_rl.layout, data.ranges(), extra, load_dqn)
     best = max(entries, key=lambda e: e["metric"])
     seconds = time.perf_counter() - started
     return {
-        "model": "rl", "run": run, "best": best["id"], "val_return": best["metric"],
+        "model": "rl", "run": run.name, "best": best["id"], "val_return": best["metric"],
         "metrics": best["metrics"], "state_hash": best["state_hash"], "checkpoints": len(entries),
         "upstream": best["upstream"], "samples": best["samples"], "data": best["data"],
-        "logs": str(run_dir / "logs"), "seconds": round(seconds, 1),
+        "logs": str(run.folder / "logs"), "seconds": round(seconds, 1),
         "env_steps_per_s": round(module.env_steps / seconds, 1),
     }  # fmt: skip
