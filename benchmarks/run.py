@@ -15,6 +15,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import bench_backtest
 import bench_cob
 import bench_import
 import bench_model_input
@@ -41,6 +42,7 @@ def main() -> None:
     rows += bench_model_input.run(HERE.parent / "data")
     rows += bench_models.run(HERE.parent)
     rows += bench_signals.run()
+    rows += bench_backtest.run(HERE.parent)
     if not args.quick:
         rows += bench_scale.run()
     print(

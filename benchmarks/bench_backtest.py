@@ -1,0 +1,68 @@
+"""The event loop at 1 s decisions on the bundled real window (book + 1 s bars), all experts.
+
+Features (step driver), CNN -> DQN chain, the two rule experts, the mixture, risk, and the
+simulated venue walking the book: decisions/s over the ~11 minutes of recorded 1 s data, and
+the projected time for a full day of 1 s decisions (86,400). Untrained networks of the default
+experiment's sizes: the cost does not depend on the weights.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+
+from mmts.backtest.replay import replay_events
+from mmts.data import open_store
+from mmts.execution.portfolio import Portfolio
+from mmts.execution.venue import SimulatedVenue
+from mmts.features.cob import time_ns
+from mmts.features.history import InputHistory
+from mmts.features.inputs import ModelInputLayout
+from mmts.models.cnn import CnnNet
+from mmts.models.experiment import load_experiment
+from mmts.models.predictors import CnnPredictor, DqnPredictor
+from mmts.models.rl.dqn import DuelingQNet
+from mmts.models.rl.train import RL_UPSTREAM
+from mmts.models.summary import summary_features
+from mmts.runtime.engine import Runtime, RuntimeConfig
+from mmts.strategy.moe import MixtureOfExperts
+from mmts.strategy.risk import RiskConfig
+from mmts.strategy.rules import ImbalanceRule, MovingAverageRule
+
+
+def run(root: Path) -> list[dict[str, object]]:
+    torch.set_num_threads(1)
+    exp = load_experiment(root / "experiments" / "default.toml")
+    store = open_store(root / "data")
+    start, end = time_ns("2024-08-08T23:54:30Z"), time_ns("2024-08-09T00:05:00Z")
+    layout = ModelInputLayout(config=exp.features)
+    rl_layout = ModelInputLayout(config=exp.features, model_slots=RL_UPSTREAM)
+    probe = InputHistory(store, start, start, exp.features, RL_UPSTREAM).at(start)
+    experts = {
+        "cnn": CnnPredictor(CnnNet(layout.shapes(), exp.cnn.channels, exp.cnn.hidden, 0.0), layout),
+        "rl": DqnPredictor(DuelingQNet(summary_features(probe).shape[0] + 3, exp.rl.hidden), rl_layout),
+        "ma_cross": MovingAverageRule(), "imbalance": ImbalanceRule(),
+    }  # fmt: skip
+    cfg = RuntimeConfig(decision_every_ns=10**9, horizon_ns=60 * 10**9, costs=exp.costs)
+    rt = Runtime(cfg, exp.features, experts, MixtureOfExperts(), RiskConfig(), SimulatedVenue(),
+                 Portfolio(cash=10_000.0), start=start)  # fmt: skip
+    events = list(replay_events(store, exp.features, start, end))
+    t0 = time.perf_counter()
+    for event in events:
+        rt.feed(event)
+    rt.finish(end)
+    seconds = time.perf_counter() - t0
+    n = len(rt.decisions)
+    day = 86_400 * seconds / n
+    return [{
+        "benchmark": f"event loop, 1 s decisions, real window ({n} decisions, {len(events):,} events, all experts)",
+        "mmts": f"{n / seconds:,.0f} decisions/s ({seconds / n * 1e3:.2f} ms each)",
+        "reference": f"a day of 1 s decisions: {day:.0f} s projected (target < 60 s)", "speedup": "-",
+    }]  # fmt: skip
+
+
+if __name__ == "__main__":
+    for row in run(Path(__file__).resolve().parent.parent):
+        print(row)
