@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,8 +59,14 @@ class Runtime:
 
     def __init__(self, cfg: RuntimeConfig, features: FeatureConfig, experts: dict[str, Any],
                  moe: MixtureOfExperts, risk: RiskConfig, venue: Any,
-                 portfolio: Portfolio | None = None, *, start: int | None = None) -> None:  # fmt: skip
-        """``start``: the first decision time (earlier events only warm the features up)."""
+                 portfolio: Portfolio | None = None, *, start: int | None = None,
+                 outputs_at: Callable[[int], tuple[dict[str, ModelOutput | None], dict[str, str]]] | None = None,
+                 ) -> None:  # fmt: skip
+        """``start``: the first decision time (earlier events only warm the features up).
+
+        ``outputs_at(t)`` supplies the experts' outputs at ``t`` instead of running them on the
+        step driver's input (the backtest's fast path computes them in batch).
+        """
         self.cfg, self.features, self.experts = cfg, features, experts
         self.moe, self.risk, self.venue = moe, risk, venue
         self.portfolio = portfolio or Portfolio()
@@ -80,6 +87,7 @@ class Runtime:
         self.orders: list[Order] = []
         self.equity: list[tuple[int, float, float, float]] = []
         self.outputs: dict[str, list[ModelOutput]] = {name: [] for name in experts}
+        self.outputs_at = outputs_at
 
     # -- events ---------------------------------------------------------------------------------
 
@@ -168,7 +176,7 @@ class Runtime:
 
     def _decide(self, t: int) -> None:
         self._resolve(t)
-        outputs, failures = self._expert_outputs(t)
+        outputs, failures = self.outputs_at(t) if self.outputs_at else self._expert_outputs(t)
         decision = self.moe.decide(t, outputs, failures)
         price = self._decision_price()
         if np.isfinite(price):

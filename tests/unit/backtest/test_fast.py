@@ -1,0 +1,79 @@
+"""The fast path (batched expert outputs, bars only) makes the event loop's orders."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from mmts.backtest.fast import batch_outputs
+from mmts.backtest.replay import replay_events
+from mmts.config import FeatureConfig
+from mmts.data import open_store
+from mmts.execution.portfolio import Portfolio
+from mmts.execution.venue import SimulatedVenue
+from mmts.features.cob import time_ns
+from mmts.features.history import InputHistory
+from mmts.features.inputs import ModelInputLayout
+from mmts.models.cnn import CnnNet
+from mmts.models.predictors import CnnPredictor, DqnPredictor
+from mmts.models.rl.dqn import DuelingQNet
+from mmts.models.summary import summary_features
+from mmts.runtime.engine import Runtime, RuntimeConfig
+from mmts.runtime.events import BarEvent
+from mmts.strategy.moe import MixtureOfExperts, MoeConfig
+from mmts.strategy.risk import RiskConfig
+from mmts.strategy.rules import ImbalanceRule, MovingAverageRule
+
+CFG = FeatureConfig(tick={"ETH/USDT": 0.01})
+START, END = time_ns("2024-08-20T00:00:00Z"), time_ns("2024-08-20T16:00:00Z")
+STEP = 5 * 60 * 10**9
+
+
+def _experts(store) -> dict:
+    torch.manual_seed(3)
+    layout = ModelInputLayout(config=CFG)
+    rl_layout = ModelInputLayout(config=CFG, model_slots=("cnn",))
+    probe = InputHistory(store, START, START, CFG, ("cnn",)).at(START)
+    return {
+        "cnn": CnnPredictor(CnnNet(layout.shapes(), 8, 16, 0.0), layout),
+        "rl": DqnPredictor(DuelingQNet(summary_features(probe).shape[0] + 3, 16), rl_layout),
+        "ma_cross": MovingAverageRule(), "imbalance": ImbalanceRule(),
+    }  # fmt: skip
+
+
+def _runtime(experts: dict, outputs_at=None) -> Runtime:
+    cfg = RuntimeConfig(decision_every_ns=STEP, horizon_ns=15 * 60 * 10**9)
+    return Runtime(cfg, CFG, experts, MixtureOfExperts(MoeConfig(cooldown_s=0.0, buy_threshold=0.4,
+                   sell_threshold=0.4)), RiskConfig(stop_loss=0.002), SimulatedVenue(),
+                   Portfolio(cash=10_000.0), start=START, outputs_at=outputs_at)  # fmt: skip
+
+
+def test_fast_path_orders_equal_the_event_loop(sample_store_path) -> None:
+    store = open_store(sample_store_path)
+    loop = _runtime(_experts(store))
+    events = list(replay_events(store, CFG, START, END))
+    for event in events:
+        loop.feed(event)
+    loop.finish(END)
+
+    experts = _experts(store)
+    times = np.arange(START, END + 1, STEP, dtype=np.int64)
+    table = batch_outputs(store, CFG, experts, times)
+    fast = _runtime(experts, outputs_at=table.__getitem__)
+    for event in events:  # only the bars the venue fills against
+        if (
+            isinstance(event, BarEvent)
+            and event.timeframe == "1m"
+            and event.symbol == CFG.primary_symbol
+        ):
+            fast.feed(event)
+    fast.finish(END)
+
+    assert len(loop.orders) >= 8
+    assert [o.time for o in fast.orders] == [o.time for o in loop.orders]
+    np.testing.assert_allclose(
+        [o.qty for o in fast.orders], [o.qty for o in loop.orders], rtol=1e-6
+    )
+    assert [d["action"] for d in fast.decisions] == [d["action"] for d in loop.decisions]
+    assert fast.portfolio.equity(100.0) == pytest.approx(loop.portfolio.equity(100.0), rel=1e-6)
