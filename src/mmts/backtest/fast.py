@@ -2,7 +2,7 @@
 
 :func:`batch_outputs` builds every decision's input with ``InputHistory`` (bit-identical to the
 step driver) and runs experts without upstream models in batches; experts with upstream models
-(the DQN) run in time order on inputs carrying those outputs. The runtime then replays only the
+(the DQN) run in time order on the same inputs with those outputs in their slots. The runtime then replays only the
 bars the venue fills against, taking the outputs from this table instead of running the models
 — so mixture, risk, orders and fills are the very same code. On bar-only history the orders
 equal the event loop's (tested).
@@ -16,6 +16,7 @@ import numpy as np
 
 from mmts.config import FeatureConfig
 from mmts.features.history import InputHistory
+from mmts.features.inputs import with_model_outputs
 from mmts.models.output import ModelOutput
 
 Outputs = tuple[dict[str, ModelOutput | None], dict[str, str]]
@@ -50,7 +51,7 @@ def batch_outputs(store: Any, features: FeatureConfig, experts: dict[str, Any], 
                         missing = [u for u in upstream if outputs.get(u) is None]
                         if missing:
                             raise RuntimeError(f"upstream {missing} produced no output")
-                        x = history.at(t, {u: outputs[u].to_slot(slot) for u in upstream})  # type: ignore[union-attr]
+                        x = with_model_outputs(x, {u: outputs[u].to_slot(slot) for u in upstream})  # type: ignore[union-attr]
                     outputs[name] = expert.predict(x)
                 except Exception as e:  # noqa: BLE001 - an expert failing must not stop trading
                     failures[name] = f"{type(e).__name__}: {e}"

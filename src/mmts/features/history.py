@@ -66,6 +66,8 @@ class InputHistory:
             values = bars[["open", "high", "low", "close", "volume"]].to_numpy(np.float64)
             self.series[(symbol, tf)] = (opens, values)
         self._cob_times, self._cob = self._cob_rows(store, lo, hi)
+        #: Pivots of the latest 1 m window: decisions inside one minute share them.
+        self._pivot_cache: dict[tuple[int, int], tuple[np.ndarray, ...]] = {}
 
     def _cob_rows(
         self, store: Any, lo: int, hi: int
@@ -114,7 +116,7 @@ class InputHistory:
                 c_imb[j[ok]],
                 c_ma[j[ok]],
             )
-        return assemble(self.layout, t, bars, (bid, ask, imb, ma), model_outputs)
+        return assemble(self.layout, t, bars, (bid, ask, imb, ma), model_outputs, self._pivot_cache)
 
     def closes(self, timeframe: str) -> tuple[np.ndarray, np.ndarray]:
         """Return ``(open times, closes)`` of the primary symbol's bars of ``timeframe`` in the span."""

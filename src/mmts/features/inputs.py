@@ -261,16 +261,7 @@ def assemble(
         opens, values, step, at, anchors[cfg.timeframes.index(pivot_tf)], cfg.pivot_levels,
         cfg.pivot_strength, pivot_cache,
     )  # fmt: skip
-    n_slots = max(len(layout.model_slots), 1)
-    outputs = np.zeros((n_slots, layout.slot_size), np.float32)
-    out_mask = np.zeros(n_slots, np.bool_)
-    for i, name in enumerate(layout.model_slots):
-        vector = (model_outputs or {}).get(name)
-        if vector is not None:
-            v = np.asarray(vector, np.float32).ravel()[: layout.slot_size]
-            outputs[i, : v.shape[0]] = v
-            out_mask[i] = bool(np.isfinite(v).all())
-    x.blocks["model_outputs"], x.masks["model_outputs"] = outputs, out_mask
+    x.blocks["model_outputs"], x.masks["model_outputs"] = model_output_block(layout, model_outputs)
     anchor_arr = np.array(anchors, np.float64)
     x.masks["anchors"] = np.isfinite(anchor_arr)
     x.blocks["anchors"] = np.where(x.masks["anchors"], anchor_arr, 0.0).astype(np.float32)[:, None]
@@ -287,6 +278,34 @@ def primary_cob_rows(
         is_futures=market_of(cfg.primary_symbol) != "spot", tick=cfg.tick_size(cfg.primary_symbol),
     )  # fmt: skip
     return bid, ask, imb, ma
+
+
+def model_output_block(
+    layout: ModelInputLayout, model_outputs: dict[str, np.ndarray] | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the ``model_outputs`` block and mask: one slot per upstream model, masked if absent."""
+    n_slots = max(len(layout.model_slots), 1)
+    outputs = np.zeros((n_slots, layout.slot_size), np.float32)
+    out_mask = np.zeros(n_slots, np.bool_)
+    for i, name in enumerate(layout.model_slots):
+        vector = (model_outputs or {}).get(name)
+        if vector is not None:
+            v = np.asarray(vector, np.float32).ravel()[: layout.slot_size]
+            outputs[i, : v.shape[0]] = v
+            out_mask[i] = bool(np.isfinite(v).all())
+    return outputs, out_mask
+
+
+def with_model_outputs(x: ModelInput, model_outputs: dict[str, np.ndarray] | None) -> ModelInput:
+    """Return ``x`` with its ``model_outputs`` slots filled from ``model_outputs`` (others shared).
+
+    Equal to building the input again with those outputs, without redoing the other blocks.
+    """
+    out = ModelInput(at=x.at, layout=x.layout, blocks=dict(x.blocks), masks=dict(x.masks))
+    out.blocks["model_outputs"], out.masks["model_outputs"] = model_output_block(
+        x.layout, model_outputs
+    )
+    return out
 
 
 def decision_seconds(at: int, frames: int) -> np.ndarray:

@@ -26,6 +26,7 @@ from mmts.config import FeatureConfig
 from mmts.execution.costs import CostModel
 from mmts.execution.portfolio import Portfolio
 from mmts.execution.venue import Fill, Order
+from mmts.features.inputs import with_model_outputs
 from mmts.features.inputs_stream import ModelInputBuilder
 from mmts.models.labels import cost_aware_labels
 from mmts.models.output import Action, ModelOutput
@@ -146,7 +147,7 @@ class Runtime:
                     missing = [u for u in upstream if outputs.get(u) is None]
                     if missing:
                         raise RuntimeError(f"upstream {missing} produced no output")
-                    x = self.builder.build(t, {u: outputs[u].to_slot(slot) for u in upstream})  # type: ignore[union-attr]
+                    x = with_model_outputs(base, {u: outputs[u].to_slot(slot) for u in upstream})  # type: ignore[union-attr]
                 else:
                     x = base
                 outputs[name] = expert.predict(x)

@@ -34,3 +34,17 @@ def test_outside_the_span_is_refused(sample_store_path) -> None:
     history = InputHistory(open_store(sample_store_path), "2024-08-10", "2024-08-11")
     with pytest.raises(ValueError, match="outside"):
         history.at("2024-08-12")
+
+
+def test_filling_model_slots_equals_building_with_them(sample_store_path) -> None:
+    from mmts.features.inputs import with_model_outputs
+
+    store = open_store(sample_store_path)
+    cfg = FeatureConfig(tick={"ETH/USDT": 0.01})
+    history = InputHistory(store, "2024-08-09T00:00Z", "2024-08-09T00:05Z", cfg, ("cnn",))
+    slot = np.linspace(0, 1, 36).astype(np.float32)
+    built = history.at("2024-08-09T00:03Z", {"cnn": slot})
+    filled = with_model_outputs(history.at("2024-08-09T00:03Z", {}), {"cnn": slot})
+    for name in built.blocks:
+        assert np.array_equal(built.blocks[name], filled.blocks[name]), name
+        assert np.array_equal(built.masks[name], filled.masks[name]), name
