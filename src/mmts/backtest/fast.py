@@ -44,6 +44,14 @@ def batch_outputs(store: Any, features: FeatureConfig, experts: dict[str, Any], 
                     continue
                 except Exception as e:  # noqa: BLE001 - fall back to one at a time, like the loop
                     del e
+            if upstream and hasattr(expert, "predict_sequence"):
+                ready = [all(table[t][0].get(u) is not None for u in upstream) for t in chunk]
+                if all(ready):
+                    xs = [with_model_outputs(x, {u: table[t][0][u].to_slot(slot) for u in upstream})  # type: ignore[union-attr]
+                          for t, x in zip(chunk, base, strict=True)]  # fmt: skip
+                    for t, out in zip(chunk, expert.predict_sequence(xs), strict=True):
+                        table[t][0][name] = out
+                    continue
             for t, x in zip(chunk, base, strict=True):
                 outputs, failures = table[t]
                 try:

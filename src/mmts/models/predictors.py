@@ -131,20 +131,17 @@ class DqnPredictor:
         """Forget the position (start flat)."""
         self.position = 0.0
 
-    @torch.no_grad()
-    def predict(self, x: ModelInput) -> ModelOutput:
-        """Predict one decision (in time order: the position carries over)."""
+    def _state(self, x: ModelInput) -> np.ndarray:
         from mmts.models.summary import summary_features
 
         if x.layout.version != self.layout.version or x.layout.shapes() != self.layout.shapes():
             raise ValueError(
                 f"{self.name}: input layout does not match (needs slots {self.layout.model_slots})"
             )
-        one_hot = np.zeros(3, np.float32)
-        one_hot[int(self.position) + 1] = 1.0
-        state = np.concatenate([summary_features(x).astype(np.float32), one_hot])
-        q, value = self.net(torch.from_numpy(state)[None])
-        q_np = q[0].numpy().astype(np.float64)
+        return summary_features(x).astype(np.float32)
+
+    def _output(self, x: ModelInput, q: np.ndarray, value: float, before: float) -> ModelOutput:
+        q_np = q.astype(np.float64)
         probs = np.exp(q_np - q_np.max())
         probs /= probs.sum()
         action = Action(int(np.argmax(q_np)))
@@ -152,13 +149,44 @@ class DqnPredictor:
         return ModelOutput(
             model_name=self.name, model_type=self.model_type, model_version=self.version,
             symbol=self.symbol, at=int(x.at), action=action, probabilities=probs,
-            confidence=float(probs[int(action)]), q_values=q_np, value=float(value[0]),
-            metadata={"position_before": float(one_hot.argmax()) - 1.0},
+            confidence=float(probs[int(action)]), q_values=q_np, value=float(value),
+            metadata={"position_before": before},
         )  # fmt: skip
+
+    @torch.inference_mode()
+    def predict(self, x: ModelInput) -> ModelOutput:
+        """Predict one decision (in time order: the position carries over)."""
+        one_hot = np.zeros(3, np.float32)
+        one_hot[int(self.position) + 1] = 1.0
+        q, value = self.net(torch.from_numpy(np.concatenate([self._state(x), one_hot]))[None])
+        return self._output(x, q[0].numpy(), float(value[0]), self.position)
+
+    @torch.inference_mode()
+    def predict_sequence(self, xs: list[ModelInput]) -> list[ModelOutput]:
+        """Predict decisions in time order with one forward pass for all of them.
+
+        The position is part of the state and follows from the previous action, so the network
+        scores every decision under each of the three positions at once; the walk through time
+        then picks the row of the position actually held.
+        """
+        if not xs:
+            return []
+        states = np.stack([self._state(x) for x in xs])
+        n = states.shape[0]
+        eye = np.eye(3, dtype=np.float32)
+        batch = np.concatenate([np.repeat(states, 3, axis=0), np.tile(eye, (n, 1))], axis=1)
+        q, value = self.net(torch.from_numpy(batch))
+        q3 = q.numpy().reshape(n, 3, 3)
+        v3 = value.numpy().reshape(n, 3)
+        out = []
+        for i, x in enumerate(xs):
+            held = int(self.position) + 1
+            out.append(self._output(x, q3[i, held], float(v3[i, held]), self.position))
+        return out
 
     def predict_batch(self, xs: list[ModelInput]) -> list[ModelOutput]:
         """Predict decisions in time order."""
-        return [self.predict(x) for x in xs]
+        return self.predict_sequence(xs)
 
 
 def load_dqn(entry: dict[str, Any], layout: ModelInputLayout) -> DqnPredictor:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from mmts.features.inputs import ModelInput
+from mmts.models.summary_nb import block_summary_nb
 
 
 def summary_features(x: ModelInput) -> np.ndarray:
@@ -13,15 +14,10 @@ def summary_features(x: ModelInput) -> np.ndarray:
     ``anchors`` (raw prices, not scale-free) are left out. The ``model_outputs`` block's rows are
     upstream models' slot vectors, so their probabilities and hidden state pass through whole.
     """
-    parts = []
-    for name, block in x.blocks.items():
-        if name == "anchors":
-            continue
-        mask = x.masks[name]
-        rows = block.reshape(block.shape[0], -1).astype(np.float64)
-        avail = mask.astype(np.float64)
-        n = avail.sum()
-        mean = (rows * avail[:, None]).sum(0) / max(n, 1.0)
-        last = rows[np.flatnonzero(mask)[-1]] if n else np.zeros(rows.shape[1])
-        parts.extend([last, mean, [n / max(mask.shape[0], 1)]])
-    return np.concatenate(parts)
+    names = [name for name in x.blocks if name != "anchors"]
+    rows = [x.blocks[name].reshape(x.blocks[name].shape[0], -1) for name in names]
+    out = np.empty(sum(2 * r.shape[1] + 1 for r in rows))
+    at = 0
+    for name, block in zip(names, rows, strict=True):
+        at = block_summary_nb(np.ascontiguousarray(block, np.float32), x.masks[name], out, at)
+    return out

@@ -58,3 +58,40 @@ def test_dueling_head_centres_advantages() -> None:
     net = DuelingQNet(4, 8)
     q, value = net(torch.randn(5, 4))
     torch.testing.assert_close(q.mean(-1), value)
+
+
+def test_sequence_prediction_equals_one_at_a_time(sample_store_path) -> None:
+    from mmts.config import FeatureConfig
+    from mmts.data import open_store
+    from mmts.features.history import InputHistory
+    from mmts.models.predictors import DqnPredictor
+    from mmts.models.summary import summary_features
+
+    cfg = FeatureConfig(tick={"ETH/USDT": 0.01})
+    history = InputHistory(
+        open_store(sample_store_path), "2024-08-20T00:00Z", "2024-08-20T02:00Z", cfg, ("cnn",)
+    )
+    times = np.arange(history.start, history.end, 60 * 10**9)
+    rng = np.random.default_rng(1)
+    xs = [history.at(int(t), {"cnn": rng.random(36)}) for t in times]
+    states = np.stack([summary_features(x) for x in xs])
+    std = states.std(0)
+    shift = torch.from_numpy(np.concatenate([states.mean(0), np.zeros(3)]).astype(np.float32))
+    scale = torch.from_numpy(
+        np.concatenate([np.where(std > 0, std, 1.0), np.ones(3)]).astype(np.float32)
+    )
+    for seed in range(50):  # a random policy whose action (and so position) changes over time
+        torch.manual_seed(seed)
+        net = DuelingQNet(states.shape[1] + 3, 16)
+        net.shift.copy_(shift)
+        net.scale.copy_(scale)
+        one = DqnPredictor(net, history.layout)
+        singles = [one.predict(x) for x in xs]
+        if len({o.action for o in singles}) > 1:
+            break
+    batched = DqnPredictor(net, history.layout).predict_sequence(xs)
+    assert [o.action for o in singles] == [o.action for o in batched]
+    assert len({o.action for o in singles}) > 1  # the position really changes along the way
+    np.testing.assert_allclose(
+        [o.q_values for o in singles], [o.q_values for o in batched], rtol=1e-5, atol=1e-6
+    )
