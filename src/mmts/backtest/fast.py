@@ -1,15 +1,21 @@
 """The backtest's fast path: expert outputs in batch from history, then the same decision loop.
 
 :func:`batch_outputs` builds every decision's input with ``InputHistory`` (bit-identical to the
-step driver) and runs experts without upstream models in batches; experts with upstream models
-(the DQN) run in time order on the same inputs with those outputs in their slots. The runtime then replays only the
-bars the venue fills against, taking the outputs from this table instead of running the models
-— so mixture, risk, orders and fills are the very same code. On bar-only history the orders
-equal the event loop's (tested).
+step driver) and runs experts without upstream models in batches. Experts fed by upstream
+models (the DQN) see the same inputs with those outputs in their slots; one that can score a
+decision under every position it might hold (``scores``/``walk``) is scored in batch and then
+walked in time order. With ``workers > 1`` the decisions are split into contiguous slices, each
+computed in its own process; only the walk is sequential. The runtime then replays only the bars
+the venue fills against, taking the outputs from this table (``outputs_at``) — the mixture,
+risk, orders and fills are the very same code. On bar-only history the orders equal the event
+loop's (tested).
 """
 
 from __future__ import annotations
 
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,36 +28,41 @@ from mmts.models.output import ModelOutput
 Outputs = tuple[dict[str, ModelOutput | None], dict[str, str]]
 
 
-def batch_outputs(store: Any, features: FeatureConfig, experts: dict[str, Any], times: np.ndarray,
-                  batch: int = 256) -> dict[int, Outputs]:  # fmt: skip
-    """Return ``{t: (outputs, failures)}`` for every decision time (the runtime's ``outputs_at``)."""
-    slots = tuple(sorted({u for e in experts.values() for u in getattr(e, "upstream", ())}))
-    lo, hi = int(times[0]), int(times[-1])
-    history = InputHistory(store, lo, hi, features, slots)
-    order = sorted(experts, key=lambda n: len(getattr(experts[n], "upstream", ())))
+def _upstream(expert: Any) -> tuple[str, ...]:
+    return tuple(getattr(expert, "upstream", ()))
+
+
+def _slice(store: Any, features: FeatureConfig, experts: dict[str, Any], times: np.ndarray,
+           batch: int) -> tuple[dict[int, Outputs], dict[str, tuple[np.ndarray, np.ndarray]]]:  # fmt: skip
+    """Return a contiguous slice's outputs and the scores of walkable upstream-fed experts."""
+    slots = tuple(sorted({u for e in experts.values() for u in _upstream(e)}))
+    history = InputHistory(store, int(times[0]), int(times[-1]), features, slots)
+    order = sorted(experts, key=lambda n: len(_upstream(experts[n])))
     table: dict[int, Outputs] = {int(t): ({}, {}) for t in times}
+    scores: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
     slot = history.layout.slot_size
     for k in range(0, times.shape[0], batch):
         chunk = [int(t) for t in times[k : k + batch]]
         base = [history.at(t, {}) for t in chunk]
         for name in order:
             expert = experts[name]
-            upstream = tuple(getattr(expert, "upstream", ()))
+            upstream = _upstream(expert)
             if not upstream and hasattr(expert, "predict_batch") and not hasattr(expert, "reset"):
                 try:
                     for t, out in zip(chunk, expert.predict_batch(base), strict=True):
                         table[t][0][name] = out
-                    continue
-                except Exception as e:  # noqa: BLE001 - fall back to one at a time, like the loop
-                    del e
-            if upstream and hasattr(expert, "predict_sequence"):
-                ready = [all(table[t][0].get(u) is not None for u in upstream) for t in chunk]
-                if all(ready):
-                    xs = [with_model_outputs(x, {u: table[t][0][u].to_slot(slot) for u in upstream})  # type: ignore[union-attr]
-                          for t, x in zip(chunk, base, strict=True)]  # fmt: skip
-                    for t, out in zip(chunk, expert.predict_sequence(xs), strict=True):
-                        table[t][0][name] = out
-                    continue
+                except Exception as e:  # noqa: BLE001 - the expert leaves the mixture, as in the loop
+                    for t in chunk:
+                        table[t][0][name] = None
+                        table[t][1][name] = f"{type(e).__name__}: {e}"
+                continue
+            if upstream and hasattr(expert, "scores"):
+                if not all(table[t][0].get(u) is not None for t in chunk for u in upstream):
+                    raise RuntimeError(f"{name}: upstream {upstream} produced no output")
+                xs = [with_model_outputs(x, {u: table[t][0][u].to_slot(slot) for u in upstream})  # type: ignore[union-attr]
+                      for t, x in zip(chunk, base, strict=True)]  # fmt: skip
+                scores.setdefault(name, []).append(expert.scores(xs))
+                continue
             for t, x in zip(chunk, base, strict=True):
                 outputs, failures = table[t]
                 try:
@@ -64,4 +75,42 @@ def batch_outputs(store: Any, features: FeatureConfig, experts: dict[str, Any], 
                 except Exception as e:  # noqa: BLE001 - an expert failing must not stop trading
                     failures[name] = f"{type(e).__name__}: {e}"
                     outputs[name] = None
+    joined = {n: (np.concatenate([q for q, _ in parts]), np.concatenate([v for _, v in parts]))
+              for n, parts in scores.items()}  # fmt: skip
+    return table, joined
+
+
+def _worker(args: tuple[str, FeatureConfig, dict[str, Any], np.ndarray, int]) -> Any:
+    import torch
+
+    from mmts.data import open_store
+
+    torch.set_num_threads(1)
+    root, features, experts, times, batch = args
+    return _slice(open_store(root), features, experts, times, batch)
+
+
+def batch_outputs(store: Any, features: FeatureConfig, experts: dict[str, Any], times: np.ndarray,
+                  batch: int = 256, workers: int = 1) -> dict[int, Outputs]:  # fmt: skip
+    """Return ``{t: (outputs, failures)}`` for every decision time (the runtime's ``outputs_at``)."""
+    times = np.asarray(times, np.int64)
+    if workers > 1 and times.shape[0] >= 2 * batch:
+        slices = [s for s in np.array_split(times, workers) if s.shape[0]]
+        jobs = [(str(Path(store.root)), features, experts, s, batch) for s in slices]
+        with ProcessPoolExecutor(len(jobs), mp_context=get_context("spawn")) as pool:
+            parts = list(pool.map(_worker, jobs))
+    else:
+        parts = [_slice(store, features, experts, times, batch)]
+    table: dict[int, Outputs] = {}
+    scores: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+    for part, part_scores in parts:
+        table.update(part)
+        for name, qv in part_scores.items():
+            scores.setdefault(name, []).append(qv)
+    order = [int(t) for t in times]
+    for name, pieces in scores.items():
+        q3 = np.concatenate([q for q, _ in pieces])
+        v3 = np.concatenate([v for _, v in pieces])
+        for t, out in zip(order, experts[name].walk(order, q3, v3), strict=True):
+            table[t][0][name] = out
     return table

@@ -47,6 +47,12 @@ class CnnPredictor:
         self._shapes = layout.shapes()
         self._single: Any = None  # the network traced for one decision (built on first use)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle without the traced copy (it is rebuilt on first use)."""
+        state = dict(self.__dict__)
+        state["_single"] = None
+        return state
+
     def _check(self, x: ModelInput) -> None:
         if x.layout.version != self.layout.version or x.layout.shapes() != self._shapes:
             raise ValueError(
@@ -140,7 +146,7 @@ class DqnPredictor:
             )
         return summary_features(x).astype(np.float32)
 
-    def _output(self, x: ModelInput, q: np.ndarray, value: float, before: float) -> ModelOutput:
+    def _output(self, at: int, q: np.ndarray, value: float, before: float) -> ModelOutput:
         q_np = q.astype(np.float64)
         probs = np.exp(q_np - q_np.max())
         probs /= probs.sum()
@@ -148,7 +154,7 @@ class DqnPredictor:
         self.position = float(action.position)
         return ModelOutput(
             model_name=self.name, model_type=self.model_type, model_version=self.version,
-            symbol=self.symbol, at=int(x.at), action=action, probabilities=probs,
+            symbol=self.symbol, at=int(at), action=action, probabilities=probs,
             confidence=float(probs[int(action)]), q_values=q_np, value=float(value),
             metadata={"position_before": before},
         )  # fmt: skip
@@ -159,7 +165,7 @@ class DqnPredictor:
         one_hot = np.zeros(3, np.float32)
         one_hot[int(self.position) + 1] = 1.0
         q, value = self.net(torch.from_numpy(np.concatenate([self._state(x), one_hot]))[None])
-        return self._output(x, q[0].numpy(), float(value[0]), self.position)
+        return self._output(x.at, q[0].numpy(), float(value[0]), self.position)
 
     @torch.inference_mode()
     def predict_sequence(self, xs: list[ModelInput]) -> list[ModelOutput]:
@@ -169,19 +175,30 @@ class DqnPredictor:
         scores every decision under each of the three positions at once; the walk through time
         then picks the row of the position actually held.
         """
+        q3, v3 = self.scores(xs)
+        return self.walk([x.at for x in xs], q3, v3)
+
+    @torch.inference_mode()
+    def scores(self, xs: list[ModelInput]) -> tuple[np.ndarray, np.ndarray]:
+        """Return Q-values ``[n, 3 positions, 3 actions]`` and values ``[n, 3 positions]``.
+
+        Independent of the position actually held, so any process can compute any slice.
+        """
         if not xs:
-            return []
+            return np.zeros((0, 3, 3), np.float32), np.zeros((0, 3), np.float32)
         states = np.stack([self._state(x) for x in xs])
         n = states.shape[0]
         eye = np.eye(3, dtype=np.float32)
         batch = np.concatenate([np.repeat(states, 3, axis=0), np.tile(eye, (n, 1))], axis=1)
         q, value = self.net(torch.from_numpy(batch))
-        q3 = q.numpy().reshape(n, 3, 3)
-        v3 = value.numpy().reshape(n, 3)
+        return q.numpy().reshape(n, 3, 3), value.numpy().reshape(n, 3)
+
+    def walk(self, times: list[int], q3: np.ndarray, v3: np.ndarray) -> list[ModelOutput]:
+        """Walk decisions in time order, taking each one's scores under the position held."""
         out = []
-        for i, x in enumerate(xs):
+        for i, at in enumerate(times):
             held = int(self.position) + 1
-            out.append(self._output(x, q3[i, held], float(v3[i, held]), self.position))
+            out.append(self._output(int(at), q3[i, held], float(v3[i, held]), self.position))
         return out
 
     def predict_batch(self, xs: list[ModelInput]) -> list[ModelOutput]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,7 +29,6 @@ from mmts.execution.portfolio import Portfolio
 from mmts.execution.venue import Fill, Order
 from mmts.features.inputs import with_model_outputs
 from mmts.features.inputs_stream import ModelInputBuilder
-from mmts.models.labels import cost_aware_labels
 from mmts.models.output import Action, ModelOutput
 from mmts.runtime.events import BarEvent, BookEvent, Event
 from mmts.strategy.moe import MixtureOfExperts
@@ -82,7 +82,7 @@ class Runtime:
         self.last_data = -1
         self.order_id = 0
         self.decision_prices: list[float] = []
-        self.unresolved: list[tuple[int, float]] = []
+        self.unresolved: deque[tuple[int, float]] = deque()
         self.decisions: list[dict[str, Any]] = []
         self.fills: list[Fill] = []
         self.orders: list[Order] = []
@@ -158,15 +158,21 @@ class Runtime:
         return outputs, failures
 
     def _resolve(self, t: int) -> None:
-        keep = []
-        for when, price in self.unresolved:
-            if t - when >= self.cfg.horizon_ns and np.isfinite(self.price):
-                label = cost_aware_labels(np.array([self.price / price - 1.0]), self.cfg.costs,
-                                          self.cfg.dead_zone)[0]  # fmt: skip
-                self.moe.resolve(when, Action(int(label)))
+        """Give the mixture the outcome of every decision whose label horizon has passed."""
+        if not np.isfinite(self.price):
+            return
+        costs = self.cfg.costs.round_trip
+        while self.unresolved and t - self.unresolved[0][0] >= self.cfg.horizon_ns:
+            when, price = self.unresolved.popleft()
+            # The cost-aware label (``models.labels.cost_aware_labels``) of the realised return.
+            r = self.price / price - 1.0
+            if r - costs > self.cfg.dead_zone:
+                outcome = Action.BUY
+            elif -r - costs > self.cfg.dead_zone:
+                outcome = Action.SELL
             else:
-                keep.append((when, price))
-        self.unresolved = keep
+                outcome = Action.HOLD
+            self.moe.resolve(when, outcome)
 
     def _decision_price(self) -> float:
         """Return the book's mid when a valid book is known, else the last primary close."""

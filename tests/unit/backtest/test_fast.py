@@ -77,3 +77,12 @@ def test_fast_path_orders_equal_the_event_loop(sample_store_path) -> None:
     )
     assert [d["action"] for d in fast.decisions] == [d["action"] for d in loop.decisions]
     assert fast.portfolio.equity(100.0) == pytest.approx(loop.portfolio.equity(100.0), rel=1e-6)
+
+    # Two worker processes, each a slice of the decisions, give the same outputs.
+    parallel = batch_outputs(store, CFG, _experts(store), times, batch=64, workers=2)
+    for t in times:
+        for name, out in table[int(t)][0].items():
+            other = parallel[int(t)][0][name]
+            assert out is not None and other is not None
+            assert out.action == other.action, (int(t), name)
+            np.testing.assert_allclose(out.probabilities, other.probabilities, rtol=1e-5, atol=1e-6)

@@ -83,3 +83,30 @@ def test_a_failing_expert_leaves_the_mixture_and_trading_goes_on(sample_store_pa
         assert "model file corrupt" in decision["left_out"]
         assert "broken" not in decision["expert_weights"]
     assert np.isfinite([d["confidence"] for d in rt.decisions]).all()
+
+
+def test_outcome_labels_match_the_model_labels() -> None:
+    from mmts.execution.costs import CostModel
+    from mmts.models.labels import cost_aware_labels
+    from mmts.models.output import Action
+
+    class Recorder(MixtureOfExperts):
+        def __init__(self) -> None:
+            super().__init__()
+            self.seen: list[tuple[int, Action]] = []
+
+        def resolve(self, time: int, outcome: Action) -> None:
+            self.seen.append((time, outcome))
+
+    cfg = RuntimeConfig(
+        decision_every_ns=10**9, horizon_ns=2 * 10**9, costs=CostModel(), dead_zone=0.0005
+    )
+    moe = Recorder()
+    rt = Runtime(cfg, CFG, {}, moe, RiskConfig(), SimulatedVenue(), start=0)
+    returns = [0.004, -0.004, 0.001, 0.0]
+    for k, r in enumerate(returns):
+        rt.unresolved.append((k * 10**9, 100.0))
+        rt.price = 100.0 * (1 + r)
+        rt._resolve((k + 2) * 10**9)
+    want = cost_aware_labels(np.array(returns), CostModel(), 0.0005)
+    assert [int(o) for _, o in moe.seen] == want.tolist()
