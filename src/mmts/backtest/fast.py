@@ -80,6 +80,57 @@ def _slice(store: Any, features: FeatureConfig, experts: dict[str, Any], times: 
     return table, joined
 
 
+def _pack(table: dict[int, Outputs], times: np.ndarray) -> dict[str, Any]:
+    """Turn a slice's outputs into a few arrays per expert (pickling 40k objects is slow).
+
+    Keeps what the mixture reads (action, probabilities, confidence, hidden state); the rest of
+    each output is the expert's first one (name, type, version, symbol).
+    """
+    names = sorted({n for outputs, _ in table.values() for n in outputs})
+    packed: dict[str, Any] = {"failures": {t: f for t, (_, f) in table.items() if f}, "experts": {}}
+    for name in names:
+        outs = [table[int(t)][0].get(name) for t in times]
+        ok = np.array([o is not None for o in outs])
+        first = next((o for o in outs if o is not None), None)
+        if first is None:
+            continue
+
+        def col(get: Any, width: int, outs: list[Any] = outs) -> np.ndarray:
+            return np.array([get(o) if o is not None else np.zeros(width) for o in outs])
+
+        packed["experts"][name] = {
+            "ok": ok,
+            "template": first,
+            "action": np.array([int(o.action) if o is not None else 1 for o in outs]),
+            "probabilities": col(lambda o: o.probabilities, 3),
+            "confidence": np.array([o.confidence if o is not None else 0.0 for o in outs]),
+            "hidden": col(lambda o: o.hidden, first.hidden.shape[0]),
+        }
+    return packed
+
+
+def _unpack(packed: dict[str, Any], times: np.ndarray) -> dict[int, Outputs]:
+    import dataclasses
+
+    from mmts.models.output import Action
+
+    table: dict[int, Outputs] = {
+        int(t): ({}, dict(packed["failures"].get(int(t), {}))) for t in times
+    }
+    for name, cols in packed["experts"].items():
+        template = cols["template"]
+        for i, t in enumerate(times):
+            if not cols["ok"][i]:
+                table[int(t)][0][name] = None
+                continue
+            probs = cols["probabilities"][i]
+            table[int(t)][0][name] = dataclasses.replace(
+                template, at=int(t), action=Action(int(cols["action"][i])), probabilities=probs,
+                confidence=float(cols["confidence"][i]), hidden=cols["hidden"][i].astype(np.float32),
+            )  # fmt: skip
+    return table
+
+
 def _worker(args: tuple[str, FeatureConfig, dict[str, Any], np.ndarray, int]) -> Any:
     import torch
 
@@ -87,7 +138,8 @@ def _worker(args: tuple[str, FeatureConfig, dict[str, Any], np.ndarray, int]) ->
 
     torch.set_num_threads(1)
     root, features, experts, times, batch = args
-    return _slice(open_store(root), features, experts, times, batch)
+    table, scores = _slice(open_store(root), features, experts, times, batch)
+    return _pack(table, times), scores
 
 
 def batch_outputs(store: Any, features: FeatureConfig, experts: dict[str, Any], times: np.ndarray,
@@ -98,7 +150,10 @@ def batch_outputs(store: Any, features: FeatureConfig, experts: dict[str, Any], 
         slices = [s for s in np.array_split(times, workers) if s.shape[0]]
         jobs = [(str(Path(store.root)), features, experts, s, batch) for s in slices]
         with ProcessPoolExecutor(len(jobs), mp_context=get_context("spawn")) as pool:
-            parts = list(pool.map(_worker, jobs))
+            parts = [
+                (_unpack(packed, s), sc)
+                for (packed, sc), s in zip(pool.map(_worker, jobs), slices, strict=True)
+            ]
     else:
         parts = [_slice(store, features, experts, times, batch)]
     table: dict[int, Outputs] = {}
