@@ -24,6 +24,7 @@ from mmts.config import FeatureConfig
 from mmts.features.history import InputHistory
 from mmts.features.inputs import with_model_outputs
 from mmts.models.output import ModelOutput
+from mmts.runtime.engine import run_expert
 
 Outputs = tuple[dict[str, ModelOutput | None], dict[str, str]]
 
@@ -64,17 +65,7 @@ def _slice(store: Any, features: FeatureConfig, experts: dict[str, Any], times: 
                 scores.setdefault(name, []).append(expert.scores(xs))
                 continue
             for t, x in zip(chunk, base, strict=True):
-                outputs, failures = table[t]
-                try:
-                    if upstream:
-                        missing = [u for u in upstream if outputs.get(u) is None]
-                        if missing:
-                            raise RuntimeError(f"upstream {missing} produced no output")
-                        x = with_model_outputs(x, {u: outputs[u].to_slot(slot) for u in upstream})  # type: ignore[union-attr]
-                    outputs[name] = expert.predict(x)
-                except Exception as e:  # noqa: BLE001 - an expert failing must not stop trading
-                    failures[name] = f"{type(e).__name__}: {e}"
-                    outputs[name] = None
+                run_expert(name, expert, x, table[t][0], table[t][1], slot)
     joined = {n: (np.concatenate([q for q, _ in parts]), np.concatenate([v for _, v in parts]))
               for n, parts in scores.items()}  # fmt: skip
     return table, joined

@@ -27,7 +27,7 @@ from mmts.config import FeatureConfig
 from mmts.execution.costs import CostModel
 from mmts.execution.portfolio import Portfolio
 from mmts.execution.venue import Fill, Order
-from mmts.features.inputs import with_model_outputs
+from mmts.features.inputs import ModelInput, with_model_outputs
 from mmts.features.inputs_stream import ModelInputBuilder
 from mmts.models.output import Action, ModelOutput
 from mmts.runtime.events import BarEvent, BookEvent, Event
@@ -53,6 +53,27 @@ class RuntimeConfig:
     #: Resize a same-side position only when the change exceeds this fraction of the target
     #: (entries, exits and flips always trade): confidence wiggles must not churn fees.
     min_rebalance: float = 0.25
+
+
+def run_expert(name: str, expert: Any, base: ModelInput, outputs: dict[str, ModelOutput | None],
+               failures: dict[str, str], slot: int) -> None:  # fmt: skip
+    """Run one expert on a decision's input into ``outputs``; a failure goes to ``failures``.
+
+    An expert with ``upstream`` models reads the input with their outputs in its slots; if one
+    of them has no output, it fails too. An expert failing never stops trading.
+    """
+    upstream = tuple(getattr(expert, "upstream", ()))
+    try:
+        x = base
+        if upstream:
+            missing = [u for u in upstream if outputs.get(u) is None]
+            if missing:
+                raise RuntimeError(f"upstream {missing} produced no output")
+            x = with_model_outputs(base, {u: outputs[u].to_slot(slot) for u in upstream})  # type: ignore[union-attr]
+        outputs[name] = expert.predict(x)
+    except Exception as e:  # noqa: BLE001 - an expert failing must not stop trading
+        failures[name] = f"{type(e).__name__}: {e}"
+        outputs[name] = None
 
 
 class Runtime:
@@ -140,21 +161,9 @@ class Runtime:
         base = self.builder.build(t, outputs={})
         slot = self.builder.layout.slot_size
         for name in self.order:
-            expert = self.experts[name]
-            upstream = tuple(getattr(expert, "upstream", ()))
-            try:
-                if upstream:
-                    missing = [u for u in upstream if outputs.get(u) is None]
-                    if missing:
-                        raise RuntimeError(f"upstream {missing} produced no output")
-                    x = with_model_outputs(base, {u: outputs[u].to_slot(slot) for u in upstream})  # type: ignore[union-attr]
-                else:
-                    x = base
-                outputs[name] = expert.predict(x)
+            run_expert(name, self.experts[name], base, outputs, failures, slot)
+            if outputs[name] is not None:
                 self.outputs[name].append(outputs[name])  # type: ignore[arg-type]
-            except Exception as e:  # noqa: BLE001 - an expert failing must not stop trading
-                failures[name] = f"{type(e).__name__}: {e}"
-                outputs[name] = None
         return outputs, failures
 
     def _resolve(self, t: int) -> None:
