@@ -75,7 +75,7 @@ def _fast_path(store: object, exp: object, experts: dict[str, object]) -> tuple[
 
     from mmts.backtest.fast import batch_outputs
     from mmts.backtest.replay import replay_events
-    from mmts.runtime.events import BarEvent
+    from mmts.core.events import BarEvent
 
     features = exp.features  # type: ignore[attr-defined]
     start, end = time_ns("2024-08-20T00:00:00Z"), time_ns("2024-08-20T23:59:59Z")

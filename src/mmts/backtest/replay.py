@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 
 from mmts.config import FeatureConfig
+from mmts.core.events import BarEvent, BookEvent, Event
 from mmts.core.timeframes import timeframe_ns
 from mmts.features.cob import time_ns
-from mmts.runtime.events import BarEvent, BookEvent, Event
 
 
 def _bar_events(

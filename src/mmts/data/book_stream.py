@@ -2,13 +2,11 @@
 
 :class:`BookSyncStream` keeps the rows it may still need (diffs waiting for a snapshot) and runs
 ``core.sync_nb.sync_message_nb`` — the one implementation replay uses — on each message. It
-returns the application-log entries that message produced, which is what the feature step
+returns the application-log entries that message produced (``core.events.BookEvent``), which is what the feature step
 driver consumes, so a live feed and a replayed store drive the same code with the same entries.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -16,19 +14,9 @@ from mmts.core import sync_nb
 from mmts.core import tickbook_nb as tbk
 from mmts.core.enums import FLAG_SNAPSHOT
 from mmts.core.errors import DataIntegrityError
+from mmts.core.events import BookEvent
 from mmts.core.schema import book_dt
 from mmts.core.ticks import infer_tick
-
-
-@dataclass(frozen=True, slots=True)
-class LogEntry:
-    """One application-log entry: a level update (``code`` >= 0) or a marker (``sync_nb.LOG_*``)."""
-
-    code: int
-    time: int
-    side: int = 0
-    price: float = 0.0
-    qty: float = 0.0
 
 
 class BookSyncStream:
@@ -67,7 +55,7 @@ class BookSyncStream:
         """Whether the book is synced (decisions may use it)."""
         return int(self.status[sync_nb.SY_STATE]) == sync_nb.STATE_SYNCED
 
-    def push(self, message: np.ndarray) -> list[LogEntry]:
+    def push(self, message: np.ndarray) -> list[BookEvent]:
         """Apply one depth message (``book_dt`` rows sharing ids and time); return its log entries."""
         message = np.asarray(message, book_dt)
         if message.shape[0] == 0:
@@ -127,16 +115,11 @@ class BookSyncStream:
         return entries
 
     @staticmethod
-    def _entry(code: int, time: int, rows: np.ndarray) -> LogEntry:
+    def _entry(code: int, time: int, rows: np.ndarray) -> BookEvent:
         if code < 0:
-            return LogEntry(code, time)
-        return LogEntry(
-            code,
-            time,
-            int(rows["side"][code]),
-            float(rows["price"][code]),
-            float(rows["qty"][code]),
-        )
+            return BookEvent(time=time, code=code)
+        return BookEvent(time=time, code=code, side=int(rows["side"][code]),
+                         price=float(rows["price"][code]), qty=float(rows["qty"][code]))  # fmt: skip
 
     def _append(self, message: np.ndarray) -> None:
         need = self.n_rows + message.shape[0]

@@ -24,13 +24,13 @@ from typing import Any
 import numpy as np
 
 from mmts.config import FeatureConfig
+from mmts.core.events import BarEvent, BookEvent, Event
 from mmts.execution.costs import CostModel
 from mmts.execution.portfolio import Portfolio
 from mmts.execution.venue import Fill, Order
 from mmts.features.inputs import ModelInput, with_model_outputs
 from mmts.features.inputs_stream import ModelInputBuilder
 from mmts.models.output import Action, ModelOutput
-from mmts.runtime.events import BarEvent, BookEvent, Event
 from mmts.strategy.moe import MixtureOfExperts
 from mmts.strategy.risk import Market, RiskConfig, RiskState, assess
 

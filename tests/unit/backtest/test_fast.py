@@ -9,6 +9,7 @@ import torch
 from mmts.backtest.fast import batch_outputs
 from mmts.backtest.replay import replay_events
 from mmts.config import FeatureConfig
+from mmts.core.events import BarEvent
 from mmts.data import open_store
 from mmts.execution.portfolio import Portfolio
 from mmts.execution.venue import SimulatedVenue
@@ -20,7 +21,6 @@ from mmts.models.predictors import CnnPredictor, DqnPredictor
 from mmts.models.rl.dqn import DuelingQNet
 from mmts.models.summary import summary_features
 from mmts.runtime.engine import Runtime, RuntimeConfig
-from mmts.runtime.events import BarEvent
 from mmts.strategy.moe import MixtureOfExperts, MoeConfig
 from mmts.strategy.risk import RiskConfig
 from mmts.strategy.rules import ImbalanceRule, MovingAverageRule

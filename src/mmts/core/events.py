@@ -1,4 +1,8 @@
-"""Market events the runtime consumes, from replay or from a live feed alike."""
+"""Market events the runtime consumes, from replay or from a live feed alike.
+
+In core because both the data layer (the live book sync emits ``BookEvent``) and the runtime
+use them.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +22,10 @@ class BarEvent:
 
 @dataclass(frozen=True, slots=True)
 class BookEvent:
-    """One entry of the primary symbol's book application log (``core.sync_nb``)."""
+    """One entry of a book application log (``core.sync_nb``).
+
+    A level update (``code`` >= 0: the row it came from) or a ``LOG_*`` marker.
+    """
 
     time: int
     code: int
