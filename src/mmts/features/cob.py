@@ -128,6 +128,14 @@ class CobStream:
         )  # fmt: skip
         _check(int(result), f"event at {ts}")
 
+    def best(self) -> tuple[float, float]:
+        """Return the best bid and ask (NaN while the book is not valid or a side is empty)."""
+        if self.book is None or not self.valid:
+            return float("nan"), float("nan")
+        px, _qty, _bsum, _bcmp, _bcnt, meta, far_keys, _far_qtys, far_counts = self.book
+        return (float(tbk.tb_best_nb(px, meta, far_keys, far_counts, 0)),
+                float(tbk.tb_best_nb(px, meta, far_keys, far_counts, 1)))  # fmt: skip
+
     def levels(self, depth: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Return ``(bid_px, bid_qty, ask_px, ask_qty)``, best first, ``depth`` levels a side.
 

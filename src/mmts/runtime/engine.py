@@ -185,9 +185,9 @@ class Runtime:
 
     def _decision_price(self) -> float:
         """Return the book's mid when a valid book is known, else the last primary close."""
-        bid_px, _, ask_px, _ = self.builder.cob.levels(1)
-        if bid_px.shape[0] and ask_px.shape[0]:
-            return float((bid_px[0] + ask_px[0]) / 2.0)
+        bid, ask = self.builder.cob.best()
+        if np.isfinite(bid) and np.isfinite(ask):
+            return (bid + ask) / 2.0
         return self.price
 
     def _decide(self, t: int) -> None:
