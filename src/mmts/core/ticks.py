@@ -38,3 +38,15 @@ def book_tick(rows: np.ndarray) -> float:
     else:
         first = rows[:4096]
     return infer_tick(first["price"][first["side"] != 0])
+
+
+def first_level_price(rows: np.ndarray) -> float:
+    """Price of the first level the book replay applies (the first snapshot's first level).
+
+    Tick books are sized and centred on it, so every driver re-centres at the same events;
+    1.0 when there is no level at all.
+    """
+    is_snapshot = (rows["flags"] & FLAG_SNAPSHOT) != 0
+    start = int(np.argmax(is_snapshot)) if is_snapshot.any() else 0
+    sides = rows["side"][start:]
+    return float(rows["price"][start + int(np.argmax(sides != 0))]) if sides.any() else 1.0

@@ -9,7 +9,7 @@ import numpy as np
 from mmts.core import sync_nb
 from mmts.core import tickbook_nb as tbk
 from mmts.core.errors import DataIntegrityError
-from mmts.core.ticks import book_tick, infer_tick
+from mmts.core.ticks import book_tick, first_level_price, infer_tick
 
 
 @dataclass(frozen=True)
@@ -41,14 +41,6 @@ class BookReplay:
         return tbk.tb_levels(self.book, side, depth)
 
 
-def first_price(rows: np.ndarray) -> float:
-    """Return the first level's price (where a tick book is first centred); 1.0 without one."""
-    sides = rows["side"]
-    if not sides.any():
-        return 1.0
-    return float(rows["price"][int(np.argmax(sides != 0))])
-
-
 def sync_book(
     book: np.ndarray, is_futures: bool, stop_ts: int | None = None, *, tick: float | None = None
 ) -> BookReplay:
@@ -62,7 +54,7 @@ def sync_book(
     stop = np.iinfo(np.int64).max if stop_ts is None else int(stop_ts)
     width = 100 * grid  # bucket sums are not used here; any width works
     while True:
-        tb = tbk.new_tickbook(grid, width, first_price(book), 1, far_capacity=far_capacity)
+        tb = tbk.new_tickbook(grid, width, first_level_price(book), 1, far_capacity=far_capacity)
         applied, effective, incidents, state, code, log_code, log_ts = sync_nb.sync_book_nb(
             book["local_ts"], book["first_id"], book["last_id"], book["prev_id"], book["side"],
             book["price"], book["qty"], book["flags"], is_futures, stop, tb, grid, width,

@@ -12,9 +12,8 @@ import numpy as np
 import pandas as pd
 
 from mmts.core import tickbook_nb as tbk
-from mmts.core.enums import FLAG_SNAPSHOT
 from mmts.core.errors import DataIntegrityError
-from mmts.core.ticks import book_tick, infer_tick
+from mmts.core.ticks import book_tick, first_level_price, infer_tick
 from mmts.core.timeframes import NS_PER_SECOND
 from mmts.features import cob_nb
 
@@ -166,17 +165,6 @@ class CobStream:
             self.windows_ns, self.stale_ns, bid, ask, ma,
         )  # fmt: skip
         return bid, ask, float(mid), float(imbalance), ma
-
-
-def first_level_price(rows: np.ndarray) -> float:
-    """Price of the first level the book replay applies (the first snapshot's first level).
-
-    Both drivers size and centre their tick book on it, so they re-centre at the same events.
-    """
-    is_snapshot = (rows["flags"] & FLAG_SNAPSHOT) != 0
-    start = int(np.argmax(is_snapshot)) if is_snapshot.any() else 0
-    sides = rows["side"][start:]
-    return float(rows["price"][start + int(np.argmax(sides != 0))]) if sides.any() else 1.0
 
 
 def new_cob_book(
