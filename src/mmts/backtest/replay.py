@@ -15,7 +15,7 @@ from mmts.features.cob import time_ns
 
 
 def _bar_events(
-    store: Any, symbol: str, tf: str, lo: int, hi: int
+    store: Any, symbol: str, tf: str, lo: int, hi: int, rank: int
 ) -> Iterator[tuple[int, int, int, Event]]:
     step = timeframe_ns(tf)
     try:
@@ -28,7 +28,7 @@ def _bar_events(
         close_time = int(opens[k]) + step
         if lo <= close_time <= hi:
             ohlcv = (values[k, 0], values[k, 1], values[k, 2], values[k, 3], values[k, 4])
-            yield close_time, 0, k, BarEvent(close_time, symbol, tf, int(opens[k]), ohlcv)
+            yield close_time, 0, rank, BarEvent(close_time, symbol, tf, int(opens[k]), ohlcv)
 
 
 def _book_events(
@@ -47,12 +47,15 @@ def _book_events(
                               float(rows["qty"][code]))  # fmt: skip
         else:
             event = BookEvent(ts, code)
-        yield ts, 1, j, event
+        yield ts, 1, 0, event
 
 
 def replay_events(store: Any, features: FeatureConfig, start: object, end: object,
                   fill_timeframe: str = "1m", warmup_bars: bool = True) -> Iterator[Event]:  # fmt: skip
-    """Yield every event the runtime needs in ``[start, end]``, in time order (bars first on ties).
+    """Yield every event the runtime needs in ``[start, end]``, in time order.
+
+    Ties: bars before book events, bars of different series in sorted ``(symbol, timeframe)``
+    order (``live.market`` orders them the same way).
 
     With ``warmup_bars``, bars from before ``start`` (enough for ``features.frames`` of each
     timeframe) come first, so the first decision already has full frames.
@@ -63,9 +66,9 @@ def replay_events(store: Any, features: FeatureConfig, start: object, end: objec
     series = {(features.primary_symbol, tf) for tf in features.timeframes}
     series |= {(features.reference_symbol, "1s"), (features.primary_symbol, fill_timeframe)}
     streams = []
-    for symbol, tf in sorted(series):
+    for rank, (symbol, tf) in enumerate(sorted(series)):
         first = lo - (features.frames + 1) * timeframe_ns(tf) if warmup_bars else lo
-        streams.append(_bar_events(store, symbol, tf, first, hi))
+        streams.append(_bar_events(store, symbol, tf, first, hi, rank))
     book_from = lo - features.frames * 10**9
     streams.append(_book_events(store, features.primary_symbol, book_from, hi))
     for _, _, _, event in heapq.merge(*streams, key=lambda item: (item[0], item[1], item[2])):

@@ -15,52 +15,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from mmts.backtest.config import TradingConfig
 from mmts.backtest.metrics import equity_metrics, trade_metrics
 from mmts.backtest.replay import replay_events
 from mmts.backtest.report import write_report
 from mmts.core.timeframes import timeframe_ns
-from mmts.execution.portfolio import Portfolio
-from mmts.execution.venue import SimulatedVenue
 from mmts.features.cob import time_ns
 from mmts.models.experiment import Experiment
-from mmts.runtime.engine import Runtime, RuntimeConfig
-from mmts.strategy.moe import MixtureOfExperts
-from mmts.strategy.rules import ImbalanceRule, MovingAverageRule
-
-RULES = {"ma_cross": MovingAverageRule, "imbalance": ImbalanceRule}
-
-
-def build_experts(exp: Experiment, trading: TradingConfig, checkpoint_dir: str | Path | None = None
-                  ) -> tuple[dict[str, Any], dict[str, str]]:  # fmt: skip
-    """Create the configured experts; return them and their versions (checkpoint ids, 'rule')."""
-    from mmts.models.predictors import load_active_models
-
-    wanted = trading.backtest.experts
-    models: dict[str, Any] = {}
-    if {"cnn", "rl"} & set(wanted):
-        models, _ = load_active_models(
-            checkpoint_dir or exp.checkpoints.dir, exp.features, exp.checkpoints.keep
-        )
-    experts: dict[str, Any] = {}
-    versions: dict[str, str] = {}
-    for name in wanted:
-        if name in RULES:
-            experts[name] = RULES[name](name=name)
-            versions[name] = "rule"
-        elif name in models:
-            experts[name] = models[name]
-            versions[name] = models[name].version
-        elif name in ("cnn", "rl"):
-            raise FileNotFoundError(
-                f"expert {name!r} has no checkpoint: run `mmts train {name}` (or `nox -s backtest`)"
-            )
-        else:
-            raise ValueError(f"unknown expert {name!r}; known: cnn, rl, {', '.join(RULES)}")
-    return experts, versions
+from mmts.runtime.config import TradingConfig
+from mmts.runtime.setup import build_experts, new_runtime, runtime_frames
 
 
 def data_hash(store: Any, exp: Experiment, start: int, end: int) -> str:
@@ -95,13 +59,7 @@ def run_backtest(store: Any, exp: Experiment, trading: TradingConfig, start: obj
         raise ValueError(f"need start < end; were {start} and {end}")
     bt = trading.backtest
     experts, versions = build_experts(exp, trading, checkpoint_dir)
-    venue = SimulatedVenue(
-        bt.venue, latency_ns=int(bt.latency_ms * 1e6), slippage_bps=bt.slippage_bps
-    )
-    runtime_cfg = RuntimeConfig(decision_every_ns=exp.decision_step, horizon_ns=exp.horizon_ns, costs=exp.costs,
-                                dead_zone=exp.labels.dead_zone, fill_timeframe=bt.fill_timeframe)  # fmt: skip
-    runtime = Runtime(runtime_cfg, exp.features, experts, MixtureOfExperts(trading.strategy), trading.risk,
-                      venue, Portfolio(cash=bt.initial_cash), start=lo)  # fmt: skip
+    runtime = new_runtime(exp, trading, experts, start=lo)
     started = time.perf_counter()
     events = replay_events(store, exp.features, lo, hi, bt.fill_timeframe)
     if progress:
@@ -127,7 +85,7 @@ def run_backtest(store: Any, exp: Experiment, trading: TradingConfig, start: obj
         suffix += 1
         run_dir = Path(out or bt.out) / f"{name}-{suffix}"
     run_dir.mkdir(parents=True)
-    frames = _frames(runtime)
+    frames = runtime_frames(runtime)
     metrics = _metrics(frames, bt.initial_cash, exp)
     metrics["events"] = n_events
     for key in ("orders", "fills", "equity", "decisions"):
@@ -138,27 +96,6 @@ def run_backtest(store: Any, exp: Experiment, trading: TradingConfig, start: obj
         write_report(run_dir, frames["decisions"], frames["fills"], frames["equity"], metrics,
                      f"{exp.name}: {_iso(lo)[:16]} .. {_iso(hi)[:16]}")  # fmt: skip
     return {"run_dir": str(run_dir), "metrics": metrics, "seconds": round(seconds, 2)}
-
-
-def _frames(runtime: Runtime) -> dict[str, pd.DataFrame]:
-    fills = pd.DataFrame({
-        "time": [f.time for f in runtime.fills], "order_id": [f.order_id for f in runtime.fills],
-        "side": [1 if f.qty > 0 else -1 for f in runtime.fills],
-        "qty": [abs(float(f.qty)) for f in runtime.fills], "signed_qty": [float(f.qty) for f in runtime.fills],
-        "price": [float(f.price) for f in runtime.fills], "fee": [float(f.fee) for f in runtime.fills],
-        "liquidity": [f.liquidity for f in runtime.fills],
-    })  # fmt: skip
-    orders = pd.DataFrame({
-        "time": [o.time for o in runtime.orders], "order_id": [o.id for o in runtime.orders],
-        "qty": [float(o.qty) for o in runtime.orders],
-        "limit": [np.nan if o.limit is None else float(o.limit) for o in runtime.orders],
-    })  # fmt: skip
-    equity = pd.DataFrame(runtime.equity, columns=["time", "equity", "position", "price"])
-    decisions = pd.DataFrame(runtime.decisions)
-    for frame in (fills, orders, equity, decisions):
-        if "time" in frame:
-            frame["time"] = pd.to_datetime(frame["time"].astype("int64"), utc=True)
-    return {"fills": fills, "orders": orders, "equity": equity, "decisions": decisions}
 
 
 def _metrics(frames: dict[str, pd.DataFrame], cash: float, exp: Experiment) -> dict[str, Any]:

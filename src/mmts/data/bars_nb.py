@@ -23,8 +23,9 @@ def bars_from_trades_nb(ts, price, qty, step, first_bar, last_bar):
     step : int
         Bar length in ns.
     first_bar, last_bar : int
-        Open times of the first and last bar to emit (multiples of ``step``); trades outside
-        are ignored. Bars before the first trade in range have NaN prices.
+        Open times of the first and last bar to emit (multiples of ``step``). Trades before
+        ``first_bar`` only give the close that empty bars repeat; later ones are ignored. Bars
+        before any trade have NaN prices.
 
     Returns
     -------
@@ -41,8 +42,10 @@ def bars_from_trades_nb(ts, price, qty, step, first_bar, last_bar):
     c = np.full(n_bars, np.nan)
     v = np.zeros(n_bars)
     cnt = np.zeros(n_bars, np.int64)
+    previous = np.nan
     for i in range(ts.shape[0]):
         if ts[i] < first_bar:
+            previous = price[i]
             continue
         b = (ts[i] - first_bar) // step
         if b >= n_bars:
@@ -60,7 +63,7 @@ def bars_from_trades_nb(ts, price, qty, step, first_bar, last_bar):
         c[b] = p
         v[b] += qty[i]
         cnt[b] += 1
-    last_close = np.nan
+    last_close = previous
     for b in range(n_bars):
         if cnt[b] == 0:
             o[b] = last_close

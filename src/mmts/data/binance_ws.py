@@ -99,7 +99,8 @@ def looks_like_recording(head: bytes) -> bool:
     return ts.isdigit() and rest.lstrip().startswith(b"{")
 
 
-def _timestamp_scale(ts: int, path: str, line: int) -> int:
+def timestamp_scale(ts: int, path: str, line: int) -> int:
+    """Return the factor that turns a recording's local timestamps (ns, us or ms) into ns."""
     digits = len(str(abs(ts)))
     if digits >= 18:
         return 1
@@ -191,7 +192,7 @@ def read_recording(
             path=path_s,
             line=row + 1,
         )
-    scale = _timestamp_scale(int(ts_rows[0]), path_s, int(rows[0]) + 1)
+    scale = timestamp_scale(int(ts_rows[0]), path_s, int(rows[0]) + 1)
 
     other = rows[kind[rows] == nb.MSG_OTHER]
     for row in other:

@@ -114,6 +114,21 @@ class BookSyncStream:
         self._compact()
         return entries
 
+    def invalidate(self, time: int) -> list[BookEvent]:
+        """Mark the book out of sync at ``time`` (the connection dropped: diffs may be missing).
+
+        The next snapshot, bridged by the diffs after it, syncs it again, exactly as after an
+        update-id gap.
+        """
+        if int(self.status[sync_nb.SY_STATE]) == sync_nb.STATE_UNSYNCED:
+            return []  # already waiting for a snapshot (its diffs may be held with older stamps)
+        time = max(int(time), self.last_ts)
+        self.last_ts = time
+        self.status[sync_nb.SY_STATE] = sync_nb.STATE_UNSYNCED
+        self.status[sync_nb.SY_BUFFER_FROM] = len(self.starts)  # nothing before can bridge
+        self._compact()
+        return [BookEvent(time=time, code=sync_nb.LOG_INVALIDATE)]
+
     @staticmethod
     def _entry(code: int, time: int, rows: np.ndarray) -> BookEvent:
         if code < 0:

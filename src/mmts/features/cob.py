@@ -104,6 +104,8 @@ class CobStream:
         self._scratch_bid = np.empty(2 * self.k + 1)
         self._scratch_ask = np.empty(2 * self.k + 1)
         self.last_ts = np.iinfo(np.int64).min
+        #: Whether any book event arrived (a book is expected: until valid, it is out of sync).
+        self.known = False
 
     @property
     def valid(self) -> bool:
@@ -117,6 +119,7 @@ class CobStream:
         if ts < self.last_ts:
             raise ValueError(f"events must come in time order; got {ts} after {self.last_ts}")
         self.last_ts = ts
+        self.known = True
         if self.book is None:
             if code < 0 or side == 0:
                 return  # nothing to build a book from yet

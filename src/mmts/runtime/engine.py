@@ -9,7 +9,8 @@ with time <= t, because it runs only when the first event after ``t`` arrives (o
 :meth:`Runtime.finish`). Experts run in dependency order; one with ``upstream`` models gets an
 input whose ``model_outputs`` slots hold their outputs for the same decision. When a decision's
 label horizon has passed, its outcome (the cost-aware label of the realised return) is given to
-the mixture, which is the only way expert weights change.
+the mixture, which is the only way expert weights change. No decision is taken while the
+primary symbol's book is known but out of sync (``Runtime.paused`` lists those times).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import json
 import logging
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -31,7 +32,7 @@ from mmts.execution.venue import Fill, Order
 from mmts.features.inputs import ModelInput, with_model_outputs
 from mmts.features.inputs_stream import ModelInputBuilder
 from mmts.models.output import Action, ModelOutput
-from mmts.strategy.moe import MixtureOfExperts
+from mmts.strategy.moe import ExpertRecord, MixtureOfExperts
 from mmts.strategy.risk import Market, RiskConfig, RiskState, assess
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,49 @@ class Runtime:
         self.equity: list[tuple[int, float, float, float]] = []
         self.outputs: dict[str, list[ModelOutput]] = {name: [] for name in experts}
         self.outputs_at = outputs_at
+        #: Decision times skipped because the primary book was out of sync: ``(time, reason)``.
+        self.paused: list[tuple[int, str]] = []
+        #: Pause decisions until the primary book is first synced too (live: a book is expected
+        #: from the start). Replay decides without one where the store holds none.
+        self.book_required = False
+
+    # -- state ----------------------------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        """Everything a restarted session needs to continue (JSON-safe)."""
+        moe = self.moe
+        return {
+            "next_decision": self.next_decision, "order_id": self.order_id,
+            "portfolio": asdict(self.portfolio), "risk": asdict(self.risk_state),
+            "decision_prices": self.decision_prices[-self.cfg.risk_window - 1 :],
+            "unresolved": [list(u) for u in self.unresolved],
+            "price": self.price, "previous_price": self.previous_price,
+            "moe": {
+                "records": {n: asdict(r) for n, r in moe.records.items()},
+                "pending": {str(t): {n: p.tolist() for n, p in made.items()}
+                            for t, made in moe.pending.items()},
+                "stance": int(moe.stance), "last_change": moe.last_change,
+            },
+        }  # fmt: skip
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue from :meth:`state` (portfolio, risk, mixture memory, order ids).
+
+        The decision clock is not restored: a restarted session decides from its own start on,
+        never for the time it was down.
+        """
+        self.order_id = int(state["order_id"])
+        self.portfolio = Portfolio(**state["portfolio"])
+        self.risk_state = RiskState(**state["risk"])
+        self.decision_prices = [float(p) for p in state["decision_prices"]]
+        self.unresolved = deque((int(t), float(p)) for t, p in state["unresolved"])
+        self.price, self.previous_price = float(state["price"]), float(state["previous_price"])
+        moe = state["moe"]
+        self.moe.records = {n: ExpertRecord(**r) for n, r in moe["records"].items()}
+        self.moe.pending = {int(t): {n: np.asarray(p) for n, p in made.items()}
+                            for t, made in moe["pending"].items()}  # fmt: skip
+        self.moe.stance = Action(int(moe["stance"]))
+        self.moe.last_change = int(moe["last_change"])
 
     # -- events ---------------------------------------------------------------------------------
 
@@ -192,6 +236,12 @@ class Runtime:
 
     def _decide(self, t: int) -> None:
         self._resolve(t)
+        cob = self.builder.cob
+        if (cob.known or self.book_required) and not cob.valid:
+            # A known book that is out of sync (an id gap, a dropped connection) until the next
+            # snapshot: no decision may rest on it.
+            self.paused.append((t, "order book out of sync"))
+            return
         outputs, failures = self.outputs_at(t) if self.outputs_at else self._expert_outputs(t)
         decision = self.moe.decide(t, outputs, failures)
         price = self._decision_price()

@@ -17,6 +17,7 @@ import json
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
@@ -63,7 +64,164 @@ class Fault:
     path: str = ""
 
 
-class ExchangeSimulator:
+class RestResponder:
+    """Binance's or MEXC's public market REST (markets, klines, time) answered from a store.
+
+    ``now_ns`` caps what exists: klines only of bars closed by then, and the server time (a
+    replaying simulator passes its replay clock, so nothing from after "now" leaks out).
+    ``extra_symbols`` are listed as markets besides the store's.
+    """
+
+    def __init__(self, store: Store | None, *, exchange: str = "binance",
+                 source_exchange: str | None = None, now_ns: Callable[[], int] | None = None,
+                 extra_symbols: tuple[str, ...] = ()) -> None:  # fmt: skip
+        if exchange not in _INTERVALS:
+            raise ValueError(f"exchange must be one of {sorted(_INTERVALS)}; was {exchange!r}")
+        self.store = store
+        self.exchange = exchange
+        self.source_exchange = source_exchange or exchange
+        self.now_ns = now_ns or time.time_ns
+        self.extra_symbols = tuple(extra_symbols)
+
+    # -- responses -------------------------------------------------------------------------------
+
+    def _symbols(self) -> list[str]:
+        keys = self.store.streams() if self.store is not None else []
+        stored = {
+            k.symbol
+            for k in keys
+            if k.exchange == self.source_exchange
+            and k.kind.startswith("bars_")
+            and market_of(k.symbol) == "spot"
+        }
+        return sorted(stored | set(self.extra_symbols))
+
+    def _exchange_info(self) -> dict[str, Any]:
+        symbols = []
+        for symbol in self._symbols():
+            base, quote, _ = parse_symbol(symbol)
+            entry: dict[str, Any] = {
+                "symbol": base + quote,
+                "baseAsset": base,
+                "quoteAsset": quote,
+                "baseAssetPrecision": 8,
+                "quoteAssetPrecision": 8,
+                "quotePrecision": 8,
+                "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET"],
+                "isSpotTradingAllowed": True,
+                "isMarginTradingAllowed": False,
+                "permissions": ["SPOT"],
+            }
+            if self.exchange == "binance":
+                entry |= {
+                    "status": "TRADING",
+                    "filters": [
+                        {"filterType": "PRICE_FILTER", "minPrice": "0.01", "maxPrice": "1000000.00",
+                         "tickSize": "0.01"},
+                        {"filterType": "LOT_SIZE", "minQty": "0.00001", "maxQty": "9000.0",
+                         "stepSize": "0.00001"},
+                    ],
+                }  # fmt: skip
+            else:
+                entry |= {
+                    "status": "1",
+                    "filters": [],
+                    "baseSizePrecision": "0.00001",
+                    "quoteAmountPrecision": "1",
+                    "maxQuoteAmount": "2000000",
+                    "makerCommission": "0",
+                    "takerCommission": "0.0005",
+                }
+            symbols.append(entry)
+        return {
+            "timezone": "UTC",
+            "serverTime": self.now_ns() // _MS,
+            "rateLimits": [],
+            "exchangeFilters": [],
+            "symbols": symbols,
+        }
+
+    def _klines(self, query: dict[str, str]) -> tuple[int, Any]:
+        pair = query.get("symbol", "")
+        interval = query.get("interval", "")
+        timeframe = _INTERVALS[self.exchange].get(interval)
+        symbol = next((s for s in self._symbols() if s.replace("/", "") == pair), None)
+        if symbol is None or timeframe is None:
+            return 400, {"code": -1121, "msg": f"Invalid symbol or interval {pair!r} {interval!r}."}
+        limit = min(
+            int(query.get("limit", _DEFAULT_LIMIT[self.exchange])), _MAX_LIMIT[self.exchange]
+        )
+        start = int(query["startTime"]) * _MS if "startTime" in query else None
+        end = int(query["endTime"]) * _MS if "endTime" in query else None
+        kind = f"bars_{timeframe}"
+        if self.store is None or not self.store.partitions(self.source_exchange, symbol, kind):
+            return 200, []
+        # Binance: endTime is inclusive; MEXC: exclusive.
+        end_excl = None if end is None else (end + 1 if self.exchange == "binance" else end)
+        # Only bars closed by "now" exist (a replaying simulator's clock): open <= now - step.
+        step_ns = timeframe_ns(timeframe)
+        last_open_excl = (self.now_ns() - step_ns) + 1
+        end_excl = last_open_excl if end_excl is None else min(end_excl, last_open_excl)
+        bars = self.store.read(self.source_exchange, symbol, kind, start, end_excl)
+        bars = bars[:limit] if start is not None else bars[-limit:]
+        step_ms = timeframe_ns(timeframe) // _MS
+        rows = []
+        for b in bars:
+            open_ms = int(b["ts"]) // _MS
+            row: list[Any] = [
+                open_ms, _num(b["open"]), _num(b["high"]), _num(b["low"]), _num(b["close"]),
+                _num(b["volume"]), open_ms + step_ms - 1, _num(b["volume"] * b["close"]),
+            ]  # fmt: skip
+            if self.exchange == "binance":
+                row += [int(max(b["trades"], 0)), "0", "0", "0"]
+            rows.append(row)
+        return 200, rows
+
+    def respond(self, path: str, query: dict[str, str]) -> tuple[int, Any]:
+        """Return ``(status, JSON body)`` for a GET request (no fault applied)."""
+        if self.exchange == "binance":
+            if path == "/api/v3/exchangeInfo":
+                return 200, self._exchange_info()
+            if path in {"/fapi/v1/exchangeInfo", "/dapi/v1/exchangeInfo"}:
+                return 200, {"timezone": "UTC", "serverTime": self.now_ns() // _MS,
+                             "rateLimits": [], "exchangeFilters": [], "assets": [], "symbols": []}  # fmt: skip
+            if path == "/api/v3/klines":
+                return self._klines(query)
+            if path == "/api/v3/time":
+                return 200, {"serverTime": self.now_ns() // _MS}
+        else:
+            if path == "/api/v3/exchangeInfo":
+                return 200, self._exchange_info()
+            if path == "/api/v1/contract/detail":
+                return 200, {"success": True, "code": 0, "data": []}
+            if path == "/api/v3/klines":
+                return self._klines(query)
+            if path == "/api/v3/time":
+                return 200, {"serverTime": self.now_ns() // _MS}
+        return 404, {"code": -1, "msg": f"unknown endpoint {path}"}
+
+    def error_body(self, status: int) -> bytes:
+        """Return the body each exchange sends with an error status (documented, or a gateway's)."""
+        if status == 429:
+            body = (
+                {"code": -1003, "msg": "Too many requests."}
+                if self.exchange == "binance"
+                else {"code": 429, "msg": "Too Many Requests"}
+            )
+            return json.dumps(body).encode()
+        if status >= 500 and self.exchange == "binance":
+            return json.dumps(
+                {
+                    "code": -1001,
+                    "msg": "Internal error; unable to process your request. Please try again.",
+                }
+            ).encode()
+        if status >= 500:
+            return f"<html><body><h1>{status} Service Unavailable</h1></body></html>".encode()
+        return json.dumps({"code": -1100, "msg": f"HTTP {status}"}).encode()
+
+
+class ExchangeSimulator(RestResponder):
     """Serve one exchange's public REST (markets, klines) from a store on 127.0.0.1."""
 
     def __init__(
@@ -75,13 +233,9 @@ class ExchangeSimulator:
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
-        if exchange not in _INTERVALS:
-            raise ValueError(f"exchange must be one of {sorted(_INTERVALS)}; was {exchange!r}")
+        super().__init__(store, exchange=exchange, source_exchange=source_exchange)
         if host not in {"127.0.0.1", "localhost", "::1"}:
             raise ValueError(f"the simulator only listens on loopback; host was {host!r}")
-        self.store = store
-        self.exchange = exchange
-        self.source_exchange = source_exchange or exchange
         self._faults: deque[Fault] = deque()
         self._lock = threading.Lock()
         #: Every request served: ``(path, query dict)``, in arrival order.
@@ -132,140 +286,6 @@ class ExchangeSimulator:
                     self._faults.remove(fault)
                     return fault
         return None
-
-    # -- responses -------------------------------------------------------------------------------
-
-    def _symbols(self) -> list[str]:
-        keys = self.store.streams()
-        return sorted(
-            {
-                k.symbol
-                for k in keys
-                if k.exchange == self.source_exchange
-                and k.kind.startswith("bars_")
-                and market_of(k.symbol) == "spot"
-            }
-        )
-
-    def _exchange_info(self) -> dict[str, Any]:
-        symbols = []
-        for symbol in self._symbols():
-            base, quote, _ = parse_symbol(symbol)
-            entry: dict[str, Any] = {
-                "symbol": base + quote,
-                "baseAsset": base,
-                "quoteAsset": quote,
-                "baseAssetPrecision": 8,
-                "quoteAssetPrecision": 8,
-                "quotePrecision": 8,
-                "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET"],
-                "isSpotTradingAllowed": True,
-                "isMarginTradingAllowed": False,
-                "permissions": ["SPOT"],
-            }
-            if self.exchange == "binance":
-                entry |= {
-                    "status": "TRADING",
-                    "filters": [
-                        {"filterType": "PRICE_FILTER", "minPrice": "0.01", "maxPrice": "1000000.00",
-                         "tickSize": "0.01"},
-                        {"filterType": "LOT_SIZE", "minQty": "0.00001", "maxQty": "9000.0",
-                         "stepSize": "0.00001"},
-                    ],
-                }  # fmt: skip
-            else:
-                entry |= {
-                    "status": "1",
-                    "filters": [],
-                    "baseSizePrecision": "0.00001",
-                    "quoteAmountPrecision": "1",
-                    "maxQuoteAmount": "2000000",
-                    "makerCommission": "0",
-                    "takerCommission": "0.0005",
-                }
-            symbols.append(entry)
-        return {
-            "timezone": "UTC",
-            "serverTime": int(time.time() * 1000),
-            "rateLimits": [],
-            "exchangeFilters": [],
-            "symbols": symbols,
-        }
-
-    def _klines(self, query: dict[str, str]) -> tuple[int, Any]:
-        pair = query.get("symbol", "")
-        interval = query.get("interval", "")
-        timeframe = _INTERVALS[self.exchange].get(interval)
-        symbol = next((s for s in self._symbols() if s.replace("/", "") == pair), None)
-        if symbol is None or timeframe is None:
-            return 400, {"code": -1121, "msg": f"Invalid symbol or interval {pair!r} {interval!r}."}
-        limit = min(
-            int(query.get("limit", _DEFAULT_LIMIT[self.exchange])), _MAX_LIMIT[self.exchange]
-        )
-        start = int(query["startTime"]) * _MS if "startTime" in query else None
-        end = int(query["endTime"]) * _MS if "endTime" in query else None
-        kind = f"bars_{timeframe}"
-        if not self.store.partitions(self.source_exchange, symbol, kind):
-            return 200, []
-        # Binance: endTime is inclusive; MEXC: exclusive.
-        end_excl = None if end is None else (end + 1 if self.exchange == "binance" else end)
-        bars = self.store.read(self.source_exchange, symbol, kind, start, end_excl)
-        bars = bars[:limit] if start is not None else bars[-limit:]
-        step_ms = timeframe_ns(timeframe) // _MS
-        rows = []
-        for b in bars:
-            open_ms = int(b["ts"]) // _MS
-            row: list[Any] = [
-                open_ms, _num(b["open"]), _num(b["high"]), _num(b["low"]), _num(b["close"]),
-                _num(b["volume"]), open_ms + step_ms - 1, _num(b["volume"] * b["close"]),
-            ]  # fmt: skip
-            if self.exchange == "binance":
-                row += [int(max(b["trades"], 0)), "0", "0", "0"]
-            rows.append(row)
-        return 200, rows
-
-    def respond(self, path: str, query: dict[str, str]) -> tuple[int, Any]:
-        """Return ``(status, JSON body)`` for a GET request (no fault applied)."""
-        if self.exchange == "binance":
-            if path == "/api/v3/exchangeInfo":
-                return 200, self._exchange_info()
-            if path in {"/fapi/v1/exchangeInfo", "/dapi/v1/exchangeInfo"}:
-                return 200, {"timezone": "UTC", "serverTime": int(time.time() * 1000),
-                             "rateLimits": [], "exchangeFilters": [], "assets": [], "symbols": []}  # fmt: skip
-            if path == "/api/v3/klines":
-                return self._klines(query)
-            if path == "/api/v3/time":
-                return 200, {"serverTime": int(time.time() * 1000)}
-        else:
-            if path == "/api/v3/exchangeInfo":
-                return 200, self._exchange_info()
-            if path == "/api/v1/contract/detail":
-                return 200, {"success": True, "code": 0, "data": []}
-            if path == "/api/v3/klines":
-                return self._klines(query)
-            if path == "/api/v3/time":
-                return 200, {"serverTime": int(time.time() * 1000)}
-        return 404, {"code": -1, "msg": f"unknown endpoint {path}"}
-
-    def error_body(self, status: int) -> bytes:
-        """Return the body each exchange sends with an error status (documented, or a gateway's)."""
-        if status == 429:
-            body = (
-                {"code": -1003, "msg": "Too many requests."}
-                if self.exchange == "binance"
-                else {"code": 429, "msg": "Too Many Requests"}
-            )
-            return json.dumps(body).encode()
-        if status >= 500 and self.exchange == "binance":
-            return json.dumps(
-                {
-                    "code": -1001,
-                    "msg": "Internal error; unable to process your request. Please try again.",
-                }
-            ).encode()
-        if status >= 500:
-            return f"<html><body><h1>{status} Service Unavailable</h1></body></html>".encode()
-        return json.dumps({"code": -1100, "msg": f"HTTP {status}"}).encode()
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         sim = self

@@ -1,0 +1,1 @@
+"""Live and paper trading: the backtest's runtime fed by an exchange's websocket and REST."""

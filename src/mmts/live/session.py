@@ -1,0 +1,313 @@
+"""``mmts live``: the backtest's runtime fed by a live feed, paper (default) or real money.
+
+A session builds the runtime exactly as ``mmts backtest`` does (``runtime.setup``), warms the
+features up from REST klines, then feeds it the ordered events of a :class:`LiveMarket`. It
+writes ``decisions.parquet``, ``fills.parquet``, ``orders.parquet``, ``equity.parquet`` and
+``state.json`` to its folder every ``save_every_s`` and at shutdown (atomically: a crash leaves
+the previous files); started again on the same folder it continues from ``state.json``
+(portfolio, risk and mixture memory, order ids) and appends to the tables.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+import pandas as pd
+
+from mmts.core.events import Event
+from mmts.live.feed import BinanceFeed, FeedConfig
+from mmts.live.market import LiveMarket
+from mmts.models.experiment import Experiment
+from mmts.runtime.config import TradingConfig
+from mmts.runtime.engine import Runtime
+from mmts.runtime.setup import build_experts, new_runtime, runtime_frames
+
+log = logging.getLogger(__name__)
+
+STATE_FILE = "state.json"
+STATE_VERSION = 1
+TABLES = ("decisions", "fills", "orders", "equity")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LiveConfig:
+    """Where the session connects, how long it runs and where it writes."""
+
+    out: Path
+    exchange: str = "binance"
+    ws_url: str = "wss://stream.binance.com:9443"
+    rest_url: str = "https://api.binance.com"
+    paper: bool = True
+    duration_s: float | None = None
+    save_every_s: float = 10.0
+    status_every_s: float = 1.0
+    stale_after_s: float = 10.0
+    max_wait_s: float = 5.0
+    #: First reconnect delay (doubling, with jitter, up to 30 s).
+    backoff_initial_s: float = 0.2
+
+
+class LiveSession:
+    """One live or paper trading session; see the module docstring."""
+
+    def __init__(self, exp: Experiment, trading: TradingConfig, cfg: LiveConfig, *,
+                 experts: dict[str, Any] | None = None, checkpoint_dir: str | Path | None = None,
+                 status_stream: TextIO | None = None,
+                 on_market: Callable[[LiveMarket], None] | None = None) -> None:  # fmt: skip
+        if cfg.exchange != "binance":
+            raise ValueError(f"live market data is implemented for binance; was {cfg.exchange!r}")
+        if not cfg.paper:
+            raise NotImplementedError("real-money trading needs the order manager (not built yet)")
+        self.exp, self.trading, self.cfg = exp, trading, cfg
+        if experts is None:
+            experts, self.versions = build_experts(exp, trading, checkpoint_dir)
+        else:
+            self.versions = {name: getattr(e, "version", "given") for name, e in experts.items()}
+        self.experts = experts
+        self.out = Path(cfg.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.status_stream = status_stream if status_stream is not None else sys.stderr
+        self.runtime: Runtime | None = None
+        self.market: LiveMarket | None = None
+        self.feed: BinanceFeed | None = None
+        self.previous: dict[str, pd.DataFrame] = {}
+        self.error: BaseException | None = None
+        self.started_wall = 0.0
+        self.latencies_ns: list[int] = []
+        self.on_market = on_market
+
+    # -- state ----------------------------------------------------------------------------------
+
+    def _load_previous(self, runtime: Runtime) -> None:
+        path = self.out / STATE_FILE
+        if not path.exists():
+            return
+        state = json.loads(path.read_text())
+        if state.get("version") != STATE_VERSION:
+            raise ValueError(f"{path}: state version {state.get('version')} is not {STATE_VERSION}")
+        if state.get("experiment") != self.exp.name:
+            raise ValueError(
+                f"{path} belongs to experiment {state.get('experiment')!r}, not {self.exp.name!r}: "
+                "use another --out folder"
+            )
+        runtime.restore(state["runtime"])
+        for table in TABLES:
+            file = self.out / f"{table}.parquet"
+            if file.exists():
+                self.previous[table] = pd.read_parquet(file)
+        log.info("continuing from %s (position %.6f)", path, runtime.portfolio.position)
+
+    def save(self) -> None:
+        """Write the tables and the state file (each atomically)."""
+        runtime = self.runtime
+        if runtime is None:
+            return
+        frames = runtime_frames(runtime)
+        for table in TABLES:
+            frame = frames[table]
+            old = self.previous.get(table)
+            if old is not None and len(old):
+                frame = pd.concat([old, frame], ignore_index=True) if len(frame) else old
+            _atomic(self.out / f"{table}.parquet", lambda p, f=frame: f.to_parquet(p, index=False))
+        state = {
+            "version": STATE_VERSION, "experiment": self.exp.name, "exchange": self.cfg.exchange,
+            "mode": "paper" if self.cfg.paper else "live", "models": self.versions,
+            "saved_at": pd.Timestamp.now(tz="UTC").isoformat(),
+            "market": asdict(self.market.status) if self.market else {},
+            "paused_decisions": len(runtime.paused),
+            "runtime": runtime.state(),
+        }  # fmt: skip
+        text = json.dumps(state, indent=2, sort_keys=True, default=_json_default)
+        _atomic(self.out / STATE_FILE, lambda p: p.write_text(text))
+
+    # -- running --------------------------------------------------------------------------------
+
+    def _emit(self, event: Event) -> None:
+        runtime = self.runtime
+        if runtime is None:
+            raise RuntimeError("no runtime: events before run() started")
+        before = len(runtime.decisions) + len(runtime.paused)
+        started = self.feed.frame_received_ns if self.feed else time.perf_counter_ns()
+        runtime.feed(event)
+        if len(runtime.decisions) + len(runtime.paused) > before:
+            self.latencies_ns.append(time.perf_counter_ns() - started)
+
+    async def run(self, stop: asyncio.Event | None = None) -> dict[str, Any]:
+        """Run until ``stop`` is set, ``duration_s`` passed or Ctrl-C; return a summary."""
+        stop = stop or asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, stop.set)
+        self.started_wall = time.monotonic()
+        features = self.exp.features
+        bt = self.trading.backtest
+        market = LiveMarket(features, self._emit, fill_timeframe=bt.fill_timeframe,
+                            max_wait_s=self.cfg.max_wait_s)  # fmt: skip
+        feed_cfg = FeedConfig(ws_url=self.cfg.ws_url, rest_url=self.cfg.rest_url,
+                              depth=(market.primary,), trades=market.trade_symbols,
+                              stale_after_s=self.cfg.stale_after_s,
+                              backoff_initial_s=self.cfg.backoff_initial_s)  # fmt: skip
+        feed = BinanceFeed(feed_cfg, market)
+        self.market, self.feed = market, feed
+        if self.on_market is not None:
+            self.on_market(market)
+        try:
+            server_time, _ = await feed.get_with_retries("/api/v3/time", {})
+            now = int(server_time["serverTime"]) * 1_000_000
+            runtime = new_runtime(self.exp, self.trading, self.experts, start=now)
+            runtime.book_required = True
+            self._load_previous(runtime)
+            self.runtime = runtime
+            self._prime(now)
+            await market.warm_up(feed, now)
+        except BaseException:
+            await feed.close()
+            raise
+        tasks = [loop.create_task(feed.run(stop)), loop.create_task(self._housekeeping(stop))]
+        if self.cfg.duration_s is not None:
+            tasks.append(loop.create_task(_stop_after(stop, self.cfg.duration_s)))
+        try:
+            await stop.wait()
+        finally:
+            for task in tasks[1:]:
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(tasks[0], 10)
+            self.save()
+            self._print_status(final=True)
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                    loop.remove_signal_handler(sig)
+        return self.summary()
+
+    def _prime(self, now: int) -> None:
+        """Compile the kernels and run each expert once before the first message arrives.
+
+        On throwaway state: a live session must not spend its first seconds compiling (the feed
+        would go stale), and priming must not change what the real runtime sees.
+        """
+        from mmts.core.enums import FLAG_SNAPSHOT
+        from mmts.core.schema import book_dt
+        from mmts.data.book_stream import BookSyncStream
+        from mmts.features.inputs_stream import ModelInputBuilder
+        from mmts.runtime.engine import run_expert
+
+        features = self.exp.features
+        tick = features.tick_size(features.primary_symbol) or 0.01
+        rows = np.zeros(3, book_dt)
+        rows["local_ts"] = now
+        rows["first_id"], rows["last_id"] = [1, 1, 2], [1, 1, 2]
+        rows["side"], rows["qty"] = [1, -1, 1], [1.0, 1.0, 2.0]
+        rows["price"] = [1000.0, 1000.0 + tick, 1000.0]
+        rows["flags"] = [FLAG_SNAPSHOT, FLAG_SNAPSHOT, 0]
+        probe = BookSyncStream(False, tick=tick)
+        slots = self.runtime.builder.layout.model_slots if self.runtime else ()
+        builder = ModelInputBuilder(features, model_slots=slots)
+        for message in (rows[:2], rows[2:]):
+            for e in probe.push(message):
+                builder.on_book_event(e.code, e.time, e.side, e.price, e.qty)
+        base = builder.build(now + 10**9, outputs={})
+        outputs: dict[str, Any] = {}
+        failures: dict[str, str] = {}
+        for name in sorted(
+            self.experts, key=lambda n: len(getattr(self.experts[n], "upstream", ()))
+        ):
+            run_expert(name, self.experts[name], base, outputs, failures, builder.layout.slot_size)
+        # the decision path's numba helpers (book levels for the paper venue)
+        builder.cob.levels(5)
+
+    async def _housekeeping(self, stop: asyncio.Event) -> None:
+        last_save = time.monotonic()
+        while not stop.is_set():
+            await asyncio.sleep(self.cfg.status_every_s)
+            if self.market is not None:
+                self.market.release()  # a source overdue with nothing arriving is passed over
+            self._print_status()
+            if time.monotonic() - last_save >= self.cfg.save_every_s:
+                self.save()
+                last_save = time.monotonic()
+
+    def status_line(self) -> str:
+        """Book state, last decision, position and PnL in one line."""
+        runtime, market, feed = self.runtime, self.market, self.feed
+        if runtime is None or market is None or feed is None:
+            return "starting"
+        if not feed.connected:
+            book = "DISCONNECTED"
+        elif feed.stale:
+            book = "STALE"
+        else:
+            book = "book ok" if market.book.valid else "book SYNCING"
+        last = runtime.decisions[-1] if runtime.decisions else None
+        when = (
+            pd.Timestamp(runtime.last_data, tz="UTC").strftime("%H:%M:%S")
+            if runtime.last_data > 0
+            else "--"
+        )
+        price = runtime._decision_price()
+        pnl = (
+            runtime.portfolio.equity(price) - self.trading.backtest.initial_cash
+            if np.isfinite(price)
+            else float("nan")
+        )
+        decision = f"{last['action']} {last['size']:+.4f}" if last else "none yet"
+        return (f"{when} {book} | last {decision} | pos {runtime.portfolio.position:+.4f} | "
+                f"pnl {pnl:+.2f} | decisions {len(runtime.decisions)} paused {len(runtime.paused)} | "
+                f"reconnects {feed.reconnects} resyncs {market.status.resyncs}")  # fmt: skip
+
+    def _print_status(self, final: bool = False) -> None:
+        stream = self.status_stream
+        line = self.status_line()
+        if stream.isatty() and not final:
+            stream.write("\r\x1b[2K" + line)
+        else:
+            stream.write(line + "\n")
+        stream.flush()
+
+    def summary(self) -> dict[str, Any]:
+        """Return counts and decision latencies of the session so far."""
+        runtime, market, feed = self.runtime, self.market, self.feed
+        lat = np.asarray(self.latencies_ns, np.float64) / 1e6
+        return {
+            "out": str(self.out), "decisions": len(runtime.decisions) if runtime else 0,
+            "paused": len(runtime.paused) if runtime else 0,
+            "fills": len(runtime.fills) if runtime else 0,
+            "events": market.status.events if market else 0,
+            "reconnects": feed.reconnects if feed else 0,
+            "resyncs": market.status.resyncs if market else 0,
+            "late_events": market.status.late if market else 0,
+            "missing_bars": market.status.missing_bars if market else 0,
+            "decision_ms_p50": float(np.percentile(lat, 50)) if lat.size else None,
+            "decision_ms_p99": float(np.percentile(lat, 99)) if lat.size else None,
+        }  # fmt: skip
+
+
+async def _stop_after(stop: asyncio.Event, seconds: float) -> None:
+    await asyncio.sleep(seconds)
+    stop.set()
+
+
+def _atomic(path: Path, write: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    write(tmp)
+    tmp.replace(path)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    raise TypeError(f"cannot write {type(value).__name__} to the state file")

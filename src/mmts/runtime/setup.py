@@ -1,0 +1,89 @@
+"""Build a runtime from an experiment: the one construction backtest and live share.
+
+Same experiment and trading tables -> same experts, mixture, risk, venue model and portfolio,
+whichever driver feeds the events. ``runtime_frames`` turns what a runtime recorded into the
+tables both write (``decisions``, ``fills``, ``orders``, ``equity``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mmts.execution.portfolio import Portfolio
+from mmts.execution.venue import SimulatedVenue
+from mmts.models.experiment import Experiment
+from mmts.runtime.config import TradingConfig
+from mmts.runtime.engine import Runtime, RuntimeConfig
+from mmts.strategy.moe import MixtureOfExperts
+from mmts.strategy.rules import ImbalanceRule, MovingAverageRule
+
+RULES = {"ma_cross": MovingAverageRule, "imbalance": ImbalanceRule}
+
+
+def build_experts(exp: Experiment, trading: TradingConfig, checkpoint_dir: str | Path | None = None
+                  ) -> tuple[dict[str, Any], dict[str, str]]:  # fmt: skip
+    """Create the configured experts; return them and their versions (checkpoint ids, 'rule')."""
+    from mmts.models.predictors import load_active_models
+
+    wanted = trading.backtest.experts
+    models: dict[str, Any] = {}
+    if {"cnn", "rl"} & set(wanted):
+        models, _ = load_active_models(
+            checkpoint_dir or exp.checkpoints.dir, exp.features, exp.checkpoints.keep
+        )
+    experts: dict[str, Any] = {}
+    versions: dict[str, str] = {}
+    for name in wanted:
+        if name in RULES:
+            experts[name] = RULES[name](name=name)
+            versions[name] = "rule"
+        elif name in models:
+            experts[name] = models[name]
+            versions[name] = models[name].version
+        elif name in ("cnn", "rl"):
+            raise FileNotFoundError(
+                f"expert {name!r} has no checkpoint: run `mmts train {name}` (or `nox -s backtest`)"
+            )
+        else:
+            raise ValueError(f"unknown expert {name!r}; known: cnn, rl, {', '.join(RULES)}")
+    return experts, versions
+
+
+def new_runtime(exp: Experiment, trading: TradingConfig, experts: dict[str, Any], *,
+                start: int | None, venue: Any = None, portfolio: Portfolio | None = None) -> Runtime:  # fmt: skip
+    """Build the runtime of ``exp`` with ``experts``; ``venue`` defaults to the simulated (paper) one."""
+    bt = trading.backtest
+    if venue is None:
+        venue = SimulatedVenue(
+            bt.venue, latency_ns=int(bt.latency_ms * 1e6), slippage_bps=bt.slippage_bps
+        )
+    runtime_cfg = RuntimeConfig(decision_every_ns=exp.decision_step, horizon_ns=exp.horizon_ns, costs=exp.costs,
+                                dead_zone=exp.labels.dead_zone, fill_timeframe=bt.fill_timeframe)  # fmt: skip
+    return Runtime(runtime_cfg, exp.features, experts, MixtureOfExperts(trading.strategy), trading.risk,
+                   venue, portfolio or Portfolio(cash=bt.initial_cash), start=start)  # fmt: skip
+
+
+def runtime_frames(runtime: Runtime) -> dict[str, pd.DataFrame]:
+    """Return the runtime's fills, orders, equity and decisions as tables (times as UTC datetimes)."""
+    fills = pd.DataFrame({
+        "time": [f.time for f in runtime.fills], "order_id": [f.order_id for f in runtime.fills],
+        "side": [1 if f.qty > 0 else -1 for f in runtime.fills],
+        "qty": [abs(float(f.qty)) for f in runtime.fills], "signed_qty": [float(f.qty) for f in runtime.fills],
+        "price": [float(f.price) for f in runtime.fills], "fee": [float(f.fee) for f in runtime.fills],
+        "liquidity": [f.liquidity for f in runtime.fills],
+    })  # fmt: skip
+    orders = pd.DataFrame({
+        "time": [o.time for o in runtime.orders], "order_id": [o.id for o in runtime.orders],
+        "qty": [float(o.qty) for o in runtime.orders],
+        "limit": [np.nan if o.limit is None else float(o.limit) for o in runtime.orders],
+    })  # fmt: skip
+    equity = pd.DataFrame(runtime.equity, columns=["time", "equity", "position", "price"])
+    decisions = pd.DataFrame(runtime.decisions)
+    for frame in (fills, orders, equity, decisions):
+        if "time" in frame:
+            frame["time"] = pd.to_datetime(frame["time"].astype("int64"), utc=True)
+    return {"fills": fills, "orders": orders, "equity": equity, "decisions": decisions}

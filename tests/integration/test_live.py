@@ -1,0 +1,203 @@
+"""`mmts live --paper` against the simulator is the backtest: same events in, same decisions out.
+
+Both tests replay the bundled real window (Binance spot ETH/BTC, 2024-08-08 23:54 .. 00:05)
+through the project's exchange simulator on 127.0.0.1 and a real websocket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mmts.core import sync_nb
+from mmts.core import tickbook_nb as tbk
+from mmts.core.events import BookEvent
+from mmts.data import open_store
+from mmts.data.binance_ws import read_recording
+from mmts.data.book_stream import BookSyncStream
+from mmts.live.market import LiveMarket
+from mmts.live.session import LiveConfig, LiveSession
+from mmts.models.experiment import load_experiment
+from mmts.runtime.config import load_trading
+from mmts.testing.exchange_sim import Fault
+from mmts.testing.sim_exchange import SimExchange
+
+ROOT = Path(__file__).resolve().parents[2]
+EXPERIMENT = ROOT / "experiments" / "paper_rules.toml"
+START, END = "2024-08-08T23:54:14Z", "2024-08-09T00:05:05Z"
+
+
+def _files(shared_data: Path, days: tuple[str, ...]) -> list[Path]:
+    spot = shared_data / "binance-ws" / "spot"
+    return [spot / f"{s}usdt_{d}.gz" for s in ("eth", "btc") for d in days]
+
+
+def _run_live(sim: SimExchange, out: Path, emitted: list[Any] | None = None,
+              on_market: Any = None, **cfg: Any) -> tuple[LiveSession, dict[str, Any]]:  # fmt: skip
+    exp, trading = load_experiment(EXPERIMENT), load_trading(EXPERIMENT)
+    live_cfg = LiveConfig(out=out, ws_url=sim.ws_url, rest_url=sim.url, status_every_s=0.5, **cfg)
+    session = LiveSession(exp, trading, live_cfg, status_stream=io.StringIO(), on_market=on_market)
+    if emitted is not None:
+        emit = session._emit
+
+        def record(event: Any) -> None:
+            emitted.append(event)
+            emit(event)
+
+        session._emit = record  # type: ignore[method-assign]
+
+    async def main() -> dict[str, Any]:
+        stop = asyncio.Event()
+
+        async def stop_at_end() -> None:
+            while not sim.finished.is_set():
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(1.5)  # let the last frames in
+            stop.set()
+
+        watcher = asyncio.create_task(stop_at_end())
+        try:
+            return await session.run(stop)
+        finally:
+            watcher.cancel()
+
+    return session, asyncio.run(main())
+
+
+def test_live_paper_decides_exactly_as_the_backtest(
+    shared_data: Path, sample_store_path: Path, tmp_path: Path
+) -> None:
+    from mmts.backtest.run import run_backtest
+
+    store = open_store(sample_store_path)
+    with SimExchange(_files(shared_data, ("20240808", "20240809")), store=store, speed=0) as sim:
+        _, summary = _run_live(sim, tmp_path / "live")
+    assert summary["late_events"] == 0 and summary["missing_bars"] == 0
+    live = pd.read_parquet(tmp_path / "live" / "decisions.parquet")
+    exp, trading = load_experiment(EXPERIMENT), load_trading(EXPERIMENT)
+    result = run_backtest(store, exp, trading, START, END, out=tmp_path / "bt")
+    backtest = pd.read_parquet(Path(result["run_dir"]) / "decisions.parquet")
+    # The live session stops with the data; the backtest also decides at its end time.
+    common = backtest[backtest["time"] <= live["time"].max()].reset_index(drop=True)
+    assert len(live) >= 125 and len(common) == len(live)
+    columns = ["time", "action", "size", "confidence", "price", "experts"]
+    pd.testing.assert_frame_equal(live[columns], common[columns], check_exact=True)
+    assert live["action"].nunique() >= 2  # the comparison covers real trading, not all HOLD
+    fills_live = pd.read_parquet(tmp_path / "live" / "fills.parquet")
+    fills_bt = pd.read_parquet(Path(result["run_dir"]) / "fills.parquet")
+    fills_bt = fills_bt[fills_bt["time"] <= live["time"].max()].reset_index(drop=True)
+    assert len(fills_live) > 5
+    pd.testing.assert_frame_equal(fills_live[: len(fills_bt)], fills_bt, check_exact=True)
+
+
+def _replay_books(paths: list[Path], wanted: set[int]) -> dict[int, tuple[np.ndarray, ...]]:
+    """The book replay reconstructs from the recordings, at each wanted last update id."""
+    rows = np.concatenate([read_recording(path)[0][0].book for path in paths])
+    bounds = np.flatnonzero(
+        np.r_[True, (np.diff(rows["local_ts"]) != 0) | (np.diff(rows["last_id"]) != 0)
+              | (np.diff(rows["flags"]) != 0)]
+    )  # fmt: skip
+    stream = BookSyncStream(False, tick=0.01)
+    books: dict[int, tuple[np.ndarray, ...]] = {}
+    for a, b in zip(bounds, [*bounds[1:], rows.shape[0]], strict=True):
+        stream.push(rows[a:b])
+        u = int(stream.status[sync_nb.SY_LAST_U])
+        if stream.valid and u in wanted and u not in books and stream.book is not None:
+            books[u] = (
+                *tbk.tb_levels(stream.book, 0, 10**6),
+                *tbk.tb_levels(stream.book, 1, 10**6),
+            )
+    return books
+
+
+def test_disconnects_and_gaps_resync_to_the_replayed_book(
+    shared_data: Path, sample_store_path: Path, tmp_path: Path
+) -> None:
+    files = _files(shared_data, ("20240808", "20240809"))
+    sim = SimExchange(files, store=open_store(sample_store_path), speed=20)
+    t0 = sim.recorded.stamps[0]
+    kinds = ["drop", "gap", "gap", "drop", "malformed", "gap", "close"]
+    for k in range(40):  # one fault every 15 s of the 10.8 recorded minutes
+        kind = kinds[k % len(kinds)]
+        sim.schedule(
+            t0 + (15 + 15 * k) * 10**9, Fault(kind, path="@depth" if kind != "drop" else "")
+        )
+    sim.inject(Fault("status", status=429, path="/depth"), Fault("status", status=503, path="/depth"),
+               Fault("delay", seconds=0.3, path="/depth"))  # fmt: skip
+    synced: list[tuple[int, tuple[np.ndarray, ...]]] = []
+
+    def watch(market: LiveMarket) -> None:
+        def on_synced(book: BookSyncStream) -> None:
+            assert book.book is not None
+            u = int(book.status[sync_nb.SY_LAST_U])
+            synced.append(
+                (u, (*tbk.tb_levels(book.book, 0, 10**6), *tbk.tb_levels(book.book, 1, 10**6)))
+            )
+
+        market.on_synced = on_synced
+
+    emitted: list[Any] = []
+    with sim:
+        session, summary = _run_live(sim, tmp_path / "live", emitted, watch, stale_after_s=1.0,
+                                     backoff_initial_s=0.02)  # fmt: skip
+    applied = [kind for _, kind in sim.applied]
+    assert len(applied) >= 20, applied
+    assert summary["resyncs"] >= 20 and summary["reconnects"] >= 5, summary
+    # Every resync (and the first sync) rebuilt exactly the book replay has at that update id.
+    replayed = _replay_books(files[:2], {u for u, _ in synced})  # the ETH files
+    assert len(synced) >= 21
+    for u, levels in synced:
+        assert u in replayed, f"replay never reached update id {u}"
+        for ours, theirs in zip(levels, replayed[u], strict=True):
+            np.testing.assert_array_equal(ours, theirs)
+    # No decision while the book was out of sync; decisions were paused instead.
+    valid_at = []
+    valid = False
+    for event in emitted:
+        if isinstance(event, BookEvent) and event.code in (
+            sync_nb.LOG_SYNCED,
+            sync_nb.LOG_INVALIDATE,
+        ):
+            valid = event.code == sync_nb.LOG_SYNCED
+            valid_at.append((event.time, valid))
+    times = np.array([t for t, _ in valid_at])
+    states = np.array([v for _, v in valid_at])
+    runtime = session.runtime
+    assert runtime is not None and runtime.paused and len(runtime.decisions) > 20
+    for decision in runtime.decisions:
+        k = int(np.searchsorted(times, decision["time"], side="right")) - 1
+        assert k >= 0 and states[k], f"decision at {decision['time']} on an invalid book"
+    for t, _ in runtime.paused:
+        k = int(np.searchsorted(times, t, side="right")) - 1
+        assert k < 0 or not states[k]
+
+
+@pytest.mark.parametrize("restart", [True])
+def test_a_restarted_session_continues_from_its_state(
+    shared_data: Path, sample_store_path: Path, tmp_path: Path, restart: bool
+) -> None:
+    store = open_store(sample_store_path)
+    out = tmp_path / "live"
+    with SimExchange(_files(shared_data, ("20240808",)), store=store, speed=0) as sim:
+        first, _ = _run_live(sim, out)
+    assert first.runtime is not None
+    position = first.runtime.portfolio.position
+    n_decisions = len(pd.read_parquet(out / "decisions.parquet"))
+    with SimExchange(_files(shared_data, ("20240809",)), store=store, speed=0) as sim:
+        second, _ = _run_live(sim, out)
+    assert second.runtime is not None
+    decisions = pd.read_parquet(out / "decisions.parquet")
+    assert len(decisions) == n_decisions + len(second.runtime.decisions)
+    assert decisions["time"].is_monotonic_increasing
+    # The second session started from the first one's position and order ids.
+    orders = pd.read_parquet(out / "orders.parquet")
+    assert orders["order_id"].is_unique
+    first_fill = second.runtime.fills[0] if second.runtime.fills else None
+    assert restart and (first_fill is None or first_fill.order_id > first.runtime.order_id)
+    assert position != 0.0 or first.runtime.fills
