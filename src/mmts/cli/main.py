@@ -79,10 +79,11 @@ def _build_parser() -> argparse.ArgumentParser:
     build.add_argument("--json", action="store_true", help="print the summary as JSON")
     build.set_defaults(handler=_features_build)
 
-    from mmts.cli import backtest, models
+    from mmts.cli import backtest, live, models
 
     models.add_commands(commands)
     backtest.add_commands(commands)
+    live.add_commands(commands)
     return parser
 
 

@@ -263,6 +263,8 @@ class BinanceFeed:
                     reason = f"{type(e).__name__}: {e}"
                 finally:
                     self._ws = None
+                    if stop.is_set():
+                        reason = "stopped"
                     if self._got_frames:  # a connection that worked starts the backoff over
                         delays = backoff_delays(self.cfg.backoff_initial_s, self.cfg.backoff_max_s)
                     if self.connected:

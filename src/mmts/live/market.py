@@ -190,13 +190,13 @@ class LiveMarket:
             was_valid = self.book.valid
             for event in self.book.invalidate(max(stamp, self.clock)):
                 self._push(event.time, 1, event)
-            self._after_book(was_valid)
+            self._after_book(was_valid, counts=reason != "stopped")
             self.status.incidents.append(f"disconnected at {stamp}: {reason}")
             self.release()
 
-    def _after_book(self, was_valid: bool) -> None:
+    def _after_book(self, was_valid: bool, counts: bool = True) -> None:
         self.status.book_valid = self.book.valid
-        if was_valid and not self.book.valid:
+        if was_valid and not self.book.valid and counts:
             self.status.resyncs += 1
         if not was_valid and self.book.valid and self.on_synced is not None:
             self.on_synced(self.book)

@@ -1,0 +1,114 @@
+"""``mmts live`` (paper by default) and ``mmts sim-exchange`` (a local Binance to rehearse on)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+BINANCE_WS = "wss://stream.binance.com:9443"
+BINANCE_REST = "https://api.binance.com"
+
+
+def add_commands(commands: Any) -> None:
+    """Register ``mmts live`` and ``mmts sim-exchange``."""
+    live = commands.add_parser(
+        "live",
+        help="trade the experiment live: paper (default) or, with --live, real money",
+        description="Feed live market data through the backtest's runtime. Paper trading fills "
+        "against the live book with the backtest's fill and fee model. Writes decisions.parquet, "
+        "fills.parquet and state.json to --out; a restart on the same --out continues from it.",
+    )
+    live.add_argument("--experiment", help="experiment TOML (default: experiments/default.toml)")
+    live.add_argument("--exchange", default="binance", choices=["binance"], help="exchange")
+    mode = live.add_mutually_exclusive_group()
+    mode.add_argument("--paper", action="store_true", help="paper trading (the default)")
+    mode.add_argument("--live", action="store_true", help="real money: orders go to the exchange")
+    live.add_argument("--yes", action="store_true", help="skip the --live confirmation prompt")
+    live.add_argument("--ws-url", default=BINANCE_WS, help=f"websocket base (default {BINANCE_WS})")
+    live.add_argument(
+        "--rest-url", default=BINANCE_REST, help=f"REST base (default {BINANCE_REST})"
+    )
+    live.add_argument("--duration", type=float, help="stop after this many seconds")
+    live.add_argument("--out", help="session folder (default: live/<experiment name>)")
+    live.add_argument("--checkpoints", help="checkpoint folder (default: the experiment's)")
+    live.add_argument("--stale-after", type=float, default=10.0,
+                      help="seconds without market data before the feed counts as stale")  # fmt: skip
+    live.add_argument("--verbose", action="store_true", help="log at INFO level")
+    live.set_defaults(handler=_live)
+
+    sim = commands.add_parser(
+        "sim-exchange",
+        help="serve recorded Binance traffic on 127.0.0.1 (websocket + REST) to rehearse on",
+        description="Replay raw Binance websocket recordings over a real websocket, in Binance's "
+        "stream format, with the REST a live client needs (time, exchangeInfo, depth, klines) on "
+        "the same port. Prints its URLs when ready; Ctrl-C stops it.",
+    )
+    sim.add_argument("--data", nargs="+", required=True, metavar="FILE",
+                     help="recordings (<local ts> <JSON> lines, .gz or plain)")  # fmt: skip
+    sim.add_argument("--store", help="store whose bars answer klines (default: ./data if present)")
+    sim.add_argument("--host", default="127.0.0.1", help="loopback address (default 127.0.0.1)")
+    sim.add_argument("--port", type=int, default=0, help="port (default: any free one)")
+    sim.add_argument("--speed", type=float, default=1.0, help="replay speed (0: unpaced)")
+    sim.add_argument("--exit-at-end", action="store_true", help="stop when the replay ends")
+    sim.set_defaults(handler=_sim_exchange)
+
+
+def _live(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from mmts.live.session import LiveConfig, LiveSession
+    from mmts.models.experiment import load_experiment
+    from mmts.runtime.config import load_trading
+
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)  # fmt: skip
+    exp = load_experiment(args.experiment)
+    trading = load_trading(args.experiment)
+    if args.live:
+        if not args.yes:
+            answer = input(
+                f"Trade REAL MONEY on {args.exchange} with experiment {exp.name!r}? Type 'yes': "
+            )
+            if answer.strip().lower() != "yes":
+                print("not confirmed; nothing was traded", file=sys.stderr)
+                return 1
+        raise ValueError(
+            "real-money trading needs the order manager, which is not built yet; run --paper"
+        )
+    out = Path(args.out) if args.out else Path("live") / exp.name
+    cfg = LiveConfig(out=out, exchange=args.exchange, ws_url=args.ws_url, rest_url=args.rest_url,
+                     paper=True, duration_s=args.duration, stale_after_s=args.stale_after)  # fmt: skip
+    session = LiveSession(exp, trading, cfg, checkpoint_dir=args.checkpoints)
+    summary = asyncio.run(session.run())
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def _sim_exchange(args: argparse.Namespace) -> int:
+    from mmts.data import open_store
+    from mmts.testing.sim_exchange import SimExchange
+
+    store_path = args.store or ("data" if Path("data").is_dir() else None)
+    store = open_store(store_path) if store_path else None
+    sim = SimExchange(args.data, store=store, host=args.host, port=args.port, speed=args.speed)
+    sim.start()
+    first, last = sim.recorded.stamps[0], sim.recorded.stamps[-1]
+    print(f"rest: {sim.url}\nws:   {sim.ws_url}\n"
+          f"replaying {len(sim.recorded)} frames of {', '.join(sim.symbols)} "
+          f"({(last - first) / 1e9:.0f} s recorded) at speed {args.speed:g}; "
+          f"klines from {store_path or 'nowhere'}; Ctrl-C stops", flush=True)  # fmt: skip
+    try:
+        while not (args.exit_at_end and sim.finished.is_set()):
+            if sim.error is not None:
+                raise RuntimeError(f"the simulator stopped: {sim.error}")
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sim.stop()
+    return 0
