@@ -41,6 +41,21 @@ def add_commands(commands: Any) -> None:
     live.add_argument("--verbose", action="store_true", help="log at INFO level")
     live.set_defaults(handler=_live)
 
+    rec = commands.add_parser(
+        "record",
+        help="record live order-book, trade and best-bid/ask traffic in the importer's raw format",
+        description="Write Binance's diff depth, trades and bookTicker frames as received, plus a "
+        "REST depth snapshot after every (re)connect and id gap, to <out>/<symbol>_<YYYYMMDD>.gz "
+        "(one message per line: '<receive time ns> <JSON>'). `mmts data import` reads them.",
+    )
+    rec.add_argument("--exchange", default="binance", choices=["binance"], help="exchange")
+    rec.add_argument("--symbols", required=True, help="unified symbols, comma-separated")
+    rec.add_argument("--out", required=True, help="folder for the daily files")
+    rec.add_argument("--ws-url", default=BINANCE_WS, help=f"websocket base (default {BINANCE_WS})")
+    rec.add_argument("--rest-url", default=BINANCE_REST, help=f"REST base (default {BINANCE_REST})")
+    rec.add_argument("--duration", type=float, help="stop after this many seconds")
+    rec.set_defaults(handler=_record)
+
     sim = commands.add_parser(
         "sim-exchange",
         help="serve recorded Binance traffic on 127.0.0.1 (websocket + REST) to rehearse on",
@@ -85,6 +100,24 @@ def _live(args: argparse.Namespace) -> int:
                      paper=True, duration_s=args.duration, stale_after_s=args.stale_after)  # fmt: skip
     session = LiveSession(exp, trading, cfg, checkpoint_dir=args.checkpoints)
     summary = asyncio.run(session.run())
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def _record(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from mmts.live.feed import FeedConfig
+    from mmts.live.market import exchange_name
+    from mmts.live.recorder import record
+
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
+    symbols = tuple(exchange_name(s) for s in args.symbols.split(",") if s.strip())
+    cfg = FeedConfig(ws_url=args.ws_url, rest_url=args.rest_url, depth=symbols, trades=symbols,
+                     book_ticker=symbols, snapshot_limit=1000)  # fmt: skip
+    print(f"recording {', '.join(symbols)} to {args.out}; Ctrl-C stops", file=sys.stderr)
+    summary = asyncio.run(record(cfg, Path(args.out), duration_s=args.duration))
     print(json.dumps(summary, indent=2))
     return 0
 

@@ -52,6 +52,8 @@ class FeedConfig:
     rest_url: str = "https://api.binance.com"
     depth: tuple[str, ...] = ()
     trades: tuple[str, ...] = ()
+    #: Symbols whose ``@bookTicker`` (best bid/ask) is subscribed too (the recorder keeps it).
+    book_ticker: tuple[str, ...] = ()
     futures: bool = False
     snapshot_limit: int = 5000
     stale_after_s: float = 10.0
@@ -63,7 +65,8 @@ class FeedConfig:
     def streams(self) -> list[str]:
         """Combined-stream names to subscribe."""
         speed = "@depth@0ms" if self.futures else "@depth@100ms"
-        return [s.lower() + speed for s in self.depth] + [s.lower() + "@trade" for s in self.trades]
+        return ([s.lower() + speed for s in self.depth] + [s.lower() + "@trade" for s in self.trades]
+                + [s.lower() + "@bookTicker" for s in self.book_ticker])  # fmt: skip
 
     @property
     def depth_path(self) -> str:
@@ -105,9 +108,10 @@ def backoff_delays(initial: float, cap: float, rng: random.Random | None = None)
 class BinanceFeed:
     """One websocket connection's market data into a :class:`FeedSink`; see the module docstring."""
 
-    def __init__(self, cfg: FeedConfig, sink: FeedSink, *,
-                 clock: Callable[[], int] = time.time_ns) -> None:  # fmt: skip
-        self.cfg, self.sink, self.clock = cfg, sink, clock
+    def __init__(self, cfg: FeedConfig, sink: FeedSink, *, clock: Callable[[], int] = time.time_ns,
+                 raw: Callable[[int, str, str], None] | None = None) -> None:  # fmt: skip
+        """``raw(stamp, symbol, text)`` gets every frame and snapshot as received (the recorder)."""
+        self.cfg, self.sink, self.clock, self.raw = cfg, sink, clock, raw
         self.last_stamp = 0
         self.last_frame_wall = 0.0
         self.connected = False
@@ -200,6 +204,8 @@ class BinanceFeed:
             try:
                 body, stamp = await self.get_with_retries(self.cfg.depth_path, params)
                 rows = snapshot_rows(body, 0)
+                if self.raw is not None:
+                    self.raw(stamp, symbol, json.dumps(body, separators=(",", ":")))
                 break
             except (RetryableError, DataFormatError) as e:
                 log.warning("depth snapshot of %s failed (%s); trying again", symbol, e)
@@ -312,16 +318,22 @@ class BinanceFeed:
         self.frame_received_ns = time.perf_counter_ns()
         try:
             message = json.loads(frame)
+            if "result" in message and "id" in message:
+                return  # a reply to SUBSCRIBE
             stream, data = message["stream"], message["data"]
         except (ValueError, KeyError, TypeError):
             self.malformed += 1
             log.warning("malformed frame skipped: %r", frame[:80])
             return
-        if "result" in message:
-            return  # a reply to SUBSCRIBE
-        stamp = self._stamp(message.get(REPLAY_FIELD))
+        recorded = message.pop(REPLAY_FIELD, None)
+        stamp = self._stamp(recorded)
         self.frames += 1
         kind, symbol = stream_kind(stream), stream_symbol(stream)
+        if self.raw is not None:
+            text = frame if isinstance(frame, str) else frame.decode()
+            if recorded is not None:  # the simulator's field is not Binance's: strip it
+                text = text[: text.rindex(f',"{REPLAY_FIELD}"')] + "}"
+            self.raw(stamp, symbol, text)
         try:
             if kind == "depth":
                 rows = depth_rows(data, max(stamp, self.depth_floor.get(symbol, stamp)))
