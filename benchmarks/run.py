@@ -18,6 +18,7 @@ sys.path.insert(0, str(HERE))
 import bench_backtest
 import bench_cob
 import bench_import
+import bench_live
 import bench_model_input
 import bench_models
 import bench_scale
@@ -43,6 +44,7 @@ def main() -> None:
     rows += bench_models.run(HERE.parent)
     rows += bench_signals.run()
     rows += bench_backtest.run(HERE.parent)
+    rows += bench_live.run(HERE.parent, args.shared, 30.0 if args.quick else 90.0)
     if not args.quick:
         rows += bench_scale.run()
     print(

@@ -33,32 +33,46 @@ def stream_symbol(stream: str) -> str:
     return stream.split("@", 1)[0].upper()
 
 
-def _levels(levels: Any, side: int, what: str) -> list[tuple[int, float, float]]:
+def _levels(levels: Any, what: str) -> np.ndarray:
+    """``[[price, qty], ...]`` (decimal strings) as a float64 ``(n, 2)`` array, checked."""
     if not isinstance(levels, list):
         raise DataFormatError(f"{what} must be a list of [price, qty] pairs; was {levels!r:.80}")
-    out = []
-    for level in levels:
-        try:
-            price, qty = float(level[0]), float(level[1])
-        except (TypeError, ValueError, IndexError) as e:
-            raise DataFormatError(f"{what} has a bad level {level!r:.60}") from e
-        if not (price > 0 and np.isfinite(price) and qty >= 0 and np.isfinite(qty)):
-            raise DataFormatError(f"{what} level {level!r:.60}: price must be positive and size non-negative")  # fmt: skip
-        out.append((side, price, qty))
+    if not levels:
+        return np.empty((0, 2))
+    try:
+        out = np.array(levels, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        bad = next((lv for lv in levels if not _is_level(lv)), levels[0])
+        raise DataFormatError(f"{what} has a bad level {bad!r:.60}") from e
+    if out.ndim != 2 or out.shape[1] != 2:
+        raise DataFormatError(f"{what} has a bad level {levels[0]!r:.60}")
+    price, qty = out[:, 0], out[:, 1]
+    ok = (price > 0) & np.isfinite(price) & (qty >= 0) & np.isfinite(qty)
+    if not ok.all():
+        bad = levels[int(np.argmin(ok))]
+        raise DataFormatError(f"{what} level {bad!r:.60}: price must be positive and size non-negative")  # fmt: skip
     return out
 
 
-def _rows(levels: list[tuple[int, float, float]], local_ts: int, exch_ts: int, first_id: int,
+def _is_level(level: Any) -> bool:
+    try:
+        float(level[0]), float(level[1])
+    except (TypeError, ValueError, IndexError, KeyError):
+        return False
+    return len(level) == 2
+
+
+def _rows(bids: np.ndarray, asks: np.ndarray, local_ts: int, exch_ts: int, first_id: int,
           last_id: int, prev_id: int, flags: int) -> np.ndarray:  # fmt: skip
-    rows = np.zeros(max(len(levels), 1), book_dt)  # an empty diff keeps one placeholder row
+    n_bid, n = bids.shape[0], bids.shape[0] + asks.shape[0]
+    rows = np.zeros(max(n, 1), book_dt)  # an empty diff keeps one placeholder row
     rows["local_ts"], rows["exch_ts"] = local_ts, exch_ts
     rows["first_id"], rows["last_id"], rows["prev_id"] = first_id, last_id, prev_id
     rows["flags"] = flags
-    if levels:
-        arr = np.array(
-            levels, dtype=[("side", np.int8), ("price", np.float64), ("qty", np.float64)]
-        )
-        rows["side"], rows["price"], rows["qty"] = arr["side"], arr["price"], arr["qty"]
+    if n:
+        rows["side"][:n_bid], rows["side"][n_bid:n] = SIDE_BUY, SIDE_SELL
+        rows["price"][:n_bid], rows["price"][n_bid:n] = bids[:, 0], asks[:, 0]
+        rows["qty"][:n_bid], rows["qty"][n_bid:n] = bids[:, 1], asks[:, 1]
     return rows
 
 
@@ -80,9 +94,9 @@ def depth_rows(data: dict[str, Any], local_ts: int) -> np.ndarray:
     prev = int(data["pu"]) if "pu" in data else NO_ID
     exch_ms = data.get("T", data.get("E"))
     exch = int(exch_ms) * _MS if exch_ms is not None else NO_TS
-    levels = _levels(data.get("b", []), SIDE_BUY, f"{what} {first}..{last} bids")
-    levels += _levels(data.get("a", []), SIDE_SELL, f"{what} {first}..{last} asks")
-    return _rows(levels, int(local_ts), exch, first, last, prev, 0)
+    bids = _levels(data.get("b", []), f"{what} {first}..{last} bids")
+    asks = _levels(data.get("a", []), f"{what} {first}..{last} asks")
+    return _rows(bids, asks, int(local_ts), exch, first, last, prev, 0)
 
 
 def snapshot_rows(snapshot: dict[str, Any], local_ts: int) -> np.ndarray:
@@ -91,9 +105,9 @@ def snapshot_rows(snapshot: dict[str, Any], local_ts: int) -> np.ndarray:
     last = int(_need(snapshot, "lastUpdateId", what))
     exch_ms = snapshot.get("T", snapshot.get("E"))
     exch = int(exch_ms) * _MS if exch_ms is not None else NO_TS
-    levels = _levels(_need(snapshot, "bids", what), SIDE_BUY, f"{what} {last} bids")
-    levels += _levels(_need(snapshot, "asks", what), SIDE_SELL, f"{what} {last} asks")
-    return _rows(levels, int(local_ts), exch, last, last, NO_ID, FLAG_SNAPSHOT)
+    bids = _levels(_need(snapshot, "bids", what), f"{what} {last} bids")
+    asks = _levels(_need(snapshot, "asks", what), f"{what} {last} asks")
+    return _rows(bids, asks, int(local_ts), exch, last, last, NO_ID, FLAG_SNAPSHOT)
 
 
 def trade_record(data: dict[str, Any], local_ts: int) -> np.ndarray:

@@ -38,7 +38,8 @@ class BookSyncStream:
         self.tick = tick
         self.rows = np.zeros(1024, book_dt)
         self.n_rows = 0
-        self.starts: list[int] = []  # first row of each kept message
+        self._starts = np.zeros(1024, np.int64)  # first row of each kept message
+        self.n_messages = 0
         self.status = sync_nb.new_sync_status()
         self.book: tuple[np.ndarray, ...] | None = None
         self._incidents = np.zeros((16, 6), np.int64)
@@ -78,8 +79,10 @@ class BookSyncStream:
                 grid, 100 * grid, float(levels["price"][0]) if levels.shape[0] else 1.0, 1
             )
         self._append(message)
-        m = len(self.starts) - 1
-        bounds = np.array([*self.starts, self.n_rows], np.int64)
+        m = self.n_messages - 1
+        bounds = np.empty(m + 2, np.int64)
+        bounds[: m + 1] = self._starts[: m + 1]
+        bounds[m + 1] = self.n_rows
         rows = self.rows[: self.n_rows]
         n_inc = int(self.status[sync_nb.SY_N_INCIDENTS])
         if n_inc == self._incidents.shape[0]:
@@ -103,10 +106,7 @@ class BookSyncStream:
         if code == tbk.TB_FULL:
             raise OverflowError("the book's overflow levels are full")
         n_log = int(self.status[sync_nb.SY_N_LOG])
-        entries = [
-            self._entry(int(c), int(t), rows)
-            for c, t in zip(log_code[:n_log], log_ts[:n_log], strict=True)
-        ]
+        entries = self._entries(log_code[:n_log], log_ts[:n_log], rows)
         if (
             int(self.status[sync_nb.SY_N_INCIDENTS]) > n_inc
         ):  # row index: counted over all rows pushed
@@ -125,16 +125,19 @@ class BookSyncStream:
         time = max(int(time), self.last_ts)
         self.last_ts = time
         self.status[sync_nb.SY_STATE] = sync_nb.STATE_UNSYNCED
-        self.status[sync_nb.SY_BUFFER_FROM] = len(self.starts)  # nothing before can bridge
+        self.status[sync_nb.SY_BUFFER_FROM] = self.n_messages  # nothing before can bridge
         self._compact()
         return [BookEvent(time=time, code=sync_nb.LOG_INVALIDATE)]
 
     @staticmethod
-    def _entry(code: int, time: int, rows: np.ndarray) -> BookEvent:
-        if code < 0:
-            return BookEvent(time=time, code=code)
-        return BookEvent(time=time, code=code, side=int(rows["side"][code]),
-                         price=float(rows["price"][code]), qty=float(rows["qty"][code]))  # fmt: skip
+    def _entries(codes: np.ndarray, times: np.ndarray, rows: np.ndarray) -> list[BookEvent]:
+        """Log entries as events (built from whole columns: this runs for every message)."""
+        at = np.maximum(codes, 0)
+        marker = codes < 0
+        sides = np.where(marker, 0, rows["side"][at]).tolist()
+        prices = np.where(marker, 0.0, rows["price"][at]).tolist()
+        qtys = np.where(marker, 0.0, rows["qty"][at]).tolist()
+        return list(map(BookEvent, times.tolist(), codes.tolist(), sides, prices, qtys))
 
     def _append(self, message: np.ndarray) -> None:
         need = self.n_rows + message.shape[0]
@@ -142,7 +145,10 @@ class BookSyncStream:
             grown = np.zeros(max(need, 2 * self.rows.shape[0]), book_dt)
             grown[: self.n_rows] = self.rows[: self.n_rows]
             self.rows = grown
-        self.starts.append(self.n_rows)
+        if self.n_messages == self._starts.shape[0]:
+            self._starts = np.concatenate([self._starts, np.zeros_like(self._starts)])
+        self._starts[self.n_messages] = self.n_rows
+        self.n_messages += 1
         self.rows[self.n_rows : need] = message
         self.n_rows = need
         self.rows_seen += message.shape[0]
@@ -150,11 +156,14 @@ class BookSyncStream:
     def _drop_before(self, first_message: int) -> None:
         if first_message <= 0:
             return
-        cut = self.starts[first_message] if first_message < len(self.starts) else self.n_rows
+        n = self.n_messages
+        cut = int(self._starts[first_message]) if first_message < n else self.n_rows
         keep = self.n_rows - cut
         self.rows[:keep] = self.rows[cut : self.n_rows]
         self.n_rows = keep
-        self.starts = [s - cut for s in self.starts[first_message:]]
+        left = max(n - first_message, 0)
+        self._starts[:left] = self._starts[first_message:n] - cut
+        self.n_messages = left
         self.status[sync_nb.SY_BUFFER_FROM] = max(
             int(self.status[sync_nb.SY_BUFFER_FROM]) - first_message, 0
         )
@@ -168,10 +177,11 @@ class BookSyncStream:
         whenever a snapshot is bridged within ``keep_messages`` messages.
         """
         first = int(self.status[sync_nb.SY_BUFFER_FROM])
-        if self.valid:
-            first = max(first, len(self.starts) - self.keep_messages)
-        self._drop_before(min(first, len(self.starts)))
+        if self.valid and self.n_messages > 2 * self.keep_messages:  # in chunks: O(1) amortised
+            first = max(first, self.n_messages - self.keep_messages)
+        self._drop_before(min(first, self.n_messages))
 
     def _compact_unsynced(self, keep: int = 10_000) -> None:
         """Before any snapshot, keep only the newest ``keep`` messages for the bridge."""
-        self._drop_before(len(self.starts) - keep)
+        if self.n_messages > 2 * keep:
+            self._drop_before(self.n_messages - keep)

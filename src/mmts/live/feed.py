@@ -129,7 +129,8 @@ class BinanceFeed:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ws: Any = None
         self._got_frames = False
-        #: ``perf_counter_ns`` when the frame being handled arrived (tick-to-decision latency).
+        #: ``perf_counter_ns`` when the input being handled (a frame, a REST answer) arrived: the
+        #: start of the tick-to-decision latency.
         self.frame_received_ns = 0
 
     # -- stamps ---------------------------------------------------------------------------------

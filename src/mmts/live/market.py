@@ -23,7 +23,7 @@ import itertools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from time import monotonic
+from time import monotonic, perf_counter_ns
 
 import numpy as np
 
@@ -303,6 +303,8 @@ class LiveMarket:
                 except RetryableError as e:
                     log.warning("klines %s %s: %s", source.symbol, source.timeframe, e)
                     bars = []
+                if self.feed is not None:  # the answer is the input being handled now
+                    self.feed.frame_received_ns = perf_counter_ns()
                 fresh = [
                     (o, v)
                     for o, v in bars

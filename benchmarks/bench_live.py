@@ -1,0 +1,133 @@
+"""Tick-to-decision latency and CPU of a paper session against the simulator, in real time.
+
+``mmts sim-exchange`` (another process) replays the bundled real window at speed 1 over a
+websocket: ETH diff depth at 10 Hz, ETH and BTC trades. This process runs ``mmts live``'s
+session with every expert (untrained CNN -> DQN chain and the two rules, the default
+experiment's sizes) deciding every second. Latency: from the arrival of the input that releases
+a decision (a frame, or a kline answer) to the decision, order and paper fill done. CPU: this
+process's CPU seconds over wall seconds (all its threads), the simulator excluded.
+
+Reference, same run: the same runtime and experts fed the same window by ``replay_events``
+in-process (no network, no ordering), timed per decision-making event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import io
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from mmts.backtest.replay import replay_events
+from mmts.data import open_store
+from mmts.features.cob import time_ns
+from mmts.features.history import InputHistory
+from mmts.features.inputs import ModelInputLayout
+from mmts.live.session import LiveConfig, LiveSession
+from mmts.models.cnn import CnnNet
+from mmts.models.experiment import load_experiment
+from mmts.models.predictors import CnnPredictor, DqnPredictor
+from mmts.models.rl.dqn import DuelingQNet
+from mmts.models.rl.train import RL_UPSTREAM
+from mmts.models.summary import summary_features
+from mmts.runtime.config import load_trading
+from mmts.runtime.setup import new_runtime
+from mmts.strategy.rules import ImbalanceRule, MovingAverageRule
+
+
+def _experts(exp: Any, store: Any) -> dict[str, Any]:
+    start = time_ns("2024-08-08T23:54:30Z")
+    layout = ModelInputLayout(config=exp.features)
+    rl_layout = ModelInputLayout(config=exp.features, model_slots=RL_UPSTREAM)
+    probe = InputHistory(store, start, start, exp.features, RL_UPSTREAM).at(start)
+    return {
+        "cnn": CnnPredictor(CnnNet(layout.shapes(), exp.cnn.channels, exp.cnn.hidden, 0.0), layout),
+        "rl": DqnPredictor(DuelingQNet(summary_features(probe).shape[0] + 3, exp.rl.hidden), rl_layout),
+        "ma_cross": MovingAverageRule(), "imbalance": ImbalanceRule(),
+    }  # fmt: skip
+
+
+def _replay_latencies(exp: Any, trading: Any, experts: dict[str, Any], store: Any) -> np.ndarray:
+    start, end = time_ns("2024-08-08T23:54:15Z"), time_ns("2024-08-09T00:05:00Z")
+    runtime = new_runtime(exp, trading, experts, start=start)
+    out = []
+    for event in replay_events(store, exp.features, start, end):
+        before = len(runtime.decisions)
+        t0 = time.perf_counter_ns()
+        runtime.feed(event)
+        if len(runtime.decisions) > before:
+            out.append(time.perf_counter_ns() - t0)
+    return np.asarray(out, np.float64) / 1e6
+
+
+def _session(root: Path, shared: Path, exp: Any, trading: Any, experts: dict[str, Any],
+             seconds: float) -> tuple[np.ndarray, float, float, dict[str, Any]]:  # fmt: skip
+    spot = shared / "binance-ws" / "spot"
+    files = [str(spot / f"{s}usdt_2024080{d}.gz") for s in ("eth", "btc") for d in (8, 9)]
+    sim = subprocess.Popen(
+        [sys.executable, "-m", "mmts.cli", "sim-exchange", "--data", *files, "--store",
+         str(root / "data"), "--port", "0", "--speed", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        assert sim.stdout is not None
+        rest = sim.stdout.readline().split()[-1]
+        ws = sim.stdout.readline().split()[-1]
+        with tempfile.TemporaryDirectory() as tmp:
+            cfg = LiveConfig(out=Path(tmp), ws_url=ws, rest_url=rest, duration_s=seconds)
+            session = LiveSession(exp, trading, cfg, experts=experts, status_stream=io.StringIO())
+            cpu0, wall0 = time.process_time(), time.perf_counter()
+            summary = asyncio.run(session.run())
+            cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    finally:
+        sim.terminate()
+        sim.wait(timeout=20)
+    return np.asarray(session.latencies_ns, np.float64) / 1e6, cpu, wall, summary
+
+
+def run(root: Path, shared: Path, seconds: float = 60.0) -> list[dict[str, object]]:
+    torch.set_num_threads(1)
+    toml = root / "experiments" / "paper_rules.toml"
+    exp = load_experiment(toml)
+    exp = dataclasses.replace(exp, data=dataclasses.replace(exp.data, decision_every=1))
+    trading = load_trading(toml)
+    store = open_store(root / "data")
+    rows: list[dict[str, object]] = []
+    everything = _experts(exp, store)
+    for label, experts in (("all experts", everything),
+                           ("rule experts", {k: everything[k] for k in ("ma_cross", "imbalance")})):  # fmt: skip
+        live, cpu, wall, summary = _session(root, shared, exp, trading, experts, seconds)
+        for expert in experts.values():
+            if hasattr(expert, "reset"):
+                expert.reset()
+        replay = _replay_latencies(exp, trading, experts, store)
+        p50, p99 = np.percentile(live, [50, 99])
+        r50, r99 = np.percentile(replay, [50, 99])
+        rows.append({
+            "benchmark": f"live paper session, tick to decision, {label} ({len(live)} decisions in {wall:.0f} s, 1 s grid)",
+            "mmts": f"p50 {p50:.2f} ms, p99 {p99:.2f} ms, max {live.max():.1f} ms (target p99 < 5 ms)",
+            "reference": f"same runtime fed by replay: p50 {r50:.2f} ms, p99 {r99:.2f} ms",
+            "speedup": f"{r50 / p50:.2f}x (p50)",
+        })  # fmt: skip
+        rows.append({
+            "benchmark": f"live paper session CPU, {label}: 10 Hz ETH depth + ETH/BTC trades ({summary['events']:,} events)",
+            "mmts": f"{100 * cpu / wall:.1f} % of one core ({cpu:.1f} CPU s / {wall:.1f} s)",
+            "reference": "-", "speedup": "-",
+        })  # fmt: skip
+    return rows
+
+
+if __name__ == "__main__":
+    here = Path(__file__).resolve().parent
+    shared = Path(os.environ.get("MMTS_SHARED_DATA", here.parent.parent / "shared" / "data"))
+    for row in run(here.parent, shared, float(sys.argv[1]) if len(sys.argv) > 1 else 60.0):
+        print(row)
