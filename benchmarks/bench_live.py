@@ -71,7 +71,7 @@ def _replay_latencies(exp: Any, trading: Any, experts: dict[str, Any], store: An
 
 def _session(root: Path, shared: Path, exp: Any, trading: Any, experts: dict[str, Any],
              seconds: float) -> tuple[np.ndarray, float, float, dict[str, Any]]:  # fmt: skip
-    spot = shared / "binance-ws" / "spot"
+    spot = root / "data" / "raw" / "binance-ws" / "spot"
     files = [str(spot / f"{s}usdt_2024080{d}.gz") for s in ("eth", "btc") for d in (8, 9)]
     sim = subprocess.Popen(
         [sys.executable, "-m", "mmts.cli", "sim-exchange", "--data", *files, "--store",

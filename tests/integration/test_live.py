@@ -33,8 +33,9 @@ EXPERIMENT = ROOT / "experiments" / "paper_rules.toml"
 START, END = "2024-08-08T23:54:14Z", "2024-08-09T00:05:05Z"
 
 
-def _files(shared_data: Path, days: tuple[str, ...]) -> list[Path]:
-    spot = shared_data / "binance-ws" / "spot"
+def _files(days: tuple[str, ...]) -> list[Path]:
+    """The bundled raw recordings (data/raw: the window the sample store was imported from)."""
+    spot = ROOT / "data" / "raw" / "binance-ws" / "spot"
     return [spot / f"{s}usdt_{d}.gz" for s in ("eth", "btc") for d in days]
 
 
@@ -71,12 +72,12 @@ def _run_live(sim: SimExchange, out: Path, emitted: list[Any] | None = None,
 
 
 def test_live_paper_decides_exactly_as_the_backtest(
-    shared_data: Path, sample_store_path: Path, tmp_path: Path
+    sample_store_path: Path, tmp_path: Path
 ) -> None:
     from mmts.backtest.run import run_backtest
 
     store = open_store(sample_store_path)
-    with SimExchange(_files(shared_data, ("20240808", "20240809")), store=store, speed=0) as sim:
+    with SimExchange(_files(("20240808", "20240809")), store=store, speed=0) as sim:
         _, summary = _run_live(sim, tmp_path / "live")
     assert summary["late_events"] == 0 and summary["missing_bars"] == 0
     live = pd.read_parquet(tmp_path / "live" / "decisions.parquet")
@@ -117,9 +118,9 @@ def _replay_books(paths: list[Path], wanted: set[int]) -> dict[int, tuple[np.nda
 
 
 def test_disconnects_and_gaps_resync_to_the_replayed_book(
-    shared_data: Path, sample_store_path: Path, tmp_path: Path
+    sample_store_path: Path, tmp_path: Path
 ) -> None:
-    files = _files(shared_data, ("20240808", "20240809"))
+    files = _files(("20240808", "20240809"))
     sim = SimExchange(files, store=open_store(sample_store_path), speed=20)
     t0 = sim.recorded.stamps[0]
     kinds = ["drop", "gap", "gap", "drop", "malformed", "gap", "close"]
@@ -180,16 +181,16 @@ def test_disconnects_and_gaps_resync_to_the_replayed_book(
 
 @pytest.mark.parametrize("restart", [True])
 def test_a_restarted_session_continues_from_its_state(
-    shared_data: Path, sample_store_path: Path, tmp_path: Path, restart: bool
+    sample_store_path: Path, tmp_path: Path, restart: bool
 ) -> None:
     store = open_store(sample_store_path)
     out = tmp_path / "live"
-    with SimExchange(_files(shared_data, ("20240808",)), store=store, speed=0) as sim:
+    with SimExchange(_files(("20240808",)), store=store, speed=0) as sim:
         first, _ = _run_live(sim, out)
     assert first.runtime is not None
     position = first.runtime.portfolio.position
     n_decisions = len(pd.read_parquet(out / "decisions.parquet"))
-    with SimExchange(_files(shared_data, ("20240809",)), store=store, speed=0) as sim:
+    with SimExchange(_files(("20240809",)), store=store, speed=0) as sim:
         second, _ = _run_live(sim, out)
     assert second.runtime is not None
     decisions = pd.read_parquet(out / "decisions.parquet")

@@ -20,8 +20,8 @@ def _mmts(*args: str) -> list[str]:
 
 
 @pytest.fixture
-def simulator(shared_data: Path, sample_store_path: Path):  # type: ignore[no-untyped-def]
-    spot = shared_data / "binance-ws" / "spot"
+def simulator(sample_store_path: Path):  # type: ignore[no-untyped-def]
+    spot = ROOT / "data" / "raw" / "binance-ws" / "spot"
     files = [str(spot / f"{s}usdt_2024080{d}.gz") for s in ("eth", "btc") for d in (8, 9)]
     proc = subprocess.Popen(
         _mmts("sim-exchange", "--data", *files, "--store", str(sample_store_path), "--port", "0",

@@ -15,6 +15,8 @@ from mmts.live.recorder import record
 from mmts.testing.exchange_sim import Fault
 from mmts.testing.sim_exchange import SimExchange
 
+RAW = Path(__file__).resolve().parents[3] / "data" / "raw" / "binance-ws" / "spot"
+
 
 def _record(sim: SimExchange, out: Path) -> dict[str, object]:
     cfg = FeedConfig(ws_url=sim.ws_url, rest_url=sim.url, depth=("ETHUSDT",), trades=("ETHUSDT",),
@@ -38,8 +40,8 @@ def _record(sim: SimExchange, out: Path) -> dict[str, object]:
     return asyncio.run(main())
 
 
-def test_recording_a_replay_reproduces_the_recording(shared_data: Path, tmp_path: Path) -> None:
-    original = shared_data / "binance-ws" / "spot" / "ethusdt_20240808.gz"
+def test_recording_a_replay_reproduces_the_recording(tmp_path: Path) -> None:
+    original = RAW / "ethusdt_20240808.gz"
     with SimExchange([original], speed=0) as sim:
         summary = _record(sim, tmp_path / "rec")
     (path,) = (tmp_path / "rec").iterdir()
@@ -54,8 +56,8 @@ def test_recording_a_replay_reproduces_the_recording(shared_data: Path, tmp_path
     assert book and book[0]["rows_read"] == theirs.book.shape[0]
 
 
-def test_drops_and_gaps_get_a_fresh_snapshot_in_the_file(shared_data: Path, tmp_path: Path) -> None:
-    original = shared_data / "binance-ws" / "spot" / "ethusdt_20240808.gz"
+def test_drops_and_gaps_get_a_fresh_snapshot_in_the_file(tmp_path: Path) -> None:
+    original = RAW / "ethusdt_20240808.gz"
     sim = SimExchange([original], speed=20)
     t0 = sim.recorded.stamps[0]
     for k, kind in enumerate(["drop", "gap", "drop", "gap"]):

@@ -15,12 +15,13 @@ from mmts.data import open_store
 from mmts.testing.exchange_sim import Fault
 from mmts.testing.sim_exchange import REPLAY_FIELD, REPLAY_HEADER, SimExchange
 
+RAW = Path(__file__).resolve().parents[3] / "data" / "raw" / "binance-ws" / "spot"
 STREAMS = "ethusdt@depth@100ms/ethusdt@trade"
 
 
 @pytest.fixture
-def eth_file(shared_data: Path) -> Path:
-    return shared_data / "binance-ws" / "spot" / "ethusdt_20240808.gz"
+def eth_file() -> Path:
+    return RAW / "ethusdt_20240808.gz"
 
 
 async def _frames(ws: Any, n: int) -> list[dict[str, Any]]:
