@@ -202,3 +202,40 @@ def test_a_restarted_session_continues_from_its_state(
     first_fill = second.runtime.fills[0] if second.runtime.fills else None
     assert restart and (first_fill is None or first_fill.order_id > first.runtime.order_id)
     assert position != 0.0 or first.runtime.fills
+
+
+def test_live_money_session_trades_through_the_order_manager(
+    sample_store_path: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`--live` against the simulator's account: real orders, fills booked, keys kept secret."""
+    import dataclasses
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    key, secret = "live-key-SENTINEL-77", "live-secret-SENTINEL-88"
+    exp, trading = load_experiment(EXPERIMENT), load_trading(EXPERIMENT)
+    trading = dataclasses.replace(trading, risk=dataclasses.replace(trading.risk, long_only=True))
+    out = tmp_path / "live"
+    # At speed 10: a live session is real time (ccxt throttles requests); 12 s = 120 s of data.
+    with SimExchange(_files(("20240808",)), store=open_store(sample_store_path), speed=10) as sim:
+        cfg = LiveConfig(out=out, ws_url=sim.ws_url, rest_url=sim.url, paper=False,
+                         status_every_s=0.5, duration_s=12)  # fmt: skip
+        session = LiveSession(exp, trading, cfg, status_stream=io.StringIO(),
+                              environ={"MMTS_BINANCE_API_KEY": key, "MMTS_BINANCE_API_SECRET": secret})  # fmt: skip
+
+        asyncio.run(session.run())
+        account = sim.account
+    runtime = session.runtime
+    assert runtime is not None and session.orders is not None
+    ours = [o for o in account.orders.values() if o.client_id.startswith("mmts")]
+    assert len(ours) >= 3 and sum(o.status == "FILLED" for o in ours) >= 3
+    assert not [o for o in ours if o.status == "REJECTED"]  # never sold what it did not hold
+    # The runtime's position is what the exchange holds: every fill came back and was booked.
+    assert runtime.portfolio.position == pytest.approx(account.balances.get("ETH", 0.0), abs=1e-9)
+    assert runtime.portfolio.position >= 0.0  # long_only on a spot account
+    lifecycle = pd.read_parquet(out / "order_lifecycle.parquet")
+    assert set(lifecycle["client_id"]) == {o.client_id for o in ours}
+    assert set(lifecycle["state"]) <= {"filled", "canceled", "rejected", "expired", "new"}
+    for path in out.iterdir():
+        assert key.encode() not in path.read_bytes() and secret.encode() not in path.read_bytes()
+    assert key not in caplog.text and secret not in caplog.text

@@ -27,7 +27,9 @@ def add_commands(commands: Any) -> None:
     live.add_argument("--exchange", default="binance", choices=["binance"], help="exchange")
     mode = live.add_mutually_exclusive_group()
     mode.add_argument("--paper", action="store_true", help="paper trading (the default)")
-    mode.add_argument("--live", action="store_true", help="real money: orders go to the exchange")
+    mode.add_argument("--live", action="store_true",
+                      help="real money: orders go to the exchange (keys from MMTS_BINANCE_API_KEY / "
+                      "MMTS_BINANCE_API_SECRET)")  # fmt: skip
     live.add_argument("--yes", action="store_true", help="skip the --live confirmation prompt")
     live.add_argument("--ws-url", default=BINANCE_WS, help=f"websocket base (default {BINANCE_WS})")
     live.add_argument(
@@ -38,6 +40,8 @@ def add_commands(commands: Any) -> None:
     live.add_argument("--checkpoints", help="checkpoint folder (default: the experiment's)")
     live.add_argument("--stale-after", type=float, default=10.0,
                       help="seconds without market data before the feed counts as stale")  # fmt: skip
+    live.add_argument("--save-every", type=float, default=10.0,
+                      help="seconds between saves of the tables and state (default 10)")  # fmt: skip
     live.add_argument("--verbose", action="store_true", help="log at INFO level")
     live.set_defaults(handler=_live)
 
@@ -84,20 +88,17 @@ def _live(args: argparse.Namespace) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)  # fmt: skip
     exp = load_experiment(args.experiment)
     trading = load_trading(args.experiment)
-    if args.live:
-        if not args.yes:
-            answer = input(
-                f"Trade REAL MONEY on {args.exchange} with experiment {exp.name!r}? Type 'yes': "
-            )
-            if answer.strip().lower() != "yes":
-                print("not confirmed; nothing was traded", file=sys.stderr)
-                return 1
-        raise ValueError(
-            "real-money trading needs the order manager, which is not built yet; run --paper"
+    if args.live and not args.yes:
+        answer = input(
+            f"Trade REAL MONEY on {args.exchange} with experiment {exp.name!r}? Type 'yes': "
         )
+        if answer.strip().lower() != "yes":
+            print("not confirmed; nothing was traded", file=sys.stderr)
+            return 1
     out = Path(args.out) if args.out else Path("live") / exp.name
     cfg = LiveConfig(out=out, exchange=args.exchange, ws_url=args.ws_url, rest_url=args.rest_url,
-                     paper=True, duration_s=args.duration, stale_after_s=args.stale_after)  # fmt: skip
+                     paper=not args.live, duration_s=args.duration, stale_after_s=args.stale_after,
+                     save_every_s=args.save_every)  # fmt: skip
     session = LiveSession(exp, trading, cfg, checkpoint_dir=args.checkpoints)
     summary = asyncio.run(session.run())
     print(json.dumps(summary, indent=2))

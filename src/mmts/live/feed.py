@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 REPLAY_FIELD = "mmts_replay_ns"
 REPLAY_HEADER = "X-Mmts-Replay-Ns"
 _RETRY_STATUS = {418, 429, 500, 502, 503, 504}
+#: Diffs held per symbol while its snapshot is fetched (at 10 Hz: about half an hour).
+MAX_HELD = 20_000
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -339,7 +341,12 @@ class BinanceFeed:
             if kind == "depth":
                 rows = depth_rows(data, max(stamp, self.depth_floor.get(symbol, stamp)))
                 if symbol in self.pending:
-                    self.pending[symbol][1].append(rows)
+                    held = self.pending[symbol][1]
+                    held.append(rows)
+                    if (
+                        len(held) > MAX_HELD
+                    ):  # the snapshot is late: the oldest diffs cannot bridge it
+                        del held[: len(held) - MAX_HELD]
                 else:
                     self._deliver(symbol, rows)
             elif kind == "trade":

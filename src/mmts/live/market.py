@@ -21,6 +21,7 @@ import asyncio
 import heapq
 import itertools
 import logging
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from time import monotonic, perf_counter_ns
@@ -74,6 +75,7 @@ class MarketStatus:
     late: int = 0
     missing_bars: int = 0
     events: int = 0
+    #: The latest incidents (disconnects), newest last; at most 100.
     incidents: list[str] = field(default_factory=list)
 
 
@@ -110,12 +112,13 @@ class LiveMarket:
         self.feed: BinanceFeed | None = None
         self.clock = 0  # the newest receive stamp seen
         self.released_until = np.iinfo(np.int64).min
+        self._last_kind = 0  # kind of the last event released (0 bar, 1 book)
         self.status = MarketStatus()
         self.unsynced_since: int | None = None
         #: Called with the book each time it becomes valid (tests compare it with replay's).
         self.on_synced: Callable[[BookSyncStream], None] | None = None
         #: What was passed over or dropped late: ``(time, kind or -1, what, timeframe, mark)``.
-        self.late_log: list[tuple[int, int, str, str, int]] = []
+        self.late_log: deque[tuple[int, int, str, str, int]] = deque(maxlen=1000)
 
     @property
     def trade_symbols(self) -> tuple[str, ...]:
@@ -191,7 +194,10 @@ class LiveMarket:
             for event in self.book.invalidate(max(stamp, self.clock)):
                 self._push(event.time, 1, event)
             self._after_book(was_valid, counts=reason != "stopped")
-            self.status.incidents.append(f"disconnected at {stamp}: {reason}")
+            self.status.incidents = [
+                *self.status.incidents[-99:],
+                f"disconnected at {stamp}: {reason}",
+            ]
             self.release()
 
     def _after_book(self, was_valid: bool, counts: bool = True) -> None:
@@ -268,8 +274,6 @@ class LiveMarket:
             self.released_until, self._last_kind = time, kind
             self.status.events += 1
             self.emit(event)
-
-    _last_kind = 0
 
     def _pass_over(self, source: _BarSource, time: int) -> None:
         """Give up on a source's bars up to ``time`` (the runtime must not wait forever)."""

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import secrets
 import signal
 import sys
 import time
@@ -28,6 +29,7 @@ import pandas as pd
 from mmts.core.events import Event
 from mmts.live.feed import BinanceFeed, FeedConfig
 from mmts.live.market import LiveMarket
+from mmts.live.orders import OrderManager, credentials, make_exchange
 from mmts.models.experiment import Experiment
 from mmts.runtime.config import TradingConfig
 from mmts.runtime.engine import Runtime
@@ -64,11 +66,11 @@ class LiveSession:
     def __init__(self, exp: Experiment, trading: TradingConfig, cfg: LiveConfig, *,
                  experts: dict[str, Any] | None = None, checkpoint_dir: str | Path | None = None,
                  status_stream: TextIO | None = None,
-                 on_market: Callable[[LiveMarket], None] | None = None) -> None:  # fmt: skip
+                 on_market: Callable[[LiveMarket], None] | None = None,
+                 environ: dict[str, str] | None = None) -> None:  # fmt: skip
+        """``environ``: where API keys are read for ``--live`` (``os.environ`` when None)."""
         if cfg.exchange != "binance":
             raise ValueError(f"live market data is implemented for binance; was {cfg.exchange!r}")
-        if not cfg.paper:
-            raise NotImplementedError("real-money trading needs the order manager (not built yet)")
         self.exp, self.trading, self.cfg = exp, trading, cfg
         if experts is None:
             experts, self.versions = build_experts(exp, trading, checkpoint_dir)
@@ -86,6 +88,8 @@ class LiveSession:
         self.started_wall = 0.0
         self.latencies_ns: list[int] = []
         self.on_market = on_market
+        self.orders: OrderManager | None = None  # the real venue (--live)
+        self.environ = environ
 
     # -- state ----------------------------------------------------------------------------------
 
@@ -102,7 +106,7 @@ class LiveSession:
                 "use another --out folder"
             )
         runtime.restore(state["runtime"])
-        for table in TABLES:
+        for table in (*TABLES, "order_lifecycle"):
             file = self.out / f"{table}.parquet"
             if file.exists():
                 self.previous[table] = pd.read_parquet(file)
@@ -120,12 +124,22 @@ class LiveSession:
             if old is not None and len(old):
                 frame = pd.concat([old, frame], ignore_index=True) if len(frame) else old
             _atomic(self.out / f"{table}.parquet", lambda p, f=frame: f.to_parquet(p, index=False))
+        if self.orders is not None:  # every real order's lifecycle, as the exchange reported it
+            lifecycle = pd.DataFrame(self.orders.table())
+            old = self.previous.get("order_lifecycle")
+            if old is not None and len(old):
+                lifecycle = pd.concat([old, lifecycle], ignore_index=True)
+            _atomic(
+                self.out / "order_lifecycle.parquet", lambda p: lifecycle.to_parquet(p, index=False)
+            )
         state = {
             "version": STATE_VERSION, "experiment": self.exp.name, "exchange": self.cfg.exchange,
             "mode": "paper" if self.cfg.paper else "live", "models": self.versions,
             "saved_at": pd.Timestamp.now(tz="UTC").isoformat(),
             "market": asdict(self.market.status) if self.market else {},
             "paused_decisions": len(runtime.paused),
+            "orders": {"api_errors": self.orders.api_errors, "breaker_open": self.orders.breaker_open,
+                       "balances": self.orders.balances} if self.orders else {},
             "runtime": runtime.state(),
         }  # fmt: skip
         text = json.dumps(state, indent=2, sort_keys=True, default=_json_default)
@@ -166,7 +180,8 @@ class LiveSession:
         try:
             server_time, _ = await feed.get_with_retries("/api/v3/time", {})
             now = int(server_time["serverTime"]) * 1_000_000
-            runtime = new_runtime(self.exp, self.trading, self.experts, start=now)
+            venue = None if self.cfg.paper else self._order_manager(market)
+            runtime = new_runtime(self.exp, self.trading, self.experts, start=now, venue=venue)
             runtime.book_required = True
             self._load_previous(runtime)
             self.runtime = runtime
@@ -178,6 +193,9 @@ class LiveSession:
         tasks = [loop.create_task(feed.run(stop)), loop.create_task(self._housekeeping(stop))]
         if self.cfg.duration_s is not None:
             tasks.append(loop.create_task(_stop_after(stop, self.cfg.duration_s)))
+        if self.orders is not None:
+            await self.orders.reconcile()
+            tasks.append(loop.create_task(self.orders.run(stop)))
         try:
             await stop.wait()
         finally:
@@ -185,6 +203,10 @@ class LiveSession:
                 task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(tasks[0], 10)
+            if self.orders is not None:
+                await self.orders.settle()
+                self._drain_fills()
+                await self.orders.exchange.close()
             self.save()
             self._print_status(final=True)
             for sig in (signal.SIGINT, signal.SIGTERM):
@@ -228,12 +250,38 @@ class LiveSession:
         # the decision path's numba helpers (book levels for the paper venue)
         builder.cob.levels(5)
 
+    def _order_manager(self, market: LiveMarket) -> OrderManager:
+        """Create the real venue: ccxt with keys from the environment, this session's order ids."""
+        key, secret = credentials(self.cfg.exchange, self.environ)
+        rest = (
+            None
+            if self.cfg.rest_url.rstrip("/") == "https://api.binance.com"
+            else self.cfg.rest_url
+        )
+        exchange = make_exchange(self.cfg.exchange, key, secret, rest)
+        self.orders = OrderManager(exchange, self.exp.features.primary_symbol,
+                                   session=secrets.token_hex(3), clock=lambda: market.clock)  # fmt: skip
+        return self.orders
+
+    def _drain_fills(self) -> None:
+        """Book fills the exchange reported after the last market event (at shutdown)."""
+        if self.runtime is not None and self.orders is not None:
+            self.runtime._book_fills(self.orders.on_book(self.market.clock if self.market else 0))
+
     async def _housekeeping(self, stop: asyncio.Event) -> None:
         last_save = time.monotonic()
+        reconnects = self.feed.reconnects if self.feed else 0
         while not stop.is_set():
             await asyncio.sleep(self.cfg.status_every_s)
             if self.market is not None:
                 self.market.release()  # a source overdue with nothing arriving is passed over
+            if (
+                self.orders is not None
+                and self.feed is not None
+                and self.feed.reconnects != reconnects
+            ):
+                reconnects = self.feed.reconnects
+                await self.orders.reconcile()  # after a reconnect: open orders and balances again
             self._print_status()
             if time.monotonic() - last_save >= self.cfg.save_every_s:
                 self.save()
@@ -250,6 +298,8 @@ class LiveSession:
             book = "STALE"
         else:
             book = "book ok" if market.book.valid else "book SYNCING"
+        if self.orders is not None:
+            book = ("LIVE BREAKER OPEN " if self.orders.breaker_open else "LIVE ") + book
         last = runtime.decisions[-1] if runtime.decisions else None
         when = (
             pd.Timestamp(runtime.last_data, tz="UTC").strftime("%H:%M:%S")

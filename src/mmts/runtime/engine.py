@@ -262,7 +262,9 @@ class Runtime:
         small = abs(qty) <= self.cfg.min_rebalance * abs(verdict.target)
         if abs(qty) > 1e-9 and np.isfinite(qty) and not (same_side and small):
             self.venue.cancel_all()
-            qty = verdict.target - position
+            # What is still working after the cancel (nothing, on the simulated venue; orders in
+            # flight or not yet confirmed canceled, on a real one) may still fill: count it.
+            qty = verdict.target - position - sum(w.remaining for w in self.venue.working)
             if abs(qty) > 1e-9:
                 self.order_id += 1
                 order = Order(self.order_id, t, qty)

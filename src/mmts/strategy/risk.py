@@ -7,7 +7,7 @@ raises on bad numbers: a NaN price, a stale feed or an extreme move means *no ne
 
 Sizing: ``fraction`` of equity (in units at the current price), scaled by the decision's
 confidence when ``scale_by_confidence``, and by ``vol_target / realised volatility`` when
-``vol_target`` is set; then clipped to ``max_position`` (units) and ``max_order_notional``
+``vol_target`` is set; flat instead of short with ``long_only`` (spot); then clipped to ``max_position`` (units) and ``max_order_notional``
 (per order). Exits: stop-loss, take-profit and a trailing stop from the best price since entry.
 Halts (new entries only): a daily loss limit (from the day's starting equity, UTC days) and a
 maximum drawdown from the equity peak. Reported every step: historical VaR and expected
@@ -31,6 +31,8 @@ class RiskConfig:
     scale_by_confidence: bool = True
     vol_target: float | None = None
     max_position: float | None = None
+    #: Never target a short position (a spot account cannot sell what it does not hold).
+    long_only: bool = False
     max_order_notional: float | None = None
     stop_loss: float | None = 0.01
     take_profit: float | None = 0.02
@@ -174,6 +176,9 @@ def assess(direction: int, confidence: float, market: Market, position: float, e
         want = float(np.sign(direction)) * size
     if exit_reason:
         reasons.append(exit_reason)
+        want = 0.0
+    if cfg.long_only and want < 0:
+        reasons.append("long_only: a spot account cannot go short; flat instead")
         want = 0.0
     if cfg.max_position is not None and abs(want) > cfg.max_position:
         reasons.append(f"max_position: |{want:.6g}| > {cfg.max_position:.6g}; clipped")

@@ -44,12 +44,18 @@ from mmts.data.binance_ws import read_bytes, timestamp_scale
 from mmts.data.book_stream import BookSyncStream
 from mmts.data.store import Store
 from mmts.testing.exchange_sim import Fault, RestResponder
+from mmts.testing.sim_orders import SimAccount
 
 REPLAY_FIELD = "mmts_replay_ns"
 REPLAY_HEADER = "X-Mmts-Replay-Ns"
 _MS = 1_000_000
 _DEPTH_PATHS = {"/api/v3/depth": False, "/fapi/v1/depth": True, "/dapi/v1/depth": True}
 _MAX_DEPTH = 5000
+_ACCOUNT_PATHS = {
+    ("POST", "/api/v3/order"): "new_order", ("GET", "/api/v3/order"): "get_order",
+    ("DELETE", "/api/v3/order"): "cancel_order", ("GET", "/api/v3/openOrders"): "open_orders",
+    ("GET", "/api/v3/account"): "account",
+}  # fmt: skip
 #: Wall seconds the replay waits at a recording's first snapshot for a client to ask for it.
 FIRST_SNAPSHOT_WAIT_S = 2.0
 
@@ -161,7 +167,7 @@ class SimExchange:
 
     def __init__(self, paths: list[str | Path], *, store: Store | None = None,
                  host: str = "127.0.0.1", port: int = 0, speed: float = 1.0,
-                 start_on_connect: bool = True) -> None:  # fmt: skip
+                 start_on_connect: bool = True, balances: dict[str, float] | None = None) -> None:  # fmt: skip
         if host not in {"127.0.0.1", "localhost", "::1"}:
             raise ValueError(f"the simulator only listens on loopback; host was {host!r}")
         self.recorded = load_recordings(list(paths))
@@ -177,6 +183,9 @@ class SimExchange:
                                 if not self.recorded.futures.get(s)),
         )  # fmt: skip
         self._books: dict[str, _SimBook] = {}
+        #: The spot account behind the order endpoints (needs an X-MBX-APIKEY header, any value).
+        self.account = SimAccount(lambda symbol, side: self.book_levels(symbol, side, _MAX_DEPTH),
+                                  lambda: self.clock_ns() // _MS, balances)  # fmt: skip
         self._clients: dict[Any, set[str]] = {}
         self._transports: dict[Any, Any] = {}
         self._rest_faults: deque[Fault] = deque()
@@ -365,12 +374,13 @@ class SimExchange:
         wall0 = self._wall0 or time.monotonic()
         for k in range(len(rec)):
             stamp, stream = rec.stamps[k], rec.streams[k]
-            if self.speed > 0:
-                wait = wall0 + (stamp - t0) / 1e9 / self.speed - time.monotonic()
-                if wait > 0.0005:
-                    await asyncio.sleep(wait)
-            else:
-                await asyncio.sleep(0)
+            wait = (
+                wall0 + (stamp - t0) / 1e9 / self.speed - time.monotonic()
+                if self.speed > 0
+                else 0.0
+            )
+            # Yield at every frame, even when catching up: REST answers must not starve.
+            await asyncio.sleep(wait if wait > 0.0005 else 0)
             self._position, self._last_stamp = k, stamp
             for each in self._books.values():
                 if (
@@ -395,6 +405,8 @@ class SimExchange:
             text = rec.texts[k]
             if book is not None and stream_kind(stream) == "depth":
                 book.stream.push(depth_rows(json.loads(text)["data"], stamp))
+                if self.account.orders:
+                    self.account.match(stream_symbol(stream))
             if not skip:
                 await self._broadcast(stream, text, stamp)
         self.finished.set()
@@ -481,9 +493,16 @@ class SimExchange:
         from aiohttp import web
 
         path, query = request.path, dict(request.query)
+        if request.method in ("POST", "PUT", "DELETE") and request.can_read_body:
+            query |= {k: str(v) for k, v in (await request.post()).items()}
         with self._lock:
             self.requests.append((request.method, path, query))
         fault = self._rest_fault(path)
+        if fault is not None and fault.kind == "lost":
+            # Processed, but the answer is lost on the way back (the client sees an error).
+            await self._answer(request, path, query)
+            return web.Response(status=fault.status or 503, body=self.rest.error_body(fault.status or 503),
+                                content_type="application/json")  # fmt: skip
         if fault is not None:
             if fault.kind == "drop":
                 if request.transport is not None:
@@ -496,14 +515,25 @@ class SimExchange:
                                     headers={"Retry-After": "1"}, content_type="application/json")  # fmt: skip
             elif fault.kind == "malformed":
                 return web.Response(status=200, text="<html>502 Bad Gateway", content_type="application/json")  # fmt: skip
-        stamp = self.clock_ns()
-        if path in _DEPTH_PATHS:
-            status, payload, stamp = await self._depth(query)
-        elif request.method == "GET":
-            status, payload = self.rest.respond(path, query)
-        else:
-            status, payload = 404, {"code": -1, "msg": f"unknown endpoint {request.method} {path}"}
+        status, payload, stamp = await self._answer(request, path, query)
         return web.json_response(payload, status=status, headers={REPLAY_HEADER: str(stamp)})
+
+    async def _answer(self, request: Any, path: str, query: dict[str, str]) -> tuple[int, Any, int]:
+        stamp = self.clock_ns()
+        account = _ACCOUNT_PATHS.get((request.method, path))
+        if account is not None:
+            if not request.headers.get("X-MBX-APIKEY"):
+                return 401, {"code": -2015, "msg": "Invalid API-key, IP, or permissions for action."}, stamp  # fmt: skip
+            status, payload = getattr(self.account, account)(query)
+            return status, payload, stamp
+        if path in _DEPTH_PATHS:
+            return await self._depth(query)
+        if request.method == "GET" and path.startswith("/sapi/"):
+            return 200, [], stamp  # wallet endpoints ccxt may ask for: nothing to report
+        if request.method == "GET":
+            status, payload = self.rest.respond(path, query)
+            return status, payload, stamp
+        return 404, {"code": -1, "msg": f"unknown endpoint {request.method} {path}"}, stamp
 
     async def _depth(self, query: dict[str, str]) -> tuple[int, Any, int]:
         symbol = query.get("symbol", "").upper()

@@ -44,14 +44,14 @@ def test_paper_session_runs_stops_on_ctrl_c_and_continues(
     out = tmp_path / "session"
     args = _mmts("live", "--experiment", str(ROOT / "experiments" / "paper_rules.toml"),
                  "--exchange", "binance", "--paper", "--ws-url", ws, "--rest-url", rest,
-                 "--out", str(out))  # fmt: skip
+                 "--out", str(out), "--save-every", "1")  # fmt: skip
     proc = subprocess.Popen(
         args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT
     )
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline and not (out / "state.json").exists():
-        time.sleep(0.5)  # written every 10 s
-    time.sleep(2)
+        time.sleep(0.2)  # written every second (--save-every 1)
+    time.sleep(5)  # at speed 10: about ten decisions
     proc.send_signal(signal.SIGINT)  # Ctrl-C: a clean stop that saves everything
     stdout, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 0, stderr[-2000:]
@@ -63,7 +63,7 @@ def test_paper_session_runs_stops_on_ctrl_c_and_continues(
     state = json.loads((out / "state.json").read_text())
     assert state["mode"] == "paper" and state["experiment"] == "paper_rules"
     # A restart on the same folder continues: the tables grow, the state carries over.
-    again = subprocess.run([*args, "--duration", "8"], capture_output=True, text=True, cwd=ROOT,
+    again = subprocess.run([*args, "--duration", "4"], capture_output=True, text=True, cwd=ROOT,
                            timeout=120, check=False)  # fmt: skip
     assert again.returncode == 0, again.stderr[-2000:]
     both = pd.read_parquet(out / "decisions.parquet")

@@ -58,11 +58,11 @@ def test_recording_a_replay_reproduces_the_recording(tmp_path: Path) -> None:
 
 def test_drops_and_gaps_get_a_fresh_snapshot_in_the_file(tmp_path: Path) -> None:
     original = RAW / "ethusdt_20240808.gz"
-    sim = SimExchange([original], speed=20)
+    sim = SimExchange([original], speed=40)
     t0 = sim.recorded.stamps[0]
     for k, kind in enumerate(["drop", "gap", "drop", "gap"]):
         sim.schedule(
-            t0 + (20 + 30 * k) * 10**9, Fault(kind, path="@depth" if kind == "gap" else "")
+            t0 + (20 + 40 * k) * 10**9, Fault(kind, path="@depth" if kind == "gap" else "")
         )
     with sim:
         summary = _record(sim, tmp_path / "rec")

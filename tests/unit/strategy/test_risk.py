@@ -27,6 +27,16 @@ def test_size_is_a_fraction_of_equity_scaled_by_confidence() -> None:
     assert verdict.target == pytest.approx(-50.0)
 
 
+def test_long_only_goes_flat_instead_of_short() -> None:
+    cfg = RiskConfig(long_only=True, stop_loss=None, take_profit=None)
+    verdict, _ = assess(-1, 1.0, _market(100.0), 0.0, 10_000.0, RiskState(), cfg)
+    assert verdict.target == 0.0 and any(r.startswith("long_only") for r in verdict.reasons)
+    verdict, _ = assess(-1, 1.0, _market(100.0), 3.0, 10_000.0, RiskState(), cfg)
+    assert verdict.target == 0.0  # a long position is closed, never flipped
+    verdict, _ = assess(1, 1.0, _market(100.0), 0.0, 10_000.0, RiskState(), cfg)
+    assert verdict.target > 0
+
+
 def test_limits_clip_and_name_themselves() -> None:
     cfg = RiskConfig(fraction=1.0, max_position=20.0, max_order_notional=1_500.0, stop_loss=None)
     verdict, _ = assess(1, 1.0, _market(100.0), 0.0, 10_000.0, RiskState(), cfg)
