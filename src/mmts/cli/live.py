@@ -24,18 +24,13 @@ def add_commands(commands: Any) -> None:
         "fills.parquet and state.json to --out; a restart on the same --out continues from it.",
     )
     live.add_argument("--experiment", help="experiment TOML (default: experiments/default.toml)")
-    live.add_argument("--exchange", default="binance", choices=["binance"], help="exchange")
     mode = live.add_mutually_exclusive_group()
     mode.add_argument("--paper", action="store_true", help="paper trading (the default)")
     mode.add_argument("--live", action="store_true",
                       help="real money: orders go to the exchange (keys from MMTS_BINANCE_API_KEY / "
                       "MMTS_BINANCE_API_SECRET)")  # fmt: skip
     live.add_argument("--yes", action="store_true", help="skip the --live confirmation prompt")
-    live.add_argument("--ws-url", default=BINANCE_WS, help=f"websocket base (default {BINANCE_WS})")
-    live.add_argument(
-        "--rest-url", default=BINANCE_REST, help=f"REST base (default {BINANCE_REST})"
-    )
-    live.add_argument("--duration", type=float, help="stop after this many seconds")
+    _connection_args(live)
     live.add_argument("--out", help="session folder (default: live/<experiment name>)")
     live.add_argument("--checkpoints", help="checkpoint folder (default: the experiment's)")
     live.add_argument("--stale-after", type=float, default=10.0,
@@ -52,12 +47,9 @@ def add_commands(commands: Any) -> None:
         "REST depth snapshot after every (re)connect and id gap, to <out>/<symbol>_<YYYYMMDD>.gz "
         "(one message per line: '<receive time ns> <JSON>'). `mmts data import` reads them.",
     )
-    rec.add_argument("--exchange", default="binance", choices=["binance"], help="exchange")
     rec.add_argument("--symbols", required=True, help="unified symbols, comma-separated")
     rec.add_argument("--out", required=True, help="folder for the daily files")
-    rec.add_argument("--ws-url", default=BINANCE_WS, help=f"websocket base (default {BINANCE_WS})")
-    rec.add_argument("--rest-url", default=BINANCE_REST, help=f"REST base (default {BINANCE_REST})")
-    rec.add_argument("--duration", type=float, help="stop after this many seconds")
+    _connection_args(rec)
     rec.set_defaults(handler=_record)
 
     sim = commands.add_parser(
@@ -75,6 +67,18 @@ def add_commands(commands: Any) -> None:
     sim.add_argument("--speed", type=float, default=1.0, help="replay speed (0: unpaced)")
     sim.add_argument("--exit-at-end", action="store_true", help="stop when the replay ends")
     sim.set_defaults(handler=_sim_exchange)
+
+
+def _connection_args(parser: Any) -> None:
+    """Where to connect and for how long (``live`` and ``record``)."""
+    parser.add_argument("--exchange", default="binance", choices=["binance"], help="exchange")
+    parser.add_argument(
+        "--ws-url", default=BINANCE_WS, help=f"websocket base (default {BINANCE_WS})"
+    )
+    parser.add_argument(
+        "--rest-url", default=BINANCE_REST, help=f"REST base (default {BINANCE_REST})"
+    )
+    parser.add_argument("--duration", type=float, help="stop after this many seconds")
 
 
 def _live(args: argparse.Namespace) -> int:
