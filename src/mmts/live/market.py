@@ -239,24 +239,34 @@ class LiveMarket:
         self._fetch_due()
         book_mark = self._book_watermark()
         now = monotonic()
+        sources = list(self.sources.values())
+        min_close = min(s.next_close for s in sources)
+        unblocked = False
         while self.heap:
             time, kind, rank, _, event = self.heap[0]
-            ok = True
-            for source in self.sources.values():
-                mark = source.next_close
-                if mark < time or (mark == time and (kind == 1 or source.rank < rank)):
-                    if source.blocking_since is None:
-                        source.blocking_since = now
-                    if now - source.blocking_since > self.max_wait_s:
-                        self._pass_over(source, time)
-                        continue
+            if kind == 1 and time < min_close:  # the common case: a book event no bar can precede
+                if not unblocked:
+                    for source in sources:
+                        source.blocking_since = None
+                    unblocked = True
+            else:
+                ok = True
+                for source in sources:
+                    mark = source.next_close
+                    if mark < time or (mark == time and (kind == 1 or source.rank < rank)):
+                        if source.blocking_since is None:
+                            source.blocking_since = now
+                        if now - source.blocking_since > self.max_wait_s:
+                            self._pass_over(source, time)
+                            continue
+                        ok = False
+                        break
+                    source.blocking_since = None
+                if ok and kind == 0 and time > book_mark:
                     ok = False
-                    break
-                source.blocking_since = None
-            if ok and kind == 0 and time > book_mark:
-                ok = False
-            if not ok:
-                return
+                if not ok:
+                    return
+                min_close = min(s.next_close for s in sources)
             heapq.heappop(self.heap)
             if time < self.released_until or (kind == 0 and time == self.released_until
                                                and self._last_kind == 1):  # fmt: skip
