@@ -239,3 +239,17 @@ def test_live_money_session_trades_through_the_order_manager(
     for path in out.iterdir():
         assert key.encode() not in path.read_bytes() and secret.encode() not in path.read_bytes()
     assert key not in caplog.text and secret not in caplog.text
+
+
+def test_a_paper_state_never_becomes_a_live_portfolio(tmp_path: Path) -> None:
+    exp, trading = load_experiment(EXPERIMENT), load_trading(EXPERIMENT)
+    (tmp_path / "state.json").write_text(
+        '{"version": 1, "experiment": "paper_rules", "mode": "paper", "runtime": {}}'
+    )
+    cfg = LiveConfig(out=tmp_path, rest_url="http://127.0.0.1:9", paper=False)
+    session = LiveSession(exp, trading, cfg, status_stream=io.StringIO())
+    from mmts.runtime.setup import new_runtime
+
+    runtime = new_runtime(exp, trading, session.experts, start=0)
+    with pytest.raises(ValueError, match="paper portfolio must never become a real one"):
+        session._load_previous(runtime)

@@ -105,6 +105,12 @@ class LiveSession:
                 f"{path} belongs to experiment {state.get('experiment')!r}, not {self.exp.name!r}: "
                 "use another --out folder"
             )
+        mode = "paper" if self.cfg.paper else "live"
+        if state.get("mode") != mode:
+            raise ValueError(
+                f"{path} is a {state.get('mode')} session's state; this is a {mode} session: a "
+                "paper portfolio must never become a real one (use another --out folder)"
+            )
         runtime.restore(state["runtime"])
         for table in (*TABLES, "order_lifecycle"):
             file = self.out / f"{table}.parquet"
@@ -195,6 +201,13 @@ class LiveSession:
             tasks.append(loop.create_task(_stop_after(stop, self.cfg.duration_s)))
         if self.orders is not None:
             await self.orders.reconcile()
+            self.orders.position = runtime.portfolio.position
+            base = self.exp.features.primary_symbol.split("/")[0]
+            held = self.orders.balances.get(base, 0.0)
+            if abs(held - runtime.portfolio.position) > 1e-9:
+                # Holdings the session did not trade are the user's: never adopted, only reported.
+                log.warning("the account holds %g %s, the session's position is %g: only the "
+                            "session's own position is traded", held, base, runtime.portfolio.position)  # fmt: skip
             tasks.append(loop.create_task(self.orders.run(stop)))
         try:
             await stop.wait()
