@@ -97,6 +97,83 @@ def test_live_paper_decides_exactly_as_the_backtest(
     pd.testing.assert_frame_equal(fills_live[: len(fills_bt)], fills_bt, check_exact=True)
 
 
+def _model_experts(store: Any) -> dict[str, Any]:
+    """Untrained CNN -> DQN chain with fixed weights (the cost and the plumbing, not the skill)."""
+    import torch
+
+    from mmts.features.history import InputHistory
+    from mmts.features.inputs import ModelInputLayout
+    from mmts.models.cnn import CnnNet
+    from mmts.models.predictors import CnnPredictor, DqnPredictor
+    from mmts.models.rl.dqn import DuelingQNet
+    from mmts.models.rl.train import RL_UPSTREAM
+    from mmts.models.summary import summary_features
+    from mmts.strategy.rules import ImbalanceRule
+
+    exp = load_experiment(EXPERIMENT)
+    torch.manual_seed(3)
+    at = pd.Timestamp(START).value
+    layout = ModelInputLayout(config=exp.features)
+    rl_layout = ModelInputLayout(config=exp.features, model_slots=RL_UPSTREAM)
+    probe = InputHistory(store, at, at, exp.features, RL_UPSTREAM).at(at)
+    return {
+        "cnn": CnnPredictor(CnnNet(layout.shapes(), exp.cnn.channels, exp.cnn.hidden, 0.0), layout),
+        "rl": DqnPredictor(DuelingQNet(summary_features(probe).shape[0] + 3, exp.rl.hidden), rl_layout),
+        "imbalance": ImbalanceRule(),
+    }  # fmt: skip
+
+
+def test_live_paper_equals_replay_with_the_cnn_feeding_the_dqn(
+    sample_store_path: Path, tmp_path: Path
+) -> None:
+    """The model path too: the DQN reads the CNN's output in live exactly as in replay."""
+    from mmts.backtest.replay import replay_events
+    from mmts.runtime.setup import new_runtime
+
+    store = open_store(sample_store_path)
+    exp, trading = load_experiment(EXPERIMENT), load_trading(EXPERIMENT)
+    with SimExchange(_files(("20240808",)), store=store, speed=0) as sim:
+        cfg = LiveConfig(
+            out=tmp_path / "live", ws_url=sim.ws_url, rest_url=sim.url, status_every_s=0.5
+        )
+        session = LiveSession(
+            exp, trading, cfg, experts=_model_experts(store), status_stream=io.StringIO()
+        )
+
+        async def main() -> None:
+            stop = asyncio.Event()
+
+            async def stop_at_end() -> None:
+                while not sim.finished.is_set():
+                    await asyncio.sleep(0.1)
+                await asyncio.sleep(1.5)
+                stop.set()
+
+            watcher = asyncio.create_task(stop_at_end())
+            try:
+                await session.run(stop)
+            finally:
+                watcher.cancel()
+
+        asyncio.run(main())
+    live = session.runtime
+    assert live is not None and len(live.decisions) > 50
+    start, end = pd.Timestamp(START).value, live.decisions[-1]["time"]
+    replay = new_runtime(exp, trading, _model_experts(store), start=start)
+    for event in replay_events(store, exp.features, start, end):
+        replay.feed(event)
+    replay.finish(end)
+    assert [d["time"] for d in live.decisions] == [d["time"] for d in replay.decisions]
+    for ours, theirs in zip(live.decisions, replay.decisions, strict=True):
+        assert (ours["action"], ours["size"], ours["experts"]) == (
+            theirs["action"],
+            theirs["size"],
+            theirs["experts"],
+        )
+    # Every decision had a DQN output, so every one had the CNN's output in its slot.
+    assert len(live.outputs["rl"]) == len(live.outputs["cnn"]) == len(live.decisions)
+
+
 def _replay_books(paths: list[Path], wanted: set[int]) -> dict[int, tuple[np.ndarray, ...]]:
     """The book replay reconstructs from the recordings, at each wanted last update id."""
     rows = np.concatenate([read_recording(path)[0][0].book for path in paths])

@@ -260,6 +260,9 @@ class LiveSession:
             self.experts, key=lambda n: len(getattr(self.experts[n], "upstream", ()))
         ):
             run_expert(name, self.experts[name], base, outputs, failures, builder.layout.slot_size)
+        for expert in self.experts.values():  # stateful experts (the DQN's position) start over
+            if hasattr(expert, "reset"):
+                expert.reset()
         # the decision path's numba helpers (book levels for the paper venue)
         builder.cob.levels(5)
 
