@@ -19,18 +19,11 @@ from mmts.data import open_store
 from mmts.execution.portfolio import Portfolio
 from mmts.execution.venue import SimulatedVenue
 from mmts.features.cob import time_ns
-from mmts.features.history import InputHistory
-from mmts.features.inputs import ModelInputLayout
-from mmts.models.cnn import CnnNet
 from mmts.models.experiment import load_experiment
-from mmts.models.predictors import CnnPredictor, DqnPredictor
-from mmts.models.rl.dqn import DuelingQNet
-from mmts.models.rl.train import RL_UPSTREAM
-from mmts.models.summary import summary_features
 from mmts.runtime.engine import Runtime, RuntimeConfig
 from mmts.strategy.moe import MixtureOfExperts
 from mmts.strategy.risk import RiskConfig
-from mmts.strategy.rules import ImbalanceRule, MovingAverageRule
+from mmts.testing.experts import untrained_experts
 
 
 def run(root: Path) -> list[dict[str, object]]:
@@ -38,14 +31,7 @@ def run(root: Path) -> list[dict[str, object]]:
     exp = load_experiment(root / "experiments" / "default.toml")
     store = open_store(root / "data")
     start, end = time_ns("2024-08-08T23:54:30Z"), time_ns("2024-08-09T00:05:00Z")
-    layout = ModelInputLayout(config=exp.features)
-    rl_layout = ModelInputLayout(config=exp.features, model_slots=RL_UPSTREAM)
-    probe = InputHistory(store, start, start, exp.features, RL_UPSTREAM).at(start)
-    experts = {
-        "cnn": CnnPredictor(CnnNet(layout.shapes(), exp.cnn.channels, exp.cnn.hidden, 0.0), layout),
-        "rl": DqnPredictor(DuelingQNet(summary_features(probe).shape[0] + 3, exp.rl.hidden), rl_layout),
-        "ma_cross": MovingAverageRule(), "imbalance": ImbalanceRule(),
-    }  # fmt: skip
+    experts = untrained_experts(exp, store, start)
     cfg = RuntimeConfig(decision_every_ns=10**9, horizon_ns=60 * 10**9, costs=exp.costs)
     rt = Runtime(cfg, exp.features, experts, MixtureOfExperts(), RiskConfig(), SimulatedVenue(),
                  Portfolio(cash=10_000.0), start=start)  # fmt: skip

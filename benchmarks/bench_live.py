@@ -30,30 +30,11 @@ import torch
 from mmts.backtest.replay import replay_events
 from mmts.data import open_store
 from mmts.features.cob import time_ns
-from mmts.features.history import InputHistory
-from mmts.features.inputs import ModelInputLayout
 from mmts.live.session import LiveConfig, LiveSession
-from mmts.models.cnn import CnnNet
 from mmts.models.experiment import load_experiment
-from mmts.models.predictors import CnnPredictor, DqnPredictor
-from mmts.models.rl.dqn import DuelingQNet
-from mmts.models.rl.train import RL_UPSTREAM
-from mmts.models.summary import summary_features
 from mmts.runtime.config import load_trading
 from mmts.runtime.setup import new_runtime
-from mmts.strategy.rules import ImbalanceRule, MovingAverageRule
-
-
-def _experts(exp: Any, store: Any) -> dict[str, Any]:
-    start = time_ns("2024-08-08T23:54:30Z")
-    layout = ModelInputLayout(config=exp.features)
-    rl_layout = ModelInputLayout(config=exp.features, model_slots=RL_UPSTREAM)
-    probe = InputHistory(store, start, start, exp.features, RL_UPSTREAM).at(start)
-    return {
-        "cnn": CnnPredictor(CnnNet(layout.shapes(), exp.cnn.channels, exp.cnn.hidden, 0.0), layout),
-        "rl": DqnPredictor(DuelingQNet(summary_features(probe).shape[0] + 3, exp.rl.hidden), rl_layout),
-        "ma_cross": MovingAverageRule(), "imbalance": ImbalanceRule(),
-    }  # fmt: skip
+from mmts.testing.experts import untrained_experts
 
 
 def _replay_latencies(exp: Any, trading: Any, experts: dict[str, Any], store: Any) -> np.ndarray:
@@ -102,7 +83,7 @@ def run(root: Path, shared: Path, seconds: float = 60.0) -> list[dict[str, objec
     trading = load_trading(toml)
     store = open_store(root / "data")
     rows: list[dict[str, object]] = []
-    everything = _experts(exp, store)
+    everything = untrained_experts(exp, store, time_ns("2024-08-08T23:54:30Z"))
     for label, experts in (("all experts", everything),
                            ("rule experts", {k: everything[k] for k in ("ma_cross", "imbalance")})):  # fmt: skip
         live, cpu, wall, summary = _session(root, shared, exp, trading, experts, seconds)

@@ -26,6 +26,7 @@ from mmts.live.session import LiveConfig, LiveSession
 from mmts.models.experiment import load_experiment
 from mmts.runtime.config import load_trading
 from mmts.testing.exchange_sim import Fault
+from mmts.testing.experts import untrained_experts
 from mmts.testing.sim_exchange import SimExchange
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,10 +41,13 @@ def _files(days: tuple[str, ...]) -> list[Path]:
 
 
 def _run_live(sim: SimExchange, out: Path, emitted: list[Any] | None = None,
-              on_market: Any = None, **cfg: Any) -> tuple[LiveSession, dict[str, Any]]:  # fmt: skip
+              on_market: Any = None, experts: dict[str, Any] | None = None,
+              **cfg: Any) -> tuple[LiveSession, dict[str, Any]]:  # fmt: skip
+    """Run a paper session against ``sim`` until its replay has ended."""
     exp, trading = load_experiment(EXPERIMENT), load_trading(EXPERIMENT)
     live_cfg = LiveConfig(out=out, ws_url=sim.ws_url, rest_url=sim.url, status_every_s=0.5, **cfg)
-    session = LiveSession(exp, trading, live_cfg, status_stream=io.StringIO(), on_market=on_market)
+    session = LiveSession(exp, trading, live_cfg, status_stream=io.StringIO(), on_market=on_market,
+                          experts=experts)  # fmt: skip
     if emitted is not None:
         emit = session._emit
 
@@ -98,29 +102,9 @@ def test_live_paper_decides_exactly_as_the_backtest(
 
 
 def _model_experts(store: Any) -> dict[str, Any]:
-    """Untrained CNN -> DQN chain with fixed weights (the cost and the plumbing, not the skill)."""
-    import torch
-
-    from mmts.features.history import InputHistory
-    from mmts.features.inputs import ModelInputLayout
-    from mmts.models.cnn import CnnNet
-    from mmts.models.predictors import CnnPredictor, DqnPredictor
-    from mmts.models.rl.dqn import DuelingQNet
-    from mmts.models.rl.train import RL_UPSTREAM
-    from mmts.models.summary import summary_features
-    from mmts.strategy.rules import ImbalanceRule
-
+    """Untrained CNN -> DQN chain with fixed weights, and one rule expert."""
     exp = load_experiment(EXPERIMENT)
-    torch.manual_seed(3)
-    at = pd.Timestamp(START).value
-    layout = ModelInputLayout(config=exp.features)
-    rl_layout = ModelInputLayout(config=exp.features, model_slots=RL_UPSTREAM)
-    probe = InputHistory(store, at, at, exp.features, RL_UPSTREAM).at(at)
-    return {
-        "cnn": CnnPredictor(CnnNet(layout.shapes(), exp.cnn.channels, exp.cnn.hidden, 0.0), layout),
-        "rl": DqnPredictor(DuelingQNet(summary_features(probe).shape[0] + 3, exp.rl.hidden), rl_layout),
-        "imbalance": ImbalanceRule(),
-    }  # fmt: skip
+    return untrained_experts(exp, store, pd.Timestamp(START).value, seed=3, rules=("imbalance",))
 
 
 def test_live_paper_equals_replay_with_the_cnn_feeding_the_dqn(
@@ -133,29 +117,7 @@ def test_live_paper_equals_replay_with_the_cnn_feeding_the_dqn(
     store = open_store(sample_store_path)
     exp, trading = load_experiment(EXPERIMENT), load_trading(EXPERIMENT)
     with SimExchange(_files(("20240808",)), store=store, speed=0) as sim:
-        cfg = LiveConfig(
-            out=tmp_path / "live", ws_url=sim.ws_url, rest_url=sim.url, status_every_s=0.5
-        )
-        session = LiveSession(
-            exp, trading, cfg, experts=_model_experts(store), status_stream=io.StringIO()
-        )
-
-        async def main() -> None:
-            stop = asyncio.Event()
-
-            async def stop_at_end() -> None:
-                while not sim.finished.is_set():
-                    await asyncio.sleep(0.1)
-                await asyncio.sleep(1.5)
-                stop.set()
-
-            watcher = asyncio.create_task(stop_at_end())
-            try:
-                await session.run(stop)
-            finally:
-                watcher.cancel()
-
-        asyncio.run(main())
+        session, _ = _run_live(sim, tmp_path / "live", experts=_model_experts(store))
     live = session.runtime
     assert live is not None and len(live.decisions) > 50
     start, end = pd.Timestamp(START).value, live.decisions[-1]["time"]

@@ -114,7 +114,6 @@ class LiveMarket:
         self.released_until = np.iinfo(np.int64).min
         self._last_kind = 0  # kind of the last event released (0 bar, 1 book)
         self.status = MarketStatus()
-        self.unsynced_since: int | None = None
         #: Called with the book each time it becomes valid (tests compare it with replay's).
         self.on_synced: Callable[[BookSyncStream], None] | None = None
         #: What was passed over or dropped late: ``(time, kind or -1, what, timeframe, mark)``.

@@ -48,10 +48,16 @@ def test_paper_session_runs_stops_on_ctrl_c_and_continues(
     proc = subprocess.Popen(
         args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT
     )
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and not (out / "state.json").exists():
-        time.sleep(0.2)  # written every second (--save-every 1)
-    time.sleep(5)  # at speed 10: about ten decisions
+
+    def decisions_saved() -> int:
+        try:
+            return len(pd.read_parquet(out / "decisions.parquet"))
+        except (OSError, ValueError):
+            return 0
+
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and decisions_saved() < 8:
+        time.sleep(0.2)  # the session saves every second (--save-every 1)
     proc.send_signal(signal.SIGINT)  # Ctrl-C: a clean stop that saves everything
     stdout, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 0, stderr[-2000:]
