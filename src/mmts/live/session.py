@@ -189,9 +189,9 @@ class LiveSession:
             venue = None if self.cfg.paper else self._order_manager(market)
             runtime = new_runtime(self.exp, self.trading, self.experts, start=now, venue=venue)
             runtime.book_required = True
-            self._load_previous(runtime)
             self.runtime = runtime
-            self._prime(now)
+            self._prime(now)  # before the restore: priming resets stateful experts
+            self._load_previous(runtime)
             await market.warm_up(feed, now)
         except BaseException:
             await feed.close()

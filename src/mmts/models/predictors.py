@@ -137,6 +137,14 @@ class DqnPredictor:
         """Forget the position (start flat)."""
         self.position = 0.0
 
+    def state(self) -> dict[str, float]:
+        """Return what a restarted session needs: the position the agent believes it holds."""
+        return {"position": float(self.position)}
+
+    def restore(self, state: dict[str, float]) -> None:
+        """Continue from :meth:`state`."""
+        self.position = float(state["position"])
+
     def _state(self, x: ModelInput) -> np.ndarray:
         from mmts.models.summary import summary_features
 

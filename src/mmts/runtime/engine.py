@@ -128,6 +128,7 @@ class Runtime:
             "decision_prices": self.decision_prices[-self.cfg.risk_window - 1 :],
             "unresolved": [list(u) for u in self.unresolved],
             "price": self.price, "previous_price": self.previous_price,
+            "experts": {n: e.state() for n, e in self.experts.items() if hasattr(e, "state")},
             "moe": {
                 "records": {n: asdict(r) for n, r in moe.records.items()},
                 "pending": {str(t): {n: p.tolist() for n, p in made.items()}
@@ -137,7 +138,7 @@ class Runtime:
         }  # fmt: skip
 
     def restore(self, state: dict[str, Any]) -> None:
-        """Continue from :meth:`state` (portfolio, risk, mixture memory, order ids).
+        """Continue from :meth:`state` (portfolio, risk, mixture memory, order ids, experts).
 
         The decision clock is not restored: a restarted session decides from its own start on,
         never for the time it was down.
@@ -154,6 +155,9 @@ class Runtime:
                             for t, made in moe["pending"].items()}  # fmt: skip
         self.moe.stance = Action(int(moe["stance"]))
         self.moe.last_change = int(moe["last_change"])
+        for name, expert_state in state.get("experts", {}).items():
+            if name in self.experts and hasattr(self.experts[name], "restore"):
+                self.experts[name].restore(expert_state)  # stateful experts (the DQN's position)
 
     # -- events ---------------------------------------------------------------------------------
 

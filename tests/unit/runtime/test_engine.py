@@ -110,3 +110,57 @@ def test_outcome_labels_match_the_model_labels() -> None:
         rt._resolve((k + 2) * 10**9)
     want = cost_aware_labels(np.array(returns), CostModel(), 0.0005)
     assert [int(o) for _, o in moe.seen] == want.tolist()
+
+
+def test_state_and_restore_continue_a_run_exactly(sample_store_path) -> None:
+    """Stop mid-run, restart from Runtime.state(): the same decisions as an uninterrupted run.
+
+    With the DQN reading the CNN (its carried position is part of the state) and the mixture's
+    track record (the restarted run resolves outcomes of decisions made before the stop).
+    """
+    import json
+
+    from mmts.testing.experts import untrained_experts
+
+    store = open_store(sample_store_path)
+
+    def runtime(start: int) -> Runtime:
+        experts = untrained_experts(_experiment(), store, START, seed=5, rules=())
+        experts |= {"imbalance": ImbalanceRule(threshold=0.1), "ma_cross": MovingAverageRule()}
+        return Runtime(RuntimeConfig(decision_every_ns=10 * 10**9, horizon_ns=60 * 10**9), CFG,
+                       experts, MixtureOfExperts(MoeConfig(cooldown_s=30)), RiskConfig(),
+                       SimulatedVenue(), Portfolio(cash=10_000.0), start=start)  # fmt: skip
+
+    events = list(replay_events(store, CFG, START, END))
+    whole = runtime(START)
+    for event in events:
+        whole.feed(event)
+    whole.finish(END)
+    stop = START + 200 * 10**9 + 10**9  # one second after a decision: its order has filled
+    first = runtime(START)
+    for event in events:
+        if event.time > stop:
+            break
+        first.feed(event)
+    state = json.loads(json.dumps(first.state()))  # through JSON, as state.json
+    second = runtime(stop)
+    second.restore(state)
+    for event in events:  # earlier events only warm the features up again
+        second.feed(event)
+    second.finish(END)
+    after = [d for d in whole.decisions if d["time"] > stop]
+    assert len(after) > 20
+    # There is something to carry over: the DQN holds a position, the mixture a track record.
+    assert state["experts"]["rl"]["position"] != 0.0
+    assert all(r["resolved"] > 0 for r in state["moe"]["records"].values())
+    keys = ("time", "action", "size", "expert_weights", "experts")
+    assert [[d[k] for k in keys] for d in second.decisions] == [[d[k] for k in keys] for d in after]
+
+
+def _experiment() -> Any:
+    import dataclasses
+
+    from mmts.models.experiment import load_experiment
+
+    exp = load_experiment()
+    return dataclasses.replace(exp, features=CFG)
