@@ -10,8 +10,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-BINANCE_WS = "wss://stream.binance.com:9443"
-BINANCE_REST = "https://api.binance.com"
+#: Each exchange's public market-data websocket and REST base.
+ENDPOINTS = {
+    "binance": ("wss://stream.binance.com:9443", "https://api.binance.com"),
+    "binanceusdm": ("wss://fstream.binance.com", "https://fapi.binance.com"),
+    "mexc": ("wss://wbs-api.mexc.com/ws", "https://api.mexc.com"),
+}
 
 
 def add_commands(commands: Any) -> None:
@@ -65,20 +69,24 @@ def add_commands(commands: Any) -> None:
     sim.add_argument("--host", default="127.0.0.1", help="loopback address (default 127.0.0.1)")
     sim.add_argument("--port", type=int, default=0, help="port (default: any free one)")
     sim.add_argument("--speed", type=float, default=1.0, help="replay speed (0: unpaced)")
+    sim.add_argument("--exchange", default="binance", choices=["binance", "mexc"],
+                     help="serve the recordings in Binance's format or re-encoded as MEXC's")  # fmt: skip
     sim.add_argument("--exit-at-end", action="store_true", help="stop when the replay ends")
     sim.set_defaults(handler=_sim_exchange)
 
 
 def _connection_args(parser: Any) -> None:
     """Where to connect and for how long (``live`` and ``record``)."""
-    parser.add_argument("--exchange", default="binance", choices=["binance"], help="exchange")
-    parser.add_argument(
-        "--ws-url", default=BINANCE_WS, help=f"websocket base (default {BINANCE_WS})"
-    )
-    parser.add_argument(
-        "--rest-url", default=BINANCE_REST, help=f"REST base (default {BINANCE_REST})"
-    )
+    parser.add_argument("--exchange", default="binance", choices=list(ENDPOINTS),
+                        help="binance (spot), binanceusdm (USD-M futures) or mexc (spot)")  # fmt: skip
+    parser.add_argument("--ws-url", help="websocket base (default: the exchange's)")
+    parser.add_argument("--rest-url", help="REST base (default: the exchange's)")
     parser.add_argument("--duration", type=float, help="stop after this many seconds")
+
+
+def _urls(args: argparse.Namespace) -> tuple[str, str]:
+    ws_url, rest_url = ENDPOINTS[args.exchange]
+    return args.ws_url or ws_url, args.rest_url or rest_url
 
 
 def _live(args: argparse.Namespace) -> int:
@@ -100,7 +108,8 @@ def _live(args: argparse.Namespace) -> int:
             print("not confirmed; nothing was traded", file=sys.stderr)
             return 1
     out = Path(args.out) if args.out else Path("live") / exp.name
-    cfg = LiveConfig(out=out, exchange=args.exchange, ws_url=args.ws_url, rest_url=args.rest_url,
+    ws_url, rest_url = _urls(args)
+    cfg = LiveConfig(out=out, exchange=args.exchange, ws_url=ws_url, rest_url=rest_url,
                      paper=not args.live, duration_s=args.duration, stale_after_s=args.stale_after,
                      save_every_s=args.save_every)  # fmt: skip
     session = LiveSession(exp, trading, cfg, checkpoint_dir=args.checkpoints)
@@ -118,8 +127,12 @@ def _record(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
+    if args.exchange == "mexc":
+        print("mmts record writes Binance's raw format: --exchange mexc is not supported", file=sys.stderr)  # fmt: skip
+        return 2
     symbols = tuple(exchange_name(s) for s in args.symbols.split(",") if s.strip())
-    cfg = FeedConfig(ws_url=args.ws_url, rest_url=args.rest_url, depth=symbols, trades=symbols,
+    ws_url, rest_url = _urls(args)
+    cfg = FeedConfig(exchange=args.exchange, ws_url=ws_url, rest_url=rest_url, depth=symbols, trades=symbols,
                      book_ticker=symbols, snapshot_limit=1000)  # fmt: skip
     print(f"recording {', '.join(symbols)} to {args.out}; Ctrl-C stops", file=sys.stderr)
     summary = asyncio.run(record(cfg, Path(args.out), duration_s=args.duration))
@@ -133,7 +146,14 @@ def _sim_exchange(args: argparse.Namespace) -> int:
 
     store_path = args.store or ("data" if Path("data").is_dir() else None)
     store = open_store(store_path) if store_path else None
-    sim = SimExchange(args.data, store=store, host=args.host, port=args.port, speed=args.speed)
+    sim = SimExchange(
+        args.data,
+        store=store,
+        host=args.host,
+        port=args.port,
+        speed=args.speed,
+        exchange=args.exchange,
+    )
     sim.start()
     first, last = sim.recorded.stamps[0], sim.recorded.stamps[-1]
     print(f"rest: {sim.url}\nws:   {sim.ws_url}\n"

@@ -33,8 +33,11 @@ def stream_symbol(stream: str) -> str:
     return stream.split("@", 1)[0].upper()
 
 
-def _levels(levels: Any, what: str) -> np.ndarray:
-    """``[[price, qty], ...]`` (decimal strings) as a float64 ``(n, 2)`` array, checked."""
+def levels_array(levels: Any, what: str) -> np.ndarray:
+    """``[[price, qty], ...]`` (decimal strings) as a float64 ``(n, 2)`` array, checked.
+
+    ``what`` names the message in the error (which update, which side).
+    """
     if not isinstance(levels, list):
         raise DataFormatError(f"{what} must be a list of [price, qty] pairs; was {levels!r:.80}")
     if not levels:
@@ -62,8 +65,9 @@ def _is_level(level: Any) -> bool:
     return len(level) == 2
 
 
-def _rows(bids: np.ndarray, asks: np.ndarray, local_ts: int, exch_ts: int, first_id: int,
+def book_rows(bids: np.ndarray, asks: np.ndarray, local_ts: int, exch_ts: int, first_id: int,
           last_id: int, prev_id: int, flags: int) -> np.ndarray:  # fmt: skip
+    """Book rows of one message: bids first, then asks (an empty message keeps one placeholder)."""
     n_bid, n = bids.shape[0], bids.shape[0] + asks.shape[0]
     rows = np.zeros(max(n, 1), book_dt)  # an empty diff keeps one placeholder row
     rows["local_ts"], rows["exch_ts"] = local_ts, exch_ts
@@ -94,20 +98,20 @@ def depth_rows(data: dict[str, Any], local_ts: int) -> np.ndarray:
     prev = int(data["pu"]) if "pu" in data else NO_ID
     exch_ms = data.get("T", data.get("E"))
     exch = int(exch_ms) * _MS if exch_ms is not None else NO_TS
-    bids = _levels(data.get("b", []), f"{what} {first}..{last} bids")
-    asks = _levels(data.get("a", []), f"{what} {first}..{last} asks")
-    return _rows(bids, asks, int(local_ts), exch, first, last, prev, 0)
+    bids = levels_array(data.get("b", []), f"{what} {first}..{last} bids")
+    asks = levels_array(data.get("a", []), f"{what} {first}..{last} asks")
+    return book_rows(bids, asks, int(local_ts), exch, first, last, prev, 0)
 
 
 def snapshot_rows(snapshot: dict[str, Any], local_ts: int) -> np.ndarray:
-    """Rows of a REST depth snapshot (``{"lastUpdateId", "bids", "asks"}``)."""
+    """Rows of a REST depth snapshot (``{"lastUpdateId", "bids", "asks"}``; MEXC's has this shape too)."""
     what = "depth snapshot"
     last = int(_need(snapshot, "lastUpdateId", what))
-    exch_ms = snapshot.get("T", snapshot.get("E"))
+    exch_ms = snapshot.get("T", snapshot.get("E", snapshot.get("timestamp")))  # MEXC: timestamp
     exch = int(exch_ms) * _MS if exch_ms is not None else NO_TS
-    bids = _levels(_need(snapshot, "bids", what), f"{what} {last} bids")
-    asks = _levels(_need(snapshot, "asks", what), f"{what} {last} asks")
-    return _rows(bids, asks, int(local_ts), exch, last, last, NO_ID, FLAG_SNAPSHOT)
+    bids = levels_array(_need(snapshot, "bids", what), f"{what} {last} bids")
+    asks = levels_array(_need(snapshot, "asks", what), f"{what} {last} asks")
+    return book_rows(bids, asks, int(local_ts), exch, last, last, NO_ID, FLAG_SNAPSHOT)
 
 
 def trade_record(data: dict[str, Any], local_ts: int) -> np.ndarray:

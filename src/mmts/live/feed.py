@@ -1,13 +1,14 @@
-"""Binance market data over a websocket, with REST depth snapshots and klines beside it.
+"""Market data over a websocket (Binance spot / USD-M, MEXC spot), with REST snapshots beside it.
 
-:class:`BinanceFeed` keeps one combined-stream connection (diff depth, trades) open: it
+:class:`MarketFeed` keeps one connection (diff depth, trades) open: it
 reconnects with exponential backoff and jitter, lets the websockets library answer pings, and
 calls a connection stale (and reconnects) when no frame came for ``stale_after_s``. Every frame
 is stamped with its receive time — or, from the project's simulator, the recorded receive time
-it carries (``testing.sim_exchange.REPLAY_FIELD``) — and handed to a :class:`FeedSink` in
-arrival order.
+it carries — and handed to a :class:`FeedSink` in
+arrival order. What differs between exchanges (URLs, subscribing, decoding JSON or protobuf) is
+in :mod:`mmts.live.protocols`.
 
-Depth snapshots follow Binance's "manage a local order book" procedure: while a snapshot is
+Depth snapshots follow Binance's (and MEXC's, which is the same) "manage a local order book" procedure: while a snapshot is
 being fetched, that symbol's diffs are held; when it arrives they are released around it in
 receive order, so the book sync (``data.book_stream``) sees exactly the sequence a recording of
 the session would hold. Retries go only to what is worth retrying (timeouts, dropped
@@ -29,17 +30,20 @@ from typing import Any, Protocol
 import numpy as np
 
 from mmts.core.errors import DataFormatError
-from mmts.data.binance_messages import (
-    depth_rows,
-    snapshot_rows,
-    stream_kind,
-    stream_symbol,
-    trade_record,
-)
+from mmts.data.binance_messages import snapshot_rows
+from mmts.live.protocols import REPLAY_FIELD, protocol_for
 
 log = logging.getLogger(__name__)
 
-REPLAY_FIELD = "mmts_replay_ns"
+__all__ = [
+    "REPLAY_FIELD",
+    "REPLAY_HEADER",
+    "FeedConfig",
+    "FeedSink",
+    "MarketFeed",
+    "RetryableError",
+]
+
 REPLAY_HEADER = "X-Mmts-Replay-Ns"
 _RETRY_STATUS = {418, 429, 500, 502, 503, 504}
 #: Diffs held per symbol while its snapshot is fetched (at 10 Hz: about half an hour).
@@ -48,37 +52,25 @@ MAX_HELD = 20_000
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FeedConfig:
-    """Where to connect and what to subscribe (exchange symbols, e.g. ``ETHUSDT``)."""
+    """Where to connect and what to subscribe (exchange symbols, e.g. ``ETHUSDT``).
 
+    ``exchange``: ``binance`` (spot), ``binanceusdm`` (USD-M futures) or ``mexc`` (spot).
+    """
+
+    exchange: str = "binance"
     ws_url: str = "wss://stream.binance.com:9443"
     rest_url: str = "https://api.binance.com"
     depth: tuple[str, ...] = ()
     trades: tuple[str, ...] = ()
     #: Symbols whose ``@bookTicker`` (best bid/ask) is subscribed too (the recorder keeps it).
     book_ticker: tuple[str, ...] = ()
-    futures: bool = False
     snapshot_limit: int = 5000
     stale_after_s: float = 10.0
     backoff_initial_s: float = 0.2
     backoff_max_s: float = 30.0
     request_timeout_s: float = 10.0
-
-    @property
-    def streams(self) -> list[str]:
-        """Combined-stream names to subscribe."""
-        speed = "@depth@0ms" if self.futures else "@depth@100ms"
-        return ([s.lower() + speed for s in self.depth] + [s.lower() + "@trade" for s in self.trades]
-                + [s.lower() + "@bookTicker" for s in self.book_ticker])  # fmt: skip
-
-    @property
-    def depth_path(self) -> str:
-        """REST path of depth snapshots."""
-        return "/fapi/v1/depth" if self.futures else "/api/v3/depth"
-
-    @property
-    def klines_path(self) -> str:
-        """REST path of klines."""
-        return "/fapi/v1/klines" if self.futures else "/api/v3/klines"
+    #: Seconds between application-level pings (MEXC; Binance's are websocket pings).
+    keepalive_s: float = 20.0
 
 
 class FeedSink(Protocol):
@@ -107,13 +99,14 @@ def backoff_delays(initial: float, cap: float, rng: random.Random | None = None)
         attempt = min(attempt + 1, 30)
 
 
-class BinanceFeed:
+class MarketFeed:
     """One websocket connection's market data into a :class:`FeedSink`; see the module docstring."""
 
     def __init__(self, cfg: FeedConfig, sink: FeedSink, *, clock: Callable[[], int] = time.time_ns,
                  raw: Callable[[int, str, str], None] | None = None) -> None:  # fmt: skip
         """``raw(stamp, symbol, text)`` gets every frame and snapshot as received (the recorder)."""
         self.cfg, self.sink, self.clock, self.raw = cfg, sink, clock, raw
+        self.protocol = protocol_for(cfg.exchange)
         self.last_stamp = 0
         self.last_frame_wall = 0.0
         self.connected = False
@@ -205,7 +198,7 @@ class BinanceFeed:
         params = {"symbol": symbol, "limit": self.cfg.snapshot_limit}
         while True:
             try:
-                body, stamp = await self.get_with_retries(self.cfg.depth_path, params)
+                body, stamp = await self.get_with_retries(self.protocol.depth_path, params)
                 rows = snapshot_rows(body, 0)
                 if self.raw is not None:
                     self.raw(stamp, symbol, json.dumps(body, separators=(",", ":")))
@@ -251,7 +244,8 @@ class BinanceFeed:
         from websockets.asyncio.client import connect
         from websockets.exceptions import WebSocketException
 
-        url = self.cfg.ws_url.rstrip("/") + "/stream?streams=" + "/".join(self.cfg.streams)
+        cfg = self.cfg
+        url = self.protocol.url(cfg.ws_url, cfg.depth, cfg.trades, cfg.book_ticker)
         delays = backoff_delays(self.cfg.backoff_initial_s, self.cfg.backoff_max_s)
         watchdog = asyncio.get_running_loop().create_task(self._watchdog(stop))
         try:
@@ -261,6 +255,9 @@ class BinanceFeed:
                     async with connect(url, proxy=None, max_size=2**24, open_timeout=self.cfg.request_timeout_s,
                                        ping_interval=20, ping_timeout=20, compression=None) as ws:  # fmt: skip
                         self._ws = ws
+                        self.protocol.connected()
+                        for request in self.protocol.subscribe(cfg.depth, cfg.trades):
+                            await ws.send(request)
                         self.connected, self.stale = True, False
                         self.last_frame_wall = time.monotonic()
                         self.sink.on_connection(True, self.last_stamp, "connected")
@@ -307,7 +304,9 @@ class BinanceFeed:
             await stop.wait()
             await ws.close()
 
-        closer = asyncio.get_running_loop().create_task(close_on_stop())
+        loop = asyncio.get_running_loop()
+        closer = loop.create_task(close_on_stop())
+        pinger = loop.create_task(self._keepalive(ws)) if self.protocol.keepalive else None
         try:
             async for frame in ws:
                 self.last_frame_wall = time.monotonic()
@@ -316,44 +315,43 @@ class BinanceFeed:
                 self._on_frame(frame)
         finally:
             closer.cancel()
+            if pinger is not None:
+                pinger.cancel()
+
+    async def _keepalive(self, ws: Any) -> None:
+        """Send the protocol's ping now and then (MEXC drops a quiet connection)."""
+        while True:
+            await asyncio.sleep(self.cfg.keepalive_s)
+            await ws.send(self.protocol.keepalive)
 
     def _on_frame(self, frame: str | bytes) -> None:
         self.frame_received_ns = time.perf_counter_ns()
         try:
-            message = json.loads(frame)
-            if "result" in message and "id" in message:
-                return  # a reply to SUBSCRIBE
-            stream, data = message["stream"], message["data"]
-        except (ValueError, KeyError, TypeError):
-            self.malformed += 1
-            log.warning("malformed frame skipped: %r", frame[:80])
-            return
-        recorded = message.pop(REPLAY_FIELD, None)
-        stamp = self._stamp(recorded)
-        self.frames += 1
-        kind, symbol = stream_kind(stream), stream_symbol(stream)
-        if self.raw is not None:
-            text = frame if isinstance(frame, str) else frame.decode()
-            if recorded is not None:  # the simulator's field is not Binance's: strip it
-                text = text[: text.rindex(f',"{REPLAY_FIELD}"')] + "}"
-            self.raw(stamp, symbol, text)
-        try:
-            if kind == "depth":
-                rows = depth_rows(data, max(stamp, self.depth_floor.get(symbol, stamp)))
-                if symbol in self.pending:
-                    held = self.pending[symbol][1]
-                    held.append(rows)
-                    if (
-                        len(held) > MAX_HELD
-                    ):  # the snapshot is late: the oldest diffs cannot bridge it
-                        del held[: len(held) - MAX_HELD]
-                else:
-                    self._deliver(symbol, rows)
-            elif kind == "trade":
-                self.sink.on_trade(symbol, trade_record(data, stamp))
+            push = self.protocol.decode(frame)
         except DataFormatError as e:
             self.malformed += 1
-            log.warning("bad %s message skipped: %s", stream, e)
+            log.warning("bad frame skipped: %s", e)
+            return
+        if push is None:
+            return
+        stamp = self._stamp(push.recorded)
+        self.frames += 1
+        symbol, rows = push.symbol, push.rows
+        if self.raw is not None and push.text is not None:
+            self.raw(stamp, symbol, push.text)
+        if push.kind == "depth":
+            rows["local_ts"] = max(stamp, self.depth_floor.get(symbol, stamp))
+            if symbol in self.pending:
+                held = self.pending[symbol][1]
+                held.append(rows)
+                if len(held) > MAX_HELD:  # the snapshot is late: the oldest cannot bridge it
+                    del held[: len(held) - MAX_HELD]
+            else:
+                self._deliver(symbol, rows)
+        elif push.kind == "trade":
+            rows["local_ts"] = stamp
+            for k in range(rows.shape[0]):
+                self.sink.on_trade(symbol, rows[k : k + 1])
 
     async def _watchdog(self, stop: asyncio.Event) -> None:
         """Call the feed stale after ``stale_after_s`` without a frame, and reconnect."""

@@ -34,12 +34,11 @@ from mmts.core.events import BarEvent, Event
 from mmts.core.timeframes import timeframe_ns
 from mmts.data.book_stream import BookSyncStream
 from mmts.live.bars import TradeBars
-from mmts.live.feed import BinanceFeed, RetryableError
+from mmts.live.feed import MarketFeed, RetryableError
 
 log = logging.getLogger(__name__)
 
 _MS = 1_000_000
-_INTERVAL = {"1s": "1s", "1m": "1m", "5m": "5m", "15m": "15m", "1h": "1h", "4h": "4h", "1d": "1d"}
 
 
 def exchange_name(symbol: str) -> str:
@@ -109,7 +108,7 @@ class LiveMarket:
             self.sources[(source.symbol, tf)] = source
         self.heap: list[tuple[int, int, int, int, Event]] = []
         self.seq = itertools.count()
-        self.feed: BinanceFeed | None = None
+        self.feed: MarketFeed | None = None
         self.clock = 0  # the newest receive stamp seen
         self.released_until = np.iinfo(np.int64).min
         self._last_kind = 0  # kind of the last event released (0 bar, 1 book)
@@ -126,7 +125,7 @@ class LiveMarket:
 
     # -- warm-up --------------------------------------------------------------------------------
 
-    async def warm_up(self, feed: BinanceFeed, now_ns: int) -> None:
+    async def warm_up(self, feed: MarketFeed, now_ns: int) -> None:
         """Fetch the last ``frames`` closed bars of every series (history before the live start)."""
         self.feed = feed
         self.clock = now_ns
@@ -146,9 +145,14 @@ class LiveMarket:
                       ) -> list[tuple[int, tuple[float, float, float, float, float]]]:  # fmt: skip
         if self.feed is None:
             raise RuntimeError("warm_up() connects the market to a feed first")
-        params = {"symbol": source.symbol, "interval": _INTERVAL[source.timeframe],
+        protocol = self.feed.protocol
+        interval = protocol.intervals.get(source.timeframe)
+        if interval is None:  # MEXC has no 1 s klines: those bars start with the live trades
+            log.info("%s has no %s klines; that series starts empty", self.feed.cfg.exchange, source.timeframe)  # fmt: skip
+            return []
+        params = {"symbol": source.symbol, "interval": interval,
                   "startTime": max(first_open, 0) // _MS, "limit": min(limit, 1000)}  # fmt: skip
-        rows, _ = await self.feed.get_with_retries(self.feed.cfg.klines_path, params)
+        rows, _ = await self.feed.get_with_retries(protocol.klines_path, params)
         out = []
         for row in rows:
             open_ms = int(row[0])

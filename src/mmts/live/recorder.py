@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from mmts.core.enums import FLAG_SNAPSHOT
-from mmts.live.feed import BinanceFeed, FeedConfig
+from mmts.live.feed import FeedConfig, MarketFeed
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ class _Continuity:
 class Recorder:
     """The feed's sink while recording: asks for a snapshot whenever depth ids break."""
 
-    feed: BinanceFeed | None = None
+    feed: MarketFeed | None = None
     books: dict[str, _Continuity] = field(default_factory=dict)
     gaps: int = 0
 
@@ -128,7 +128,7 @@ async def record(cfg: FeedConfig, out: Path, *, duration_s: float | None = None,
             loop.add_signal_handler(sig, stop.set)
     files = DailyFiles(out)
     recorder = Recorder()
-    feed = BinanceFeed(cfg, recorder, raw=files.add)
+    feed = MarketFeed(cfg, recorder, raw=files.add)
     recorder.feed = feed
     started = time.monotonic()
 

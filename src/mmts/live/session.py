@@ -27,9 +27,10 @@ import numpy as np
 import pandas as pd
 
 from mmts.core.events import Event
-from mmts.live.feed import BinanceFeed, FeedConfig
+from mmts.live.feed import FeedConfig, MarketFeed
 from mmts.live.market import LiveMarket
-from mmts.live.orders import OrderManager, credentials, make_exchange
+from mmts.live.orders import KEY_VARIABLES, OrderManager, credentials, make_exchange
+from mmts.live.protocols import EXCHANGES
 from mmts.models.experiment import Experiment
 from mmts.runtime.config import TradingConfig
 from mmts.runtime.engine import Runtime
@@ -69,8 +70,10 @@ class LiveSession:
                  on_market: Callable[[LiveMarket], None] | None = None,
                  environ: dict[str, str] | None = None) -> None:  # fmt: skip
         """``environ``: where API keys are read for ``--live`` (``os.environ`` when None)."""
-        if cfg.exchange != "binance":
-            raise ValueError(f"live market data is implemented for binance; was {cfg.exchange!r}")
+        if cfg.exchange not in EXCHANGES:
+            raise ValueError(
+                f"exchange must be one of {', '.join(EXCHANGES)}; was {cfg.exchange!r}"
+            )
         self.exp, self.trading, self.cfg = exp, trading, cfg
         if experts is None:
             experts, self.versions = build_experts(exp, trading, checkpoint_dir)
@@ -82,7 +85,7 @@ class LiveSession:
         self.status_stream = status_stream if status_stream is not None else sys.stderr
         self.runtime: Runtime | None = None
         self.market: LiveMarket | None = None
-        self.feed: BinanceFeed | None = None
+        self.feed: MarketFeed | None = None
         self.previous: dict[str, pd.DataFrame] = {}
         self.error: BaseException | None = None
         self.started_wall = 0.0
@@ -174,17 +177,18 @@ class LiveSession:
         features = self.exp.features
         bt = self.trading.backtest
         market = LiveMarket(features, self._emit, fill_timeframe=bt.fill_timeframe,
-                            max_wait_s=self.cfg.max_wait_s)  # fmt: skip
-        feed_cfg = FeedConfig(ws_url=self.cfg.ws_url, rest_url=self.cfg.rest_url,
+                            max_wait_s=self.cfg.max_wait_s,
+                            futures=self.cfg.exchange == "binanceusdm")  # fmt: skip
+        feed_cfg = FeedConfig(exchange=self.cfg.exchange, ws_url=self.cfg.ws_url, rest_url=self.cfg.rest_url,
                               depth=(market.primary,), trades=market.trade_symbols,
                               stale_after_s=self.cfg.stale_after_s,
                               backoff_initial_s=self.cfg.backoff_initial_s)  # fmt: skip
-        feed = BinanceFeed(feed_cfg, market)
+        feed = MarketFeed(feed_cfg, market)
         self.market, self.feed = market, feed
         if self.on_market is not None:
             self.on_market(market)
         try:
-            server_time, _ = await feed.get_with_retries("/api/v3/time", {})
+            server_time, _ = await feed.get_with_retries(feed.protocol.time_path, {})
             now = int(server_time["serverTime"]) * 1_000_000
             venue = None if self.cfg.paper else self._order_manager(market)
             runtime = new_runtime(self.exp, self.trading, self.experts, start=now, venue=venue)
@@ -268,12 +272,13 @@ class LiveSession:
 
     def _order_manager(self, market: LiveMarket) -> OrderManager:
         """Create the real venue: ccxt with keys from the environment, this session's order ids."""
+        if self.cfg.exchange not in KEY_VARIABLES:
+            raise ValueError(
+                f"--live orders go to spot accounts (binance, mexc); {self.cfg.exchange} is paper only"
+            )
         key, secret = credentials(self.cfg.exchange, self.environ)
-        rest = (
-            None
-            if self.cfg.rest_url.rstrip("/") == "https://api.binance.com"
-            else self.cfg.rest_url
-        )
+        public = {"https://api.binance.com", "https://api.mexc.com"}
+        rest = None if self.cfg.rest_url.rstrip("/") in public else self.cfg.rest_url
         exchange = make_exchange(self.cfg.exchange, key, secret, rest)
         self.orders = OrderManager(exchange, self.exp.features.primary_symbol,
                                    session=secrets.token_hex(3), clock=lambda: market.clock)  # fmt: skip

@@ -85,16 +85,16 @@ class RestResponder:
 
     # -- responses -------------------------------------------------------------------------------
 
-    def _symbols(self) -> list[str]:
+    def _symbols(self, market: str = "spot") -> list[str]:
         keys = self.store.streams() if self.store is not None else []
         stored = {
             k.symbol
             for k in keys
             if k.exchange == self.source_exchange
             and k.kind.startswith("bars_")
-            and market_of(k.symbol) == "spot"
+            and market_of(k.symbol) == market
         }
-        return sorted(stored | set(self.extra_symbols))
+        return sorted(stored | {s for s in self.extra_symbols if market_of(s) == market})
 
     def _exchange_info(self) -> dict[str, Any]:
         symbols = []
@@ -141,11 +141,13 @@ class RestResponder:
             "symbols": symbols,
         }
 
-    def _klines(self, query: dict[str, str]) -> tuple[int, Any]:
+    def _klines(self, query: dict[str, str], market: str = "spot") -> tuple[int, Any]:
         pair = query.get("symbol", "")
         interval = query.get("interval", "")
         timeframe = _INTERVALS[self.exchange].get(interval)
-        symbol = next((s for s in self._symbols() if s.replace("/", "") == pair), None)
+        symbol = next(
+            (s for s in self._symbols(market) if s.split(":")[0].replace("/", "") == pair), None
+        )
         if symbol is None or timeframe is None:
             return 400, {"code": -1121, "msg": f"Invalid symbol or interval {pair!r} {interval!r}."}
         limit = min(
@@ -187,7 +189,9 @@ class RestResponder:
                              "rateLimits": [], "exchangeFilters": [], "assets": [], "symbols": []}  # fmt: skip
             if path == "/api/v3/klines":
                 return self._klines(query)
-            if path == "/api/v3/time":
+            if path == "/fapi/v1/klines":  # USD-M: the store's linear-perp bars
+                return self._klines(query, market="linear")
+            if path in {"/api/v3/time", "/fapi/v1/time"}:
                 return 200, {"serverTime": self.now_ns() // _MS}
         else:
             if path == "/api/v3/exchangeInfo":

@@ -1,4 +1,4 @@
-"""A Binance stand-in on 127.0.0.1: recorded websocket traffic replayed, REST beside it.
+"""A Binance (or MEXC) stand-in on 127.0.0.1: recorded websocket traffic replayed, REST beside it.
 
 :class:`SimExchange` replays raw recordings (``<local ts> <JSON>`` lines, the files of
 ``../shared/data/binance-ws`` or of ``mmts record``) over a real websocket in Binance's
@@ -15,6 +15,14 @@ Every frame carries the recorded receive time as ``"mmts_replay_ns"`` beside ``s
 (REST answers: header ``X-Mmts-Replay-Ns``). Binance never sends it; a live client that finds it
 stamps messages with it instead of its own clock, so a replayed session sees the times the
 backtest sees: that is what makes live-vs-backtest parity exact rather than approximate.
+
+With ``exchange="mexc"`` the same recordings are served the way MEXC's spot API serves its
+own data: ``/ws`` takes ``SUBSCRIPTION`` requests for the aggregated depth and deals channels and
+pushes protobuf frames (``data.mexc_messages``; versions are Binance's update ids, the recorded
+receive time rides in the wrapper's ``mmtsReplayNs`` field), ``PING`` gets ``PONG``, and the REST
+is MEXC's (klines with ``60m`` intervals, a depth snapshot with ``timestamp``). There is no MEXC
+recording to replay: this checks the MEXC client's protocol and book procedure on real market
+data, not MEXC's own market.
 
 Faults, on demand (:meth:`SimExchange.inject_ws`, :meth:`SimExchange.inject`) or at replay times
 (:meth:`SimExchange.schedule`): dropped connections, update-id gaps, malformed frames, stalls,
@@ -42,6 +50,7 @@ from mmts.core.symbols import binance_symbol
 from mmts.data.binance_messages import depth_rows, snapshot_rows, stream_kind, stream_symbol
 from mmts.data.binance_ws import read_bytes, timestamp_scale
 from mmts.data.book_stream import BookSyncStream
+from mmts.data.mexc_messages import DEALS_CHANNEL, DEPTH_CHANNEL, encode_deals, encode_depth
 from mmts.data.store import Store
 from mmts.testing.exchange_sim import Fault, RestResponder
 from mmts.testing.sim_orders import SimAccount
@@ -167,7 +176,11 @@ class SimExchange:
 
     def __init__(self, paths: list[str | Path], *, store: Store | None = None,
                  host: str = "127.0.0.1", port: int = 0, speed: float = 1.0,
-                 start_on_connect: bool = True, balances: dict[str, float] | None = None) -> None:  # fmt: skip
+                 start_on_connect: bool = True, balances: dict[str, float] | None = None,
+                 exchange: str = "binance") -> None:  # fmt: skip
+        if exchange not in {"binance", "mexc"}:
+            raise ValueError(f"exchange must be binance or mexc; was {exchange!r}")
+        self.exchange = exchange
         if host not in {"127.0.0.1", "localhost", "::1"}:
             raise ValueError(f"the simulator only listens on loopback; host was {host!r}")
         self.recorded = load_recordings(list(paths))
@@ -178,10 +191,16 @@ class SimExchange:
         symbols = {stream_symbol(s) for s in self.recorded.streams}
         self.symbols = sorted(symbols)
         self.rest = RestResponder(
-            store, exchange="binance", now_ns=self.clock_ns,
+            store, exchange=exchange, source_exchange="binance", now_ns=self.clock_ns,
             extra_symbols=tuple(binance_symbol(s, "spot") for s in self.symbols
                                 if not self.recorded.futures.get(s)),
         )  # fmt: skip
+        #: Lower-case symbol -> its recorded depth stream (a client may ask another update speed).
+        self._depth_streams = {
+            stream_symbol(s).lower(): s
+            for s in set(self.recorded.streams)
+            if stream_kind(s) == "depth"
+        }
         self._books: dict[str, _SimBook] = {}
         #: The spot account behind the order endpoints (needs an X-MBX-APIKEY header, any value).
         self.account = SimAccount(lambda symbol, side: self.book_levels(symbol, side, _MAX_DEPTH),
@@ -428,7 +447,10 @@ class SimExchange:
             for ws, streams in list(self._clients.items()):
                 if stream in streams:
                     with contextlib.suppress(Exception):
-                        await ws.send_str('{"stream":"' + stream + '","data":{"e":"depthUp')
+                        if self.exchange == "mexc":  # a protobuf field longer than the frame
+                            await ws.send_bytes(b"\n\x30spot@public.aggre")
+                        else:
+                            await ws.send_str('{"stream":"' + stream + '","data":{"e":"depthUp')
         elif fault.kind == "delay":
             await asyncio.sleep(fault.seconds)
         elif fault.kind == "gap":
@@ -436,13 +458,16 @@ class SimExchange:
         return False
 
     async def _broadcast(self, stream: str, text: str, stamp: int) -> None:
-        framed = ""
+        framed: str | bytes = ""
         for ws, streams in list(self._clients.items()):
             if stream not in streams:
                 continue
-            framed = framed or f'{text[:-1]},"{REPLAY_FIELD}":{stamp}}}'
+            if self.exchange == "mexc":
+                framed = framed or _mexc_frame(stream, text, stamp)
+            else:
+                framed = framed or f'{text[:-1]},"{REPLAY_FIELD}":{stamp}}}'
             try:
-                await ws.send_str(framed)
+                await (ws.send_bytes(framed) if isinstance(framed, bytes) else ws.send_str(framed))
                 self.frames_sent += 1
             except Exception:  # noqa: BLE001 - a client gone mid-send is dropped
                 self._clients.pop(ws, None)
@@ -453,11 +478,15 @@ class SimExchange:
         ws = web.WebSocketResponse(heartbeat=None, autoping=True)
         await ws.prepare(request)
         streams: set[str] = set()
-        if "stream" in request.match_info:
-            streams.add(_stream_name(request.match_info["stream"]))
-        for name in request.query.get("streams", "").split("/"):
+        if self.exchange == "mexc":
+            pass  # MEXC subscribes only by request
+        elif "stream" in request.match_info:
+            streams.add(self._stream_name(request.match_info["stream"]))
+        for name in (
+            request.query.get("streams", "").split("/") if self.exchange == "binance" else ()
+        ):
             if name:
-                streams.add(_stream_name(name))
+                streams.add(self._stream_name(name))
         self._clients[ws] = streams
         self._transports[ws] = request.transport
         if self.start_on_connect:
@@ -472,11 +501,14 @@ class SimExchange:
                 except (ValueError, KeyError, TypeError):
                     await ws.send_str(json.dumps({"error": {"code": 2, "msg": "Invalid JSON"}}))
                     continue
+                if self.exchange == "mexc":
+                    await ws.send_str(self._mexc_request(method, params, streams))
+                    continue
                 if method == "SUBSCRIBE":
-                    streams.update(_stream_name(p) for p in params)
+                    streams.update(self._stream_name(p) for p in params)
                     result: Any = None
                 elif method == "UNSUBSCRIBE":
-                    streams.difference_update(_stream_name(p) for p in params)
+                    streams.difference_update(self._stream_name(p) for p in params)
                     result = None
                 elif method == "LIST_SUBSCRIPTIONS":
                     result = sorted(streams)
@@ -488,6 +520,39 @@ class SimExchange:
             self._clients.pop(ws, None)
             self._transports.pop(ws, None)
         return ws
+
+    def _stream_name(self, name: str) -> str:
+        """Binance stream names: the symbol is lower case, the rest as written (``@bookTicker``).
+
+        A depth stream of another update speed than the recording's (``@depth@100ms`` asked of a
+        ``@depth@0ms`` futures recording) gets the recorded one.
+        """
+        symbol, _, rest = name.partition("@")
+        symbol = symbol.lower()
+        if rest.startswith("depth") and symbol in self._depth_streams:
+            return self._depth_streams[symbol]
+        return f"{symbol}@{rest}" if rest else symbol
+
+    def _mexc_request(self, method: str, params: list[str], streams: set[str]) -> str:
+        """Answer a MEXC ``SUBSCRIPTION``/``UNSUBSCRIPTION``/``PING`` (the answer's JSON text)."""
+        if method == "PING":
+            return json.dumps({"id": 0, "code": 0, "msg": "PONG"})
+        if method not in {"SUBSCRIPTION", "UNSUBSCRIPTION"}:
+            return json.dumps({"id": 0, "code": 1, "msg": f"unknown method {method}"})
+        names = []
+        for channel in params:
+            prefix, _, symbol = channel.rpartition("@")
+            if prefix == DEPTH_CHANNEL:
+                names.append(self._stream_name(f"{symbol}@depth"))
+            elif prefix == DEALS_CHANNEL:
+                names.append(f"{symbol.lower()}@trade")
+            else:
+                return json.dumps({"id": 0, "code": 1, "msg": f"Not Subscribed successfully! [{channel}]. Reason: Blocked!"})  # fmt: skip
+        if method == "SUBSCRIPTION":
+            streams.update(names)
+        else:
+            streams.difference_update(names)
+        return json.dumps({"id": 0, "code": 0, "msg": ",".join(params)})
 
     async def _rest_handler(self, request: Any) -> Any:
         from aiohttp import web
@@ -549,8 +614,13 @@ class SimExchange:
             self._start_replay()
             book.first_requested.set()
             await book.first_reached.wait()
-            return 200, json.loads(book.first_text), book.first_snapshot
+            body = json.loads(book.first_text)
+            if self.exchange == "mexc":
+                body["timestamp"] = book.first_snapshot // _MS
+            return 200, body, book.first_snapshot
         body = book.snapshot(limit)
+        if body is not None and self.exchange == "mexc":
+            body["timestamp"] = self._last_stamp // _MS
         if body is None:
             return (
                 503,
@@ -560,7 +630,9 @@ class SimExchange:
         return 200, body, self._last_stamp
 
 
-def _stream_name(name: str) -> str:
-    """Binance stream names: the symbol is lower case, the rest as written (``@bookTicker``)."""
-    symbol, _, rest = name.partition("@")
-    return f"{symbol.lower()}@{rest}" if rest else symbol.lower()
+def _mexc_frame(stream: str, text: str, stamp: int) -> bytes:
+    """Re-encode a recorded Binance depth or trade frame as the MEXC push of the same content."""
+    data, symbol = json.loads(text)["data"], stream_symbol(stream)
+    if stream_kind(stream) == "depth":
+        return encode_depth(symbol, data["b"], data["a"], int(data["U"]), int(data["u"]), int(data["E"]), stamp)  # fmt: skip
+    return encode_deals(symbol, [(data["p"], data["q"], not data["m"], int(data["T"]))], int(data["E"]), stamp)  # fmt: skip
