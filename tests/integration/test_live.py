@@ -42,9 +42,9 @@ def _files(days: tuple[str, ...]) -> list[Path]:
 
 def _run_live(sim: SimExchange, out: Path, emitted: list[Any] | None = None,
               on_market: Any = None, experts: dict[str, Any] | None = None,
-              **cfg: Any) -> tuple[LiveSession, dict[str, Any]]:  # fmt: skip
+              exp: Any = None, **cfg: Any) -> tuple[LiveSession, dict[str, Any]]:  # fmt: skip
     """Run a paper session against ``sim`` until its replay has ended."""
-    exp, trading = load_experiment(EXPERIMENT), load_trading(EXPERIMENT)
+    exp, trading = exp or load_experiment(EXPERIMENT), load_trading(EXPERIMENT)
     live_cfg = LiveConfig(out=out, ws_url=sim.ws_url, rest_url=sim.url, status_every_s=0.5, **cfg)
     session = LiveSession(exp, trading, live_cfg, status_stream=io.StringIO(), on_market=on_market,
                           experts=experts)  # fmt: skip
@@ -129,6 +129,57 @@ def test_live_paper_on_mexc_decides_exactly_as_the_backtest(
     assert live["action"].nunique() >= 2
 
 
+def _futures_store(root: Path, spot_store: Any, usdm: Path) -> Any:
+    """The USD-M recordings imported, with 1 m / 1 h / 1 d bars to warm up from.
+
+    No futures klines were recorded here: the spot bars of the same symbols stand in for them
+    (the perp trades within a few dollars of spot). Book, trades and 1 s bars are the perp's own.
+    """
+    from mmts.data.importer import import_paths
+
+    store = open_store(root)
+    import_paths(store, [usdm / "ethusdt_20240808.gz", usdm / "btcusdt_20240808.gz"])
+    for spot in ("ETH/USDT", "BTC/USDT"):
+        for kind in ("bars_1m", "bars_1h", "bars_1d"):
+            bars = spot_store.read("binance", spot, kind, pd.Timestamp("2024-01-01").value, None)
+            store.write("binance", spot + ":USDT", kind, bars)
+    return store
+
+
+def test_live_paper_on_usdm_futures_decides_exactly_as_the_backtest(
+    sample_store_path: Path, shared_data: Path, tmp_path: Path
+) -> None:
+    """USD-M futures: ``/fapi`` REST, ``pu`` continuity, the perp's book and trades."""
+    import dataclasses
+
+    from mmts.backtest.run import run_backtest
+
+    usdm = shared_data / "binance-ws" / "usdm"
+    store = _futures_store(tmp_path / "store", open_store(sample_store_path), usdm)
+    exp = load_experiment(EXPERIMENT)
+    features = dataclasses.replace(exp.features, primary_symbol="ETH/USDT:USDT",
+                                   reference_symbol="BTC/USDT:USDT",
+                                   tick={"ETH/USDT:USDT": 0.01, "BTC/USDT:USDT": 0.1})  # fmt: skip
+    exp = dataclasses.replace(exp, features=features)
+    files = [usdm / "ethusdt_20240808.gz", usdm / "btcusdt_20240808.gz"]
+    with SimExchange(files, store=store, speed=0) as sim:
+        _, summary = _run_live(sim, tmp_path / "live", exp=exp, exchange="binanceusdm")
+        paths = {path for _, path, _ in sim.requests}
+        start = pd.Timestamp(sim.recorded.stamps[0], tz="UTC")  # the session's "now"
+    assert {"/fapi/v1/time", "/fapi/v1/klines", "/fapi/v1/depth"} <= paths, paths
+    assert not any(p.startswith("/api/") for p in paths), paths
+    assert summary["late_events"] == 0 and summary["missing_bars"] == 0
+    live = pd.read_parquet(tmp_path / "live" / "decisions.parquet")
+    result = run_backtest(store, exp, load_trading(EXPERIMENT), start, "2024-08-09T00:00:00Z",
+                          out=tmp_path / "bt")  # fmt: skip
+    backtest = pd.read_parquet(Path(result["run_dir"]) / "decisions.parquet")
+    common = backtest[backtest["time"] <= live["time"].max()].reset_index(drop=True)
+    assert len(live) >= 50 and len(common) == len(live)
+    columns = ["time", "action", "size", "confidence", "price", "experts"]
+    pd.testing.assert_frame_equal(live[columns], common[columns], check_exact=True)
+    assert live["action"].nunique() >= 2
+
+
 def _model_experts(store: Any) -> dict[str, Any]:
     """Untrained CNN -> DQN chain with fixed weights, and one rule expert."""
     exp = load_experiment(EXPERIMENT)
@@ -185,16 +236,16 @@ def _replay_books(paths: list[Path], wanted: set[int]) -> dict[int, tuple[np.nda
 
 
 @pytest.mark.parametrize(
-    ("exchange", "days", "n_faults", "min_resyncs", "min_reconnects"),
-    [("binance", ("20240808", "20240809"), 40, 20, 5), ("mexc", ("20240808",), 20, 10, 3)],
+    ("exchange", "days", "speed", "n_faults", "min_resyncs", "min_reconnects"),
+    [("binance", ("20240808", "20240809"), 20, 40, 20, 5), ("mexc", ("20240808",), 40, 20, 10, 3)],
 )
 def test_disconnects_and_gaps_resync_to_the_replayed_book(
-    sample_store_path: Path, tmp_path: Path, exchange: str, days: tuple[str, ...], n_faults: int,
-    min_resyncs: int, min_reconnects: int,
+    sample_store_path: Path, tmp_path: Path, exchange: str, days: tuple[str, ...], speed: float,
+    n_faults: int, min_resyncs: int, min_reconnects: int,
 ) -> None:  # fmt: skip
     files = _files(days)
     eth_files = files[: len(days)]
-    sim = SimExchange(files, store=open_store(sample_store_path), speed=20, exchange=exchange)
+    sim = SimExchange(files, store=open_store(sample_store_path), speed=speed, exchange=exchange)
     t0 = sim.recorded.stamps[0]
     kinds = ["drop", "gap", "gap", "drop", "malformed", "gap", "close"]
     for k in range(n_faults):  # one fault every 15 s of the recorded minutes
