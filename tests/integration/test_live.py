@@ -329,8 +329,9 @@ def test_a_restarted_session_continues_from_its_state(
     assert position != 0.0 or first.runtime.fills
 
 
+@pytest.mark.parametrize("exchange", ["binance", "mexc"])
 def test_live_money_session_trades_through_the_order_manager(
-    sample_store_path: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    sample_store_path: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture, exchange: str
 ) -> None:
     """`--live` against the simulator's account: real orders, fills booked, keys kept secret."""
     import dataclasses
@@ -342,11 +343,13 @@ def test_live_money_session_trades_through_the_order_manager(
     trading = dataclasses.replace(trading, risk=dataclasses.replace(trading.risk, long_only=True))
     out = tmp_path / "live"
     # At speed 10: a live session is real time (ccxt throttles requests); 12 s = 120 s of data.
-    with SimExchange(_files(("20240808",)), store=open_store(sample_store_path), speed=10) as sim:
-        cfg = LiveConfig(out=out, ws_url=sim.ws_url, rest_url=sim.url, paper=False,
-                         status_every_s=0.5, duration_s=12)  # fmt: skip
+    store = open_store(sample_store_path)
+    with SimExchange(_files(("20240808",)), store=store, speed=10, exchange=exchange) as sim:
+        cfg = LiveConfig(out=out, exchange=exchange, ws_url=sim.ws_url, rest_url=sim.url,
+                         paper=False, status_every_s=0.5, duration_s=12)  # fmt: skip
+        prefix = f"MMTS_{exchange.upper()}_API_"
         session = LiveSession(exp, trading, cfg, status_stream=io.StringIO(),
-                              environ={"MMTS_BINANCE_API_KEY": key, "MMTS_BINANCE_API_SECRET": secret})  # fmt: skip
+                              environ={prefix + "KEY": key, prefix + "SECRET": secret})  # fmt: skip
 
         asyncio.run(session.run())
         account = sim.account

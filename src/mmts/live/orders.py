@@ -295,7 +295,11 @@ class OrderManager:
                 self._failed(e)
                 await asyncio.sleep(self.backoff_s * 2**attempt)
             except ccxt.BaseError as e:
-                log.error("cancel %s failed: %s", managed.client_id, e)
+                # Refused: MEXC answers a cancel of a filled order with an error ccxt does not
+                # call OrderNotFound. The exchange's view of the order decides what happened.
+                log.warning("cancel %s refused (%s); asking for the order", managed.client_id, e)
+                if not await self._lookup(managed):
+                    log.error("cancel %s failed and the exchange does not know it", managed.client_id)  # fmt: skip
                 return
 
     def _update(self, managed: ManagedOrder, answer: dict[str, Any]) -> None:

@@ -587,14 +587,14 @@ class SimExchange:
         stamp = self.clock_ns()
         account = _ACCOUNT_PATHS.get((request.method, path))
         if account is not None:
-            if not request.headers.get("X-MBX-APIKEY"):
+            if not (request.headers.get("X-MBX-APIKEY") or request.headers.get("X-MEXC-APIKEY")):
                 return 401, {"code": -2015, "msg": "Invalid API-key, IP, or permissions for action."}, stamp  # fmt: skip
             status, payload = getattr(self.account, account)(query)
             return status, payload, stamp
         if path in _DEPTH_PATHS:
             return await self._depth(query)
-        if request.method == "GET" and path.startswith("/sapi/"):
-            return 200, [], stamp  # wallet endpoints ccxt may ask for: nothing to report
+        if request.method == "GET" and (path.startswith(("/sapi/", "/api/v3/capital/"))):
+            return 200, [], stamp  # wallet endpoints ccxt asks for (currencies): nothing to report
         if request.method == "GET":
             status, payload = self.rest.respond(path, query)
             return status, payload, stamp
