@@ -51,12 +51,12 @@ def _replay_latencies(exp: Any, trading: Any, experts: dict[str, Any], store: An
 
 
 def _session(root: Path, shared: Path, exp: Any, trading: Any, experts: dict[str, Any],
-             seconds: float) -> tuple[np.ndarray, float, float, dict[str, Any]]:  # fmt: skip
+             seconds: float, exchange: str = "binance") -> tuple[np.ndarray, float, float, dict[str, Any]]:  # fmt: skip
     spot = root / "data" / "raw" / "binance-ws" / "spot"
     files = [str(spot / f"{s}usdt_2024080{d}.gz") for s in ("eth", "btc") for d in (8, 9)]
     sim = subprocess.Popen(
         [sys.executable, "-m", "mmts.cli", "sim-exchange", "--data", *files, "--store",
-         str(root / "data"), "--port", "0", "--speed", "1"],
+         str(root / "data"), "--port", "0", "--speed", "1", "--exchange", exchange],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )  # fmt: skip
     try:
@@ -64,7 +64,9 @@ def _session(root: Path, shared: Path, exp: Any, trading: Any, experts: dict[str
         rest = sim.stdout.readline().split()[-1]
         ws = sim.stdout.readline().split()[-1]
         with tempfile.TemporaryDirectory() as tmp:
-            cfg = LiveConfig(out=Path(tmp), ws_url=ws, rest_url=rest, duration_s=seconds)
+            cfg = LiveConfig(
+                out=Path(tmp), exchange=exchange, ws_url=ws, rest_url=rest, duration_s=seconds
+            )
             session = LiveSession(exp, trading, cfg, experts=experts, status_stream=io.StringIO())
             cpu0, wall0 = time.process_time(), time.perf_counter()
             summary = asyncio.run(session.run())
@@ -84,9 +86,11 @@ def run(root: Path, shared: Path, seconds: float = 60.0) -> list[dict[str, objec
     store = open_store(root / "data")
     rows: list[dict[str, object]] = []
     everything = untrained_experts(exp, store, time_ns("2024-08-08T23:54:30Z"))
-    for label, experts in (("all experts", everything),
-                           ("rule experts", {k: everything[k] for k in ("ma_cross", "imbalance")})):  # fmt: skip
-        live, cpu, wall, summary = _session(root, shared, exp, trading, experts, seconds)
+    rules = {k: everything[k] for k in ("ma_cross", "imbalance")}
+    for label, experts, exchange in (("all experts", everything, "binance"),
+                                     ("rule experts", rules, "binance"),
+                                     ("rule experts, MEXC protobuf feed", rules, "mexc")):  # fmt: skip
+        live, cpu, wall, summary = _session(root, shared, exp, trading, experts, seconds, exchange)
         for expert in experts.values():
             if hasattr(expert, "reset"):
                 expert.reset()
