@@ -30,8 +30,11 @@ import numpy as np
 
 from mmts.config import FeatureConfig
 from mmts.core import sync_nb
+from mmts.core.errors import DataFormatError
 from mmts.core.events import BarEvent, Event
+from mmts.core.schema import trade_dt
 from mmts.core.timeframes import timeframe_ns
+from mmts.data.bars import bar_records_from_trades
 from mmts.data.book_stream import BookSyncStream
 from mmts.live.bars import TradeBars
 from mmts.live.feed import MarketFeed, RetryableError
@@ -147,7 +150,9 @@ class LiveMarket:
             raise RuntimeError("warm_up() connects the market to a feed first")
         protocol = self.feed.protocol
         interval = protocol.intervals.get(source.timeframe)
-        if interval is None:  # MEXC has no 1 s klines: those bars start with the live trades
+        if interval is None and source.from_trades is not None and protocol.agg_trades_path:
+            return await self._bars_from_agg_trades(source, first_open, protocol.agg_trades_path)
+        if interval is None:
             log.info("%s has no %s klines; that series starts empty", self.feed.cfg.exchange, source.timeframe)  # fmt: skip
             return []
         params = {"symbol": source.symbol, "interval": interval,
@@ -158,6 +163,56 @@ class LiveMarket:
             open_ms = int(row[0])
             out.append((open_ms, (float(row[1]), float(row[2]), float(row[3]), float(row[4]), float(row[5]))))  # fmt: skip
         return out
+
+    async def _bars_from_agg_trades(self, source: _BarSource, first_open: int, path: str
+                                    ) -> list[tuple[int, tuple[float, float, float, float, float]]]:  # fmt: skip
+        """Build the closed bars from ``first_open`` to now from the trades the exchange lists.
+
+        Pages through ``path`` (Binance-style aggregated trades: ``p``, ``q``, ``T``) by time.
+        Trades carry no id here, so a full page ends at its last millisecond, dropped and asked
+        again as the next page's start: no trade is counted twice or missed. Every second from
+        ``first_open`` is covered completely, so each bar is final (empty seconds by policy).
+        """
+        if self.feed is None:
+            raise RuntimeError("warm_up() connects the market to a feed first")
+        now_ms = self.clock // _MS
+        cursor, trades = max(first_open, 0) // _MS, []
+        while cursor <= now_ms:
+            params = {
+                "symbol": source.symbol,
+                "startTime": cursor,
+                "endTime": now_ms,
+                "limit": 1000,
+            }
+            rows, _ = await self.feed.get_with_retries(path, params)
+            if len(rows) < 1000:
+                trades += rows
+                break
+            last = int(rows[-1]["T"])
+            page = [r for r in rows if int(r["T"]) < last]
+            if not page:  # 1,000 trades in one millisecond: take them and move on
+                page, last = rows, last + 1
+            trades += page
+            cursor = last
+        records = np.zeros(len(trades), trade_dt)
+        try:
+            records["exch_ts"] = [int(t["T"]) * _MS for t in trades]
+            records["price"] = [float(t["p"]) for t in trades]
+            records["qty"] = [float(t["q"]) for t in trades]
+        except (KeyError, TypeError, ValueError) as e:
+            raise DataFormatError(f"{path} {source.symbol}: bad trade in the answer ({e})") from e
+        step = source.step
+        first = max(first_open, 0) // step * step
+        last_open = self.clock // step * step - step  # the open second's trades are not needed
+        records = records[records["exch_ts"] < last_open + step]
+        if not len(records):
+            return []
+        bars = bar_records_from_trades(records, step, first, last_open)
+        return [
+            (int(b["ts"]) // _MS, (float(b["open"]), float(b["high"]), float(b["low"]),
+                                   float(b["close"]), float(b["volume"])))
+            for b in bars
+        ]  # fmt: skip
 
     # -- feed sink ------------------------------------------------------------------------------
 

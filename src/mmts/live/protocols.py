@@ -10,7 +10,8 @@ receive time when present — or ``None`` for control frames (subscription answe
   ``fstream``, ``pu`` continuity, ``/fapi/v1``).
 - :class:`MexcProtocol`: spot ``wss://wbs-api.mexc.com/ws``; a ``SUBSCRIPTION`` request after
   connecting, protobuf pushes (``data.mexc_messages``), a JSON ``PING`` every 20 s (MEXC closes
-  a connection without traffic after a minute). MEXC sends no trade ids, so deals are numbered
+  a connection without traffic after a minute). MEXC has no 1 s klines: the 1 s history a session
+  starts with is built from ``/api/v3/aggTrades``. MEXC sends no trade ids, so deals are numbered
   here, consecutively within a connection and with a break at each reconnect — exactly what the
   1 s bar builder needs to know (a run of trades with nothing missing).
 """
@@ -55,6 +56,8 @@ class BinanceProtocol:
             f"{api}/time",
         )
         self.intervals = {tf: tf for tf in ("1s", "1m", "5m", "15m", "1h", "4h", "1d")}
+        #: Where recent trades are listed, for series without klines (None: every series has them).
+        self.agg_trades_path: str | None = None
 
     def url(self, base: str, depth: tuple[str, ...], trades: tuple[str, ...],
             book_ticker: tuple[str, ...]) -> str:  # fmt: skip
@@ -106,6 +109,8 @@ class MexcProtocol:
             "/api/v3/time",
         )
         self.intervals = {"1m": "1m", "5m": "5m", "15m": "15m", "1h": "60m", "4h": "4h", "1d": "1d"}
+        #: No 1 s klines on MEXC: 1 s history is built from aggregated trades.
+        self.agg_trades_path: str | None = "/api/v3/aggTrades"
         #: Symbol -> the id the next deal gets.
         self.next_deal: dict[str, int] = {}
 

@@ -112,7 +112,8 @@ def load_recordings(paths: list[str | Path]) -> Recorded:
                 if stream_kind(stream) == "depth":
                     symbol = stream_symbol(stream)
                     depth_symbols.add(symbol)
-                    futures[symbol] = "@depth@0ms" in stream or symbol.endswith("_PERP")
+                    # Futures diffs carry the previous update id: a recording of any update speed.
+                    futures[symbol] = '"pu":' in text or symbol.endswith("_PERP")
                 items.append((stamp, order, stream, text))
             elif text.startswith('{"lastUpdateId"'):
                 file_snaps.append((stamp, text))
@@ -195,6 +196,11 @@ class SimExchange:
             extra_symbols=tuple(binance_symbol(s, "spot") for s in self.symbols
                                 if not self.recorded.futures.get(s)),
         )  # fmt: skip
+        #: Exchange symbol -> its recorded trades, ``(receive stamp, data)`` in receive order.
+        self._trades: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+        for stamp, stream, text in zip(self.recorded.stamps, self.recorded.streams, self.recorded.texts, strict=True):  # fmt: skip
+            if stream_kind(stream) == "trade":
+                self._trades.setdefault(stream_symbol(stream), []).append((stamp, json.loads(text)["data"]))  # fmt: skip
         #: Lower-case symbol -> its recorded depth stream (a client may ask another update speed).
         self._depth_streams = {
             stream_symbol(s).lower(): s
@@ -593,12 +599,38 @@ class SimExchange:
             return status, payload, stamp
         if path in _DEPTH_PATHS:
             return await self._depth(query)
+        if request.method == "GET" and path == "/api/v3/aggTrades":
+            return self._agg_trades(query)
         if request.method == "GET" and (path.startswith(("/sapi/", "/api/v3/capital/"))):
             return 200, [], stamp  # wallet endpoints ccxt asks for (currencies): nothing to report
         if request.method == "GET":
             status, payload = self.rest.respond(path, query)
             return status, payload, stamp
         return 404, {"code": -1, "msg": f"unknown endpoint {request.method} {path}"}, stamp
+
+    def _agg_trades(self, query: dict[str, str]) -> tuple[int, Any, int]:
+        """``GET /api/v3/aggTrades``: the replay's trades received by now, one per entry.
+
+        Binance's shape; MEXC's (``mexc`` mode) has no ids. ``startTime``/``endTime`` (ms,
+        inclusive) select by trade time, oldest first, at most ``limit`` (1,000).
+        """
+        stamp = self.clock_ns()
+        symbol = query.get("symbol", "").upper()
+        trades = self._trades.get(symbol)
+        if trades is None:
+            return 400, {"code": -1121, "msg": f"Invalid symbol {symbol!r}."}, stamp
+        start, end = int(query.get("startTime", 0)), int(query.get("endTime", 2**62))
+        limit = min(int(query.get("limit", 500)), 1000)
+        out = []
+        for received, data in trades:
+            if received > stamp:
+                break
+            if start <= int(data["T"]) <= end:
+                ident = None if self.exchange == "mexc" else int(data["t"])
+                out.append({"a": ident, "f": ident, "l": ident, "p": data["p"], "q": data["q"],
+                            "T": int(data["T"]), "m": bool(data["m"]), "M": True})  # fmt: skip
+        out.sort(key=lambda t: t["T"])
+        return 200, out[:limit], stamp
 
     async def _depth(self, query: dict[str, str]) -> tuple[int, Any, int]:
         symbol = query.get("symbol", "").upper()
