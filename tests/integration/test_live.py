@@ -59,14 +59,7 @@ def _run_live(sim: SimExchange, out: Path, emitted: list[Any] | None = None,
 
     async def main() -> dict[str, Any]:
         stop = asyncio.Event()
-
-        async def stop_at_end() -> None:
-            while not sim.finished.is_set():
-                await asyncio.sleep(0.1)
-            await asyncio.sleep(1.5)  # let the last frames in
-            stop.set()
-
-        watcher = asyncio.create_task(stop_at_end())
+        watcher = asyncio.create_task(sim.stop_when_finished(stop))
         try:
             return await session.run(stop)
         finally:

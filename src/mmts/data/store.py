@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +32,7 @@ import pyarrow.parquet as pq
 from mmts.core import sync_nb
 from mmts.core.enums import FLAG_SNAPSHOT
 from mmts.core.errors import DataIntegrityError, UnknownSymbolError
+from mmts.core.files import write_atomically
 from mmts.core.schema import EVENT_DTYPES, NO_ID, NO_TS, bar_dt, gap_dt
 from mmts.core.symbols import market_of, path_to_symbol, symbol_to_path
 from mmts.core.timeframes import NS_PER_SECOND, timeframe_ns
@@ -265,22 +265,16 @@ class Store:
         self._write_table_atomic(path, records_to_table(records), kind)
 
     def _write_table_atomic(self, path: Path, table: pa.Table, kind: str) -> None:
-        staging = self.root / _STAGING
-        staging.mkdir(parents=True, exist_ok=True)
-        tmp = staging / f"{uuid.uuid4().hex}.parquet"
         metadata = dict(table.schema.metadata or {})
         metadata.update(
             {b"mmts.kind": kind.encode(), b"mmts.store_version": STORE_VERSION.encode()}
         )
         table = table.replace_schema_metadata(metadata)
-        try:
-            pq.write_table(table, tmp, compression="zstd", row_group_size=1 << 17)
-            with tmp.open("rb") as handle:
-                os.fsync(handle.fileno())
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.replace(path)  # atomic on POSIX
-        finally:
-            tmp.unlink(missing_ok=True)
+        write_atomically(
+            path,
+            lambda tmp: pq.write_table(table, tmp, compression="zstd", row_group_size=1 << 17),
+            staging=self.root / _STAGING,
+        )
 
     # -- reading -------------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -27,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from mmts.core.events import Event
+from mmts.core.files import write_atomically
 from mmts.live.feed import FeedConfig, MarketFeed
 from mmts.live.market import LiveMarket
 from mmts.live.orders import KEY_VARIABLES, OrderManager, credentials, make_exchange
@@ -132,15 +134,13 @@ class LiveSession:
             old = self.previous.get(table)
             if old is not None and len(old):
                 frame = pd.concat([old, frame], ignore_index=True) if len(frame) else old
-            _atomic(self.out / f"{table}.parquet", lambda p, f=frame: f.to_parquet(p, index=False))
+            write_atomically(self.out / f"{table}.parquet", partial(_to_parquet, frame))
         if self.orders is not None:  # every real order's lifecycle, as the exchange reported it
             lifecycle = pd.DataFrame(self.orders.table())
             old = self.previous.get("order_lifecycle")
             if old is not None and len(old):
                 lifecycle = pd.concat([old, lifecycle], ignore_index=True)
-            _atomic(
-                self.out / "order_lifecycle.parquet", lambda p: lifecycle.to_parquet(p, index=False)
-            )
+            write_atomically(self.out / "order_lifecycle.parquet", partial(_to_parquet, lifecycle))
         state = {
             "version": STATE_VERSION, "experiment": self.exp.name, "exchange": self.cfg.exchange,
             "mode": "paper" if self.cfg.paper else "live", "models": self.versions,
@@ -152,7 +152,7 @@ class LiveSession:
             "runtime": runtime.state(),
         }  # fmt: skip
         text = json.dumps(state, indent=2, sort_keys=True, default=_json_default)
-        _atomic(self.out / STATE_FILE, lambda p: p.write_text(text))
+        write_atomically(self.out / STATE_FILE, lambda p: p.write_text(text))
 
     # -- running --------------------------------------------------------------------------------
 
@@ -370,10 +370,8 @@ async def _stop_after(stop: asyncio.Event, seconds: float) -> None:
     stop.set()
 
 
-def _atomic(path: Path, write: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    tmp.replace(path)
+def _to_parquet(frame: pd.DataFrame, path: Path) -> None:
+    frame.to_parquet(path, index=False)
 
 
 def _json_default(value: Any) -> Any:

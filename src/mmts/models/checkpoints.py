@@ -13,13 +13,12 @@ whose layout differs from the one a caller expects is refused with :class:`Incom
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from mmts.core.errors import MmtsError
+from mmts.core.files import write_atomically
 from mmts.features.inputs import ModelInputLayout
 
 
@@ -47,11 +46,8 @@ class CheckpointStore:
 
     def _write(self, model: str, index: dict[str, Any]) -> None:
         path = self._index_path(model)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".index-", suffix=".json")
-        with os.fdopen(fd, "w") as handle:
-            json.dump(index, handle, indent=2, sort_keys=True)
-        Path(tmp).replace(path)
+        text = json.dumps(index, indent=2, sort_keys=True)
+        write_atomically(path, lambda tmp: tmp.write_text(text))
 
     def models(self) -> list[str]:
         """Return the model names that have an index."""

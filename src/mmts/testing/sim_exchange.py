@@ -282,6 +282,17 @@ class SimExchange:
         """Block until every recorded frame was sent (or ``timeout`` seconds)."""
         return self.finished.wait(timeout)
 
+    async def stop_when_finished(self, stop: asyncio.Event, linger_s: float = 1.5) -> None:
+        """Set ``stop`` once every recorded frame was sent and ``linger_s`` more passed.
+
+        For a client running in another event loop (a session, the recorder) that should end
+        with the replay: ``linger_s`` lets the last frames and REST answers arrive.
+        """
+        while not self.finished.is_set():
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(linger_s)
+        stop.set()
+
     def book_levels(self, symbol: str, side: int, depth: int) -> tuple[np.ndarray, np.ndarray]:
         """Return the simulator's current book of ``symbol`` (exchange name), best first."""
         book = self._books[symbol.upper()].stream.book

@@ -24,14 +24,7 @@ def _record(sim: SimExchange, out: Path) -> dict[str, object]:
 
     async def main() -> dict[str, object]:
         stop = asyncio.Event()
-
-        async def stop_at_end() -> None:
-            while not sim.finished.is_set():
-                await asyncio.sleep(0.1)
-            await asyncio.sleep(1.0)
-            stop.set()
-
-        watcher = asyncio.create_task(stop_at_end())
+        watcher = asyncio.create_task(sim.stop_when_finished(stop, linger_s=1.0))
         try:
             return await record(cfg, out, stop=stop, flush_every_s=0.2)
         finally:
