@@ -609,7 +609,7 @@ class SimExchange:
             status, payload = getattr(self.account, account)(query)
             return status, payload, stamp
         if path in _DEPTH_PATHS:
-            return await self._depth(query)
+            return await self._depth(query, _DEPTH_PATHS[path])
         if request.method == "GET" and path == "/api/v3/aggTrades":
             return self._agg_trades(query)
         if request.method == "GET" and (path.startswith(("/sapi/", "/api/v3/capital/"))):
@@ -643,11 +643,16 @@ class SimExchange:
         out.sort(key=lambda t: t["T"])
         return 200, out[:limit], stamp
 
-    async def _depth(self, query: dict[str, str]) -> tuple[int, Any, int]:
+    async def _depth(self, query: dict[str, str], futures: bool) -> tuple[int, Any, int]:
         symbol = query.get("symbol", "").upper()
         book = self._books.get(symbol)
         if book is None:
             return 400, {"code": -1121, "msg": f"Invalid symbol {symbol!r}."}, self.clock_ns()
+        if book.stream.is_futures != futures:  # a spot client on a futures recording, or back
+            market = "a futures" if book.stream.is_futures else "a spot"
+            hint = "binanceusdm" if book.stream.is_futures else "binance"
+            return 400, {"code": -1121, "msg": f"Invalid symbol {symbol!r}: the simulator replays "
+                         f"{market} recording of it (mmts live --exchange {hint})."}, self.clock_ns()  # fmt: skip
         try:
             limit = min(int(query.get("limit", 100)), _MAX_DEPTH)
         except ValueError:

@@ -125,3 +125,59 @@ def test_injected_faults_reach_the_client(eth_file: Path) -> None:
 def test_the_simulator_refuses_anything_but_loopback(eth_file: Path) -> None:
     with pytest.raises(ValueError, match="loopback"):
         SimExchange([eth_file], host="0.0.0.0")  # noqa: S104 - the point of the test
+
+
+def test_a_spot_client_on_a_futures_recording_is_told_so(shared_data: Path) -> None:
+    usdm = shared_data / "binance-ws" / "usdm" / "ethusdt_20240808.gz"
+
+    async def scenario(sim: SimExchange) -> None:
+        async with aiohttp.ClientSession() as http:
+            r = await http.get(f"{sim.url}/api/v3/depth", params={"symbol": "ETHUSDT"})
+            assert r.status == 400
+            assert "futures recording" in (await r.json())["msg"]
+
+    with SimExchange([usdm], speed=0, start_on_connect=False) as sim:
+        asyncio.run(scenario(sim))
+
+
+def test_mexc_mode_speaks_mexc_s_websocket_protocol(
+    eth_file: Path, sample_store_path: Path
+) -> None:
+    from mmts.data.mexc_messages import DEALS_CHANNEL, DEPTH_CHANNEL, decode_push
+
+    async def scenario(sim: SimExchange) -> None:
+        async with aiohttp.ClientSession() as http, http.ws_connect(f"{sim.ws_url}/ws") as ws:
+            channels = [f"{DEPTH_CHANNEL}@ETHUSDT", f"{DEALS_CHANNEL}@ETHUSDT"]
+            await ws.send_str(json.dumps({"method": "SUBSCRIPTION", "params": channels}))
+            answer = json.loads((await ws.receive(timeout=10)).data)
+            assert answer == {"id": 0, "code": 0, "msg": ",".join(channels)}
+            await ws.send_str(json.dumps({"method": "SUBSCRIPTION", "params": ["spot@nope@X"]}))
+            pushes, texts = [], []
+            while len(pushes) < 200:
+                msg = await ws.receive(timeout=10)
+                if msg.type == aiohttp.WSMsgType.BINARY:
+                    pushes.append(decode_push(msg.data))
+                else:
+                    texts.append(json.loads(msg.data))
+            await ws.send_str(json.dumps({"method": "PING"}))
+            while not any(t.get("msg") == "PONG" for t in texts):
+                msg = await ws.receive(timeout=10)
+                if msg.type == aiohttp.WSMsgType.TEXT:
+                    texts.append(json.loads(msg.data))
+            assert any(t["code"] != 0 and "Not Subscribed" in t["msg"] for t in texts)
+            assert {p.kind for p in pushes} == {"depth", "trade"}
+            depth = [p.body for p in pushes if p.kind == "depth"]
+            assert all(
+                int(b.fromVersion) == int(a.toVersion) + 1 for a, b in itertools.pairwise(depth)
+            )
+            stamps = [p.replay_ns for p in pushes]
+            assert all(s is not None for s in stamps) and stamps == sorted(stamps)
+            r = await http.get(
+                f"{sim.url}/api/v3/klines",
+                params={"symbol": "ETHUSDT", "interval": "60m", "limit": 3},
+            )
+            assert r.status == 200 and len(await r.json()) == 3
+
+    store = open_store(sample_store_path)
+    with SimExchange([eth_file], store=store, speed=20, exchange="mexc") as sim:
+        asyncio.run(scenario(sim))
