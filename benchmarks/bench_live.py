@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from mmts.backtest.replay import replay_events
 from mmts.data import open_store
@@ -93,7 +92,6 @@ def _session(root: Path, shared: Path, exp: Any, trading: Any, experts: dict[str
 
 
 def run(root: Path, shared: Path, seconds: float = 60.0) -> list[dict[str, object]]:
-    torch.set_num_threads(1)
     toml = root / "experiments" / "paper_rules.toml"
     exp = load_experiment(toml)
     exp = dataclasses.replace(exp, data=dataclasses.replace(exp.data, decision_every=1))
