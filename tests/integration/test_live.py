@@ -75,8 +75,11 @@ def test_live_paper_decides_exactly_as_the_backtest(
 
     store = open_store(sample_store_path)
     with SimExchange(_files(("20240808", "20240809")), store=store, speed=0) as sim:
-        _, summary = _run_live(sim, tmp_path / "live")
+        session, summary = _run_live(sim, tmp_path / "live")
     assert summary["late_events"] == 0 and summary["missing_bars"] == 0
+    # The recording machine's clock ran ~1.27 s behind Binance's: estimated, and shown.
+    assert -1400 < summary["clock_offset_ms"] < -1150, summary
+    assert "CLOCK 1.3 s BEHIND" in session.status_line()
     live = pd.read_parquet(tmp_path / "live" / "decisions.parquet")
     exp, trading = load_experiment(EXPERIMENT), load_trading(EXPERIMENT)
     result = run_backtest(store, exp, trading, START, END, out=tmp_path / "bt")

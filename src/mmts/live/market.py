@@ -42,6 +42,9 @@ from mmts.live.feed import MarketFeed, RetryableError
 log = logging.getLogger(__name__)
 
 _MS = 1_000_000
+#: Trades over which the clock offset is estimated, and the offset that earns a warning (ms).
+OFFSET_WINDOW = 2000
+CLOCK_WARN_MS = 250.0
 
 
 def exchange_name(symbol: str) -> str:
@@ -79,6 +82,11 @@ class MarketStatus:
     events: int = 0
     #: The latest incidents (disconnects), newest last; at most 100.
     incidents: list[str] = field(default_factory=list)
+    #: Receive stamp minus exchange time, smallest over the last trades (ms): the local clock's
+    #: offset plus the fastest delivery. Bars close on exchange time and book events on receive
+    #: time, so a bar waits until the book's clock passes its close: a clock this far behind
+    #: delays every decision by about as much (None until trades came).
+    clock_offset_ms: float | None = None
 
 
 class LiveMarket:
@@ -120,6 +128,8 @@ class LiveMarket:
         self.on_synced: Callable[[BookSyncStream], None] | None = None
         #: What was passed over or dropped late: ``(time, kind or -1, what, timeframe, mark)``.
         self.late_log: deque[tuple[int, int, str, str, int]] = deque(maxlen=1000)
+        self._offsets: deque[int] = deque(maxlen=OFFSET_WINDOW)
+        self._offset_warned = False
 
     @property
     def trade_symbols(self) -> tuple[str, ...]:
@@ -234,6 +244,9 @@ class LiveMarket:
     def on_trade(self, symbol: str, record: np.ndarray) -> None:
         """Add one trade to its symbol's 1 s bars; queue the bars it made final."""
         self.clock = max(self.clock, int(record["local_ts"][0]))
+        self._offsets.append(int(record["local_ts"][0]) - int(record["exch_ts"][0]))
+        if len(self._offsets) % 100 == 0:
+            self._update_offset()
         source = self.sources.get((symbol, "1s"))
         if source is not None and source.from_trades is not None:
             bars = source.from_trades.push(int(record["exch_ts"][0]), int(record["trade_id"][0]),
@@ -244,6 +257,17 @@ class LiveMarket:
                 self._push_bar(source, int(bar["ts"]), values)
             source.final_until = max(source.final_until, source.from_trades.final_until)
         self.release()
+
+    def _update_offset(self) -> None:
+        offset_ms = min(self._offsets) / _MS
+        self.status.clock_offset_ms = offset_ms
+        if offset_ms < -CLOCK_WARN_MS and not self._offset_warned:
+            self._offset_warned = True
+            log.warning(
+                "trades arrive %.0f ms before their exchange time: this clock is behind the "
+                "exchange's, and every decision waits about that long (sync the clock, e.g. NTP)",
+                -offset_ms,
+            )
 
     def on_connection(self, up: bool, stamp: int, reason: str) -> None:
         """Mark the book out of sync when the connection drops (diffs may have been lost)."""

@@ -30,7 +30,7 @@ import pandas as pd
 from mmts.core.events import Event
 from mmts.core.files import write_atomically
 from mmts.live.feed import FeedConfig, MarketFeed
-from mmts.live.market import LiveMarket
+from mmts.live.market import CLOCK_WARN_MS, LiveMarket
 from mmts.live.orders import KEY_VARIABLES, OrderManager, credentials, make_exchange
 from mmts.live.protocols import EXCHANGES
 from mmts.models.experiment import Experiment
@@ -344,7 +344,7 @@ class LiveSession:
         decision = f"{last['action']} {last['size']:+.4f}" if last else "none yet"
         return (f"{when} {book} | last {decision} | pos {runtime.portfolio.position:+.4f} | "
                 f"pnl {pnl:+.2f} | decisions {len(runtime.decisions)} paused {len(runtime.paused)} | "
-                f"reconnects {feed.reconnects} resyncs {market.status.resyncs}")  # fmt: skip
+                f"reconnects {feed.reconnects} resyncs {market.status.resyncs}{_clock_note(market)}")  # fmt: skip
 
     def _print_status(self, final: bool = False) -> None:
         stream = self.status_stream
@@ -368,6 +368,7 @@ class LiveSession:
             "resyncs": market.status.resyncs if market else 0,
             "late_events": market.status.late if market else 0,
             "missing_bars": market.status.missing_bars if market else 0,
+            "clock_offset_ms": market.status.clock_offset_ms if market else None,
             "decision_ms_p50": float(np.percentile(lat, 50)) if lat.size else None,
             "decision_ms_p99": float(np.percentile(lat, 99)) if lat.size else None,
         }  # fmt: skip
@@ -376,6 +377,13 @@ class LiveSession:
 async def _stop_after(stop: asyncio.Event, seconds: float) -> None:
     await asyncio.sleep(seconds)
     stop.set()
+
+
+def _clock_note(market: LiveMarket) -> str:
+    offset = market.status.clock_offset_ms
+    if offset is None or offset >= -CLOCK_WARN_MS:
+        return ""
+    return f" | CLOCK {-offset / 1000:.1f} s BEHIND"
 
 
 def _to_parquet(frame: pd.DataFrame, path: Path) -> None:
