@@ -75,7 +75,8 @@ def test_live_paper_decides_exactly_as_the_backtest(
 
     store = open_store(sample_store_path)
     with SimExchange(_files(("20240808", "20240809")), store=store, speed=0) as sim:
-        session, summary = _run_live(sim, tmp_path / "live")
+        # Saved every second: the tables compared below are built from many incremental saves.
+        session, summary = _run_live(sim, tmp_path / "live", save_every_s=1.0)
     assert summary["late_events"] == 0 and summary["missing_bars"] == 0
     # The recording machine's clock ran ~1.27 s behind Binance's: estimated, and shown.
     assert -1400 < summary["clock_offset_ms"] < -1150, summary

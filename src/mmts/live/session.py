@@ -17,6 +17,7 @@ import logging
 import secrets
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -92,7 +93,12 @@ class LiveSession:
         self.runtime: Runtime | None = None
         self.market: LiveMarket | None = None
         self.feed: MarketFeed | None = None
+        #: The tables as saved: earlier sessions' rows, then this one's (extended at each save).
         self.previous: dict[str, pd.DataFrame] = {}
+        self._earlier_lifecycle: pd.DataFrame | None = None
+        self._converted = dict.fromkeys(TABLES, 0)  # runtime rows already in ``previous``
+        self._sequence = self._written = 0
+        self._write_lock = threading.Lock()
         self.error: BaseException | None = None
         self.started_wall = 0.0
         self.latencies_ns: list[int] = []
@@ -121,30 +127,47 @@ class LiveSession:
                 "paper portfolio must never become a real one (use another --out folder)"
             )
         runtime.restore(state["runtime"])
-        for table in (*TABLES, "order_lifecycle"):
+        for table in TABLES:
             file = self.out / f"{table}.parquet"
             if file.exists():
                 self.previous[table] = pd.read_parquet(file)
+        if (self.out / "order_lifecycle.parquet").exists():
+            self._earlier_lifecycle = pd.read_parquet(self.out / "order_lifecycle.parquet")
         log.info("continuing from %s (position %.6f)", path, runtime.portfolio.position)
 
     def save(self) -> None:
-        """Write the tables and the state file (each atomically)."""
+        """Write the tables and the state file (each atomically), on this thread."""
+        self._write(*self._snapshot())
+
+    async def save_in_background(self) -> None:
+        """Snapshot here (a consistent view), write in a worker thread (decisions go on)."""
+        await asyncio.to_thread(self._write, *self._snapshot())
+
+    def _snapshot(self) -> tuple[int, list[tuple[Path, Callable[[Path], object]]]]:
+        """Return a sequence number and the writes that save the session as it is now.
+
+        Only rows added since the last snapshot are turned into tables (a long session's save
+        stays cheap); the tables saved so far are kept and extended.
+        """
         runtime = self.runtime
         if runtime is None:
-            return
-        frames = runtime_frames(runtime)
+            return 0, []
+        self._sequence += 1
+        fresh = runtime_frames(runtime, since=self._converted)
+        writes: list[tuple[Path, Callable[[Path], object]]] = []
         for table in TABLES:
-            frame = frames[table]
-            old = self.previous.get(table)
+            self._converted[table] = len(getattr(runtime, table))
+            frame, old = fresh[table], self.previous.get(table)
             if old is not None and len(old):
                 frame = pd.concat([old, frame], ignore_index=True) if len(frame) else old
-            write_atomically(self.out / f"{table}.parquet", partial(_to_parquet, frame))
+            self.previous[table] = frame
+            writes.append((self.out / f"{table}.parquet", partial(_to_parquet, frame)))
         if self.orders is not None:  # every real order's lifecycle, as the exchange reported it
             lifecycle = pd.DataFrame(self.orders.table())
-            old = self.previous.get("order_lifecycle")
+            old = self._earlier_lifecycle
             if old is not None and len(old):
                 lifecycle = pd.concat([old, lifecycle], ignore_index=True)
-            write_atomically(self.out / "order_lifecycle.parquet", partial(_to_parquet, lifecycle))
+            writes.append((self.out / "order_lifecycle.parquet", partial(_to_parquet, lifecycle)))
         state = {
             "version": STATE_VERSION, "experiment": self.exp.name, "exchange": self.cfg.exchange,
             "mode": "paper" if self.cfg.paper else "live", "models": self.versions,
@@ -156,7 +179,17 @@ class LiveSession:
             "runtime": runtime.state(),
         }  # fmt: skip
         text = json.dumps(state, indent=2, sort_keys=True, default=_json_default)
-        write_atomically(self.out / STATE_FILE, lambda p: p.write_text(text))
+        writes.append((self.out / STATE_FILE, partial(Path.write_text, data=text)))
+        return self._sequence, writes
+
+    def _write(self, sequence: int, writes: list[tuple[Path, Callable[[Path], object]]]) -> None:
+        """Carry out a snapshot's writes, unless a later snapshot was written first."""
+        with self._write_lock:
+            if sequence <= self._written:
+                return
+            for path, write in writes:
+                write_atomically(path, write)
+            self._written = sequence
 
     # -- running --------------------------------------------------------------------------------
 
@@ -313,7 +346,7 @@ class LiveSession:
                 await self.orders.reconcile()  # after a reconnect: open orders and balances again
             self._print_status()
             if time.monotonic() - last_save >= self.cfg.save_every_s:
-                self.save()
+                await self.save_in_background()
                 last_save = time.monotonic()
 
     def status_line(self) -> str:

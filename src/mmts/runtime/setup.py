@@ -67,22 +67,30 @@ def new_runtime(exp: Experiment, trading: TradingConfig, experts: dict[str, Any]
                    venue, portfolio or Portfolio(cash=bt.initial_cash), start=start)  # fmt: skip
 
 
-def runtime_frames(runtime: Runtime) -> dict[str, pd.DataFrame]:
-    """Return the runtime's fills, orders, equity and decisions as tables (times as UTC datetimes)."""
+def runtime_frames(
+    runtime: Runtime, since: dict[str, int] | None = None
+) -> dict[str, pd.DataFrame]:
+    """Return the runtime's fills, orders, equity and decisions as tables (times as UTC datetimes).
+
+    ``since``: per table, how many leading rows to leave out (a live session saves what is new).
+    """
+    since = since or {}
+    fill_list = runtime.fills[since.get("fills", 0) :]
+    order_list = runtime.orders[since.get("orders", 0) :]
     fills = pd.DataFrame({
-        "time": [f.time for f in runtime.fills], "order_id": [f.order_id for f in runtime.fills],
-        "side": [1 if f.qty > 0 else -1 for f in runtime.fills],
-        "qty": [abs(float(f.qty)) for f in runtime.fills], "signed_qty": [float(f.qty) for f in runtime.fills],
-        "price": [float(f.price) for f in runtime.fills], "fee": [float(f.fee) for f in runtime.fills],
-        "liquidity": [f.liquidity for f in runtime.fills],
+        "time": [f.time for f in fill_list], "order_id": [f.order_id for f in fill_list],
+        "side": [1 if f.qty > 0 else -1 for f in fill_list],
+        "qty": [abs(float(f.qty)) for f in fill_list], "signed_qty": [float(f.qty) for f in fill_list],
+        "price": [float(f.price) for f in fill_list], "fee": [float(f.fee) for f in fill_list],
+        "liquidity": [f.liquidity for f in fill_list],
     })  # fmt: skip
     orders = pd.DataFrame({
-        "time": [o.time for o in runtime.orders], "order_id": [o.id for o in runtime.orders],
-        "qty": [float(o.qty) for o in runtime.orders],
-        "limit": [np.nan if o.limit is None else float(o.limit) for o in runtime.orders],
+        "time": [o.time for o in order_list], "order_id": [o.id for o in order_list],
+        "qty": [float(o.qty) for o in order_list],
+        "limit": [np.nan if o.limit is None else float(o.limit) for o in order_list],
     })  # fmt: skip
-    equity = pd.DataFrame(runtime.equity, columns=["time", "equity", "position", "price"])
-    decisions = pd.DataFrame(runtime.decisions)
+    equity = pd.DataFrame(runtime.equity[since.get("equity", 0) :], columns=["time", "equity", "position", "price"])  # fmt: skip
+    decisions = pd.DataFrame(runtime.decisions[since.get("decisions", 0) :])
     for frame in (fills, orders, equity, decisions):
         if "time" in frame:
             frame["time"] = pd.to_datetime(frame["time"].astype("int64"), utc=True)
