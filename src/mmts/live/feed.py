@@ -195,7 +195,10 @@ class MarketFeed:
         task.add_done_callback(self._tasks.discard)
 
     async def _snapshot(self, symbol: str) -> None:
-        params = {"symbol": symbol, "limit": self.cfg.snapshot_limit}
+        params = {
+            "symbol": symbol,
+            "limit": min(self.cfg.snapshot_limit, self.protocol.max_snapshot_limit),
+        }
         while True:
             try:
                 body, stamp = await self.get_with_retries(self.protocol.depth_path, params)

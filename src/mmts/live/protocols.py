@@ -58,6 +58,8 @@ class BinanceProtocol:
         self.intervals = {tf: tf for tf in ("1s", "1m", "5m", "15m", "1h", "4h", "1d")}
         #: Where recent trades are listed, for series without klines (None: every series has them).
         self.agg_trades_path: str | None = None
+        #: Largest depth snapshot: spot takes 1..5000 levels, USD-M only 5/10/20/50/100/500/1000.
+        self.max_snapshot_limit = 1000 if futures else 5000
 
     def url(self, base: str, depth: tuple[str, ...], trades: tuple[str, ...],
             book_ticker: tuple[str, ...]) -> str:  # fmt: skip
@@ -111,6 +113,7 @@ class MexcProtocol:
         self.intervals = {"1m": "1m", "5m": "5m", "15m": "15m", "1h": "60m", "4h": "4h", "1d": "1d"}
         #: No 1 s klines on MEXC: 1 s history is built from aggregated trades.
         self.agg_trades_path: str | None = "/api/v3/aggTrades"
+        self.max_snapshot_limit = 5000
         #: Symbol -> the id the next deal gets.
         self.next_deal: dict[str, int] = {}
 

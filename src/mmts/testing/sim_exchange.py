@@ -60,6 +60,8 @@ REPLAY_HEADER = "X-Mmts-Replay-Ns"
 _MS = 1_000_000
 _DEPTH_PATHS = {"/api/v3/depth": False, "/fapi/v1/depth": True, "/dapi/v1/depth": True}
 _MAX_DEPTH = 5000
+#: The only depth-snapshot sizes Binance's futures REST accepts.
+_FUTURES_DEPTH_LIMITS = {5, 10, 20, 50, 100, 500, 1000}
 _ACCOUNT_PATHS = {
     ("POST", "/api/v3/order"): "new_order", ("GET", "/api/v3/order"): "get_order",
     ("DELETE", "/api/v3/order"): "cancel_order", ("GET", "/api/v3/openOrders"): "open_orders",
@@ -657,6 +659,8 @@ class SimExchange:
             limit = min(int(query.get("limit", 100)), _MAX_DEPTH)
         except ValueError:
             return 400, {"code": -1100, "msg": "Illegal characters found in parameter 'limit'."}, self.clock_ns()  # fmt: skip
+        if futures and limit not in _FUTURES_DEPTH_LIMITS:
+            return 400, {"code": -1130, "msg": "Data sent for parameter 'limit' is not valid."}, self.clock_ns()  # fmt: skip
         if book.first_snapshot is not None and not book.first_reached.is_set():
             # Asked before the recording's own snapshot arrived: answer with it, when it did.
             self._start_replay()

@@ -45,6 +45,7 @@ def test_binance_futures_use_fapi_and_the_combined_stream() -> None:
     protocol = protocol_for("binanceusdm")
     assert isinstance(protocol, BinanceProtocol) and protocol.futures
     assert protocol.depth_path == "/fapi/v1/depth" and protocol.klines_path == "/fapi/v1/klines"
+    assert protocol.max_snapshot_limit == 1000  # USD-M refuses 5000 (spot's largest)
     url = protocol.url("ws://h:1", ("ETHUSDT",), ("BTCUSDT",), ())
     assert url == "ws://h:1/stream?streams=ethusdt@depth@100ms/btcusdt@trade"
     with pytest.raises(ValueError, match="one of binance"):
