@@ -382,6 +382,8 @@ class LiveSession:
     def _print_status(self, final: bool = False) -> None:
         stream = self.status_stream
         line = self.status_line()
+        if final:  # the feed is down because the session stopped, not because it was lost
+            line = line.replace("DISCONNECTED", "STOPPED", 1)
         if stream.isatty() and not final:
             stream.write("\r\x1b[2K" + line)
         else:
