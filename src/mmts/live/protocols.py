@@ -149,7 +149,10 @@ class MexcProtocol:
                 answer = json.loads(frame)
             except ValueError as e:
                 raise DataFormatError(f"malformed MEXC text frame: {frame[:80]!r}") from e
-            if isinstance(answer, dict) and answer.get("code", 0) not in (0, None):
+            refused = isinstance(answer, dict) and (
+                answer.get("code", 0) not in (0, None) or "Not Subscribed" in str(answer.get("msg"))
+            )  # MEXC has answered a blocked subscription with code 0 and this message
+            if refused:
                 raise DataFormatError(f"MEXC refused a request: {frame[:200]}")
             return None
         push = decode_push(frame)

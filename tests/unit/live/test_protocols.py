@@ -37,6 +37,10 @@ def test_mexc_subscribes_by_request_and_reads_its_answers() -> None:
     assert protocol.decode('{"id":0,"code":0,"msg":"PONG"}') is None
     with pytest.raises(DataFormatError, match="refused"):
         protocol.decode('{"id":0,"code":1,"msg":"Not Subscribed successfully! [x]"}')
+    with pytest.raises(DataFormatError, match="refused"):
+        protocol.decode(
+            '{"id":0,"code":0,"msg":"Not Subscribed successfully! [x].  Reason: Blocked! "}'
+        )
     with pytest.raises(ValueError, match="30 subscriptions"):
         protocol.subscribe(tuple(f"S{k}USDT" for k in range(31)), ())
 
