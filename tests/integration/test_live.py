@@ -40,6 +40,19 @@ def _files(days: tuple[str, ...]) -> list[Path]:
     return [spot / f"{s}usdt_{d}.gz" for s in ("eth", "btc") for d in days]
 
 
+def _assert_same_decisions(live: pd.DataFrame, backtest: pd.DataFrame, at_least: int) -> None:
+    """The live session's decisions are the backtest's up to where the session stopped.
+
+    Compared exactly: time, action, size, confidence, price and every expert's output; and at
+    least two different actions, so the comparison covers trading, not a run of HOLDs.
+    """
+    common = backtest[backtest["time"] <= live["time"].max()].reset_index(drop=True)
+    assert len(live) >= at_least and len(common) == len(live)
+    columns = ["time", "action", "size", "confidence", "price", "experts"]
+    pd.testing.assert_frame_equal(live[columns], common[columns], check_exact=True)
+    assert live["action"].nunique() >= 2
+
+
 def _run_live(sim: SimExchange, out: Path, emitted: list[Any] | None = None,
               on_market: Any = None, experts: dict[str, Any] | None = None,
               exp: Any = None, **cfg: Any) -> tuple[LiveSession, dict[str, Any]]:  # fmt: skip
@@ -86,11 +99,7 @@ def test_live_paper_decides_exactly_as_the_backtest(
     result = run_backtest(store, exp, trading, START, END, out=tmp_path / "bt")
     backtest = pd.read_parquet(Path(result["run_dir"]) / "decisions.parquet")
     # The live session stops with the data; the backtest also decides at its end time.
-    common = backtest[backtest["time"] <= live["time"].max()].reset_index(drop=True)
-    assert len(live) >= 125 and len(common) == len(live)
-    columns = ["time", "action", "size", "confidence", "price", "experts"]
-    pd.testing.assert_frame_equal(live[columns], common[columns], check_exact=True)
-    assert live["action"].nunique() >= 2  # the comparison covers real trading, not all HOLD
+    _assert_same_decisions(live, backtest, at_least=125)
     fills_live = pd.read_parquet(tmp_path / "live" / "fills.parquet")
     fills_bt = pd.read_parquet(Path(result["run_dir"]) / "fills.parquet")
     fills_bt = fills_bt[fills_bt["time"] <= live["time"].max()].reset_index(drop=True)
@@ -119,11 +128,7 @@ def test_live_paper_on_mexc_decides_exactly_as_the_backtest(
     exp, trading = load_experiment(EXPERIMENT), load_trading(EXPERIMENT)
     result = run_backtest(store, exp, trading, START, "2024-08-09T00:00:00Z", out=tmp_path / "bt")
     backtest = pd.read_parquet(Path(result["run_dir"]) / "decisions.parquet")
-    common = backtest[backtest["time"] <= live["time"].max()].reset_index(drop=True)
-    assert len(live) >= 60 and len(common) == len(live)
-    columns = ["time", "action", "size", "confidence", "price", "experts"]
-    pd.testing.assert_frame_equal(live[columns], common[columns], check_exact=True)
-    assert live["action"].nunique() >= 2
+    _assert_same_decisions(live, backtest, at_least=60)
 
 
 def _futures_store(root: Path, spot_store: Any, usdm: Path) -> Any:
@@ -170,11 +175,7 @@ def test_live_paper_on_usdm_futures_decides_exactly_as_the_backtest(
     result = run_backtest(store, exp, load_trading(EXPERIMENT), start, "2024-08-09T00:00:00Z",
                           out=tmp_path / "bt")  # fmt: skip
     backtest = pd.read_parquet(Path(result["run_dir"]) / "decisions.parquet")
-    common = backtest[backtest["time"] <= live["time"].max()].reset_index(drop=True)
-    assert len(live) >= 50 and len(common) == len(live)
-    columns = ["time", "action", "size", "confidence", "price", "experts"]
-    pd.testing.assert_frame_equal(live[columns], common[columns], check_exact=True)
-    assert live["action"].nunique() >= 2
+    _assert_same_decisions(live, backtest, at_least=50)
 
 
 def _model_experts(store: Any) -> dict[str, Any]:
