@@ -20,6 +20,7 @@ import logging
 import os
 import signal
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,20 @@ class DailyFiles:
 class _Continuity:
     last_u: int = -1
     bridged: bool = False
+    #: ``(first, last, prev)`` ids of the latest diffs: a snapshot often arrives after the diff
+    #: that bridges it (a REST answer lags the stream), so the bridge is looked for among these.
+    recent: deque[tuple[int, int, int]] = field(default_factory=lambda: deque(maxlen=5000))
+
+    def advance(self, first: int, last: int, prev: int) -> bool:
+        """Take one diff; return False when it breaks the chain of ids."""
+        if self.last_u < 0 or last <= self.last_u:
+            return True  # before any snapshot, or already covered by it
+        follows = (prev == self.last_u) if prev >= 0 else (first == self.last_u + 1)
+        bridges = first <= self.last_u + 1 <= last
+        if follows or (not self.bridged and bridges):
+            self.last_u, self.bridged = last, True
+            return True
+        return False
 
 
 @dataclass
@@ -94,14 +109,15 @@ class Recorder:
         first, last = int(rows["first_id"][0]), int(rows["last_id"][0])
         if rows["flags"][0] & FLAG_SNAPSHOT:
             book.last_u, book.bridged = last, False
+            for ids in book.recent:  # diffs received before it that already bridge and follow it
+                if not book.advance(*ids):
+                    book.last_u, book.bridged = last, False
+                    break
+            book.recent.clear()
             return
-        if book.last_u < 0 or last <= book.last_u:
-            return  # before any snapshot, or already covered by it
         prev = int(rows["prev_id"][0])
-        follows = (prev == book.last_u) if prev >= 0 else (first == book.last_u + 1)
-        bridges = first <= book.last_u + 1 <= last
-        if follows or (not book.bridged and bridges):
-            book.last_u, book.bridged = last, True
+        book.recent.append((first, last, prev))
+        if book.advance(first, last, prev):
             return
         self.gaps += 1
         book.last_u = -1
@@ -116,6 +132,7 @@ class Recorder:
         if not up:
             for book in self.books.values():
                 book.last_u = -1
+                book.recent.clear()
 
 
 async def record(cfg: FeedConfig, out: Path, *, duration_s: float | None = None,

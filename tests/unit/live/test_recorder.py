@@ -18,8 +18,8 @@ from mmts.testing.sim_exchange import SimExchange
 RAW = Path(__file__).resolve().parents[3] / "data" / "raw" / "binance-ws" / "spot"
 
 
-def _record(sim: SimExchange, out: Path) -> dict[str, object]:
-    cfg = FeedConfig(ws_url=sim.ws_url, rest_url=sim.url, depth=("ETHUSDT",), trades=("ETHUSDT",),
+def _record(sim: SimExchange, out: Path, exchange: str = "binance") -> dict[str, object]:
+    cfg = FeedConfig(exchange=exchange, ws_url=sim.ws_url, rest_url=sim.url, depth=("ETHUSDT",), trades=("ETHUSDT",),
                      book_ticker=("ETHUSDT",), snapshot_limit=1000, backoff_initial_s=0.02)  # fmt: skip
 
     async def main() -> dict[str, object]:
@@ -47,6 +47,23 @@ def test_recording_a_replay_reproduces_the_recording(tmp_path: Path) -> None:
     report = import_paths(open_store(tmp_path / "store"), [path]).to_json()
     book = [w for w in report["written"] if w["kind"] == "book"]
     assert book and book[0]["rows_read"] == theirs.book.shape[0]
+
+
+def test_recording_usdm_futures_gives_back_the_futures_recording(
+    tmp_path: Path, shared_data: Path
+) -> None:
+    """``mmts record --exchange binanceusdm``: /fapi snapshots, pu continuity, a linear-perp file."""
+    original = shared_data / "binance-ws" / "usdm" / "ethusdt_20240808.gz"
+    with SimExchange([original], speed=0) as sim:
+        summary = _record(sim, tmp_path / "rec", exchange="binanceusdm")
+        paths = {path for _, path, _ in sim.requests}
+    assert paths == {"/fapi/v1/depth"} and summary["snapshots"] == 1
+    (path,) = (tmp_path / "rec").iterdir()
+    (ours,), _ = read_recording(path)
+    (theirs,), _ = read_recording(original)
+    assert ours.market == theirs.market == "linear"
+    for kind in ("book", "trades", "bbo"):
+        assert np.array_equal(getattr(ours, kind), getattr(theirs, kind)), kind
 
 
 def test_drops_and_gaps_get_a_fresh_snapshot_in_the_file(tmp_path: Path) -> None:
