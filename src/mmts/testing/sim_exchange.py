@@ -497,15 +497,10 @@ class SimExchange:
         ws = web.WebSocketResponse(heartbeat=None, autoping=True)
         await ws.prepare(request)
         streams: set[str] = set()
-        if self.exchange == "mexc":
-            pass  # MEXC subscribes only by request
-        elif "stream" in request.match_info:
-            streams.add(self._stream_name(request.match_info["stream"]))
-        for name in (
-            request.query.get("streams", "").split("/") if self.exchange == "binance" else ()
-        ):
-            if name:
-                streams.add(self._stream_name(name))
+        if self.exchange == "binance":  # Binance subscribes by URL too; MEXC only by request
+            names = [request.match_info.get("stream", "")]
+            names += request.query.get("streams", "").split("/")
+            streams.update(self._stream_name(name) for name in names if name)
         self._clients[ws] = streams
         self._transports[ws] = request.transport
         if self.start_on_connect:
