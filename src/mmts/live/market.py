@@ -130,6 +130,7 @@ class LiveMarket:
         self.late_log: deque[tuple[int, int, str, str, int]] = deque(maxlen=1000)
         self._offsets: deque[int] = deque(maxlen=OFFSET_WINDOW)
         self._offset_warned = False
+        self._trades_seen = 0
 
     @property
     def trade_symbols(self) -> tuple[str, ...]:
@@ -245,7 +246,8 @@ class LiveMarket:
         """Add one trade to its symbol's 1 s bars; queue the bars it made final."""
         self.clock = max(self.clock, int(record["local_ts"][0]))
         self._offsets.append(int(record["local_ts"][0]) - int(record["exch_ts"][0]))
-        if len(self._offsets) % 100 == 0:
+        self._trades_seen += 1
+        if self._trades_seen % 100 == 0:  # a min over the window every 100 trades, not each one
             self._update_offset()
         source = self.sources.get((symbol, "1s"))
         if source is not None and source.from_trades is not None:
