@@ -338,8 +338,54 @@ def tb_is_crossed_nb(tb):
     return not (np.isnan(bid) or np.isnan(ask)) and bid >= ask
 
 
+@njit(cache=True)
+def tb_top_levels_nb(px, qty, meta, far_keys, far_qtys, far_counts, side, depth):
+    """Return the best ``depth`` levels of ``side``, best first.
+
+    The window is walked from its best slot, then merged with the overflow book's best levels
+    (which may lie on either side of the window).
+    """
+    w = meta[M_W]
+    cap = min(depth, w)
+    near_p = np.empty(cap)  # (cap,)
+    near_q = np.empty(cap)  # (cap,)
+    n = 0
+    j = meta[M_BEST_BID] if side == 0 else meta[M_BEST_ASK]
+    step = -1 if side == 0 else 1
+    while 0 <= j < w and n < cap:
+        if qty[side, j] > 0.0:
+            near_p[n], near_q[n] = px[side, j], qty[side, j]
+            n += 1
+        j += step
+    # The overflow book is ascending by key with the best level last: its best ``depth`` suffice.
+    m_all = far_counts[side]
+    m = min(m_all, depth)
+    total = n + m
+    prices = np.empty(total)  # (total,)
+    sizes = np.empty(total)  # (total,)
+    prices[:n], sizes[:n] = near_p[:n], near_q[:n]
+    for k in range(m):
+        key = far_keys[side, m_all - 1 - k]
+        prices[n + k] = key if side == 0 else -key
+        sizes[n + k] = far_qtys[side, m_all - 1 - k]
+    order = np.argsort(-prices if side == 0 else prices, kind="mergesort")[:depth]
+    return prices[order], sizes[order]
+
+
 def tb_levels(tb: tuple[np.ndarray, ...], side: int, depth: int) -> tuple[np.ndarray, np.ndarray]:
-    """Return the best ``depth`` levels of ``side`` (0 bid, 1 ask) as ``(prices, qtys)``."""
+    """Return the best ``depth`` levels of ``side`` (0 bid, 1 ask) as ``(prices, qtys)``.
+
+    Walks the window from its best slot (``depth`` levels at most) instead of scanning it all:
+    the paper venue asks for the top levels at every book event while an order works.
+    """
+    px, qty, _bsum, _bcmp, _bcnt, meta, far_keys, far_qtys, far_counts = tb
+    return tb_top_levels_nb(px, qty, meta, far_keys, far_qtys, far_counts, side, depth)  # type: ignore[no-any-return]
+
+
+def tb_levels_reference(
+    tb: tuple[np.ndarray, ...], side: int, depth: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`tb_levels` by scanning the whole window (the oracle of its test)."""
     px, qty, _bsum, _bcmp, _bcnt, _meta, far_keys, far_qtys, far_counts = tb
     near = qty[side] > 0.0
     far_px = far_keys[side, : far_counts[side]]

@@ -54,6 +54,17 @@ def test_matches_sorted_book_and_direct_sums_through_recentres(seed: int) -> Non
                     book_nb.book_best_nb(keys, counts, s),
                 )
                 assert np.array_equal([got], [want], equal_nan=True)
+                # The top levels, walked from the best slot, equal the full scan and the dict.
+                side_levels = sorted(((p, q) for (t, p), q in levels.items() if t == s),
+                                     reverse=s == 0)  # fmt: skip
+                for depth in (1, 5, 50, 10**6):
+                    top_px, top_qty = tb.tb_levels(book, s, depth)
+                    ref_px, ref_qty = tb.tb_levels_reference(book, s, depth)
+                    np.testing.assert_array_equal(top_px, ref_px)
+                    np.testing.assert_array_equal(top_qty, ref_qty)
+                    want_levels = side_levels[:depth]
+                    assert top_px.tolist() == [p for p, _ in want_levels]
+                    assert top_qty.tolist() == [q for _, q in want_levels]
             out_bid, out_ask = np.empty(2 * N + 1), np.empty(2 * N + 1)
             got_mid = tb.tb_bucket_sums_nb(
                 px, qty, bsum, bcmp, bcnt, meta, fk, fc, TICK, WIDTH, N, out_bid, out_ask
