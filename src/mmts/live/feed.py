@@ -31,7 +31,7 @@ import numpy as np
 
 from mmts.core.errors import DataFormatError
 from mmts.data.binance_messages import snapshot_rows
-from mmts.live.protocols import REPLAY_FIELD, protocol_for
+from mmts.live.protocols import REPLAY_FIELD, exchange_text, protocol_for
 
 log = logging.getLogger(__name__)
 
@@ -340,8 +340,8 @@ class MarketFeed:
         stamp = self._stamp(push.recorded)
         self.frames += 1
         symbol, rows = push.symbol, push.rows
-        if self.raw is not None and push.text is not None:
-            self.raw(stamp, symbol, push.text)
+        if self.raw is not None and push.text is not None:  # only the recorder needs the text
+            self.raw(stamp, symbol, exchange_text(push) or "")
         if push.kind == "depth":
             rows["local_ts"] = max(stamp, self.depth_floor.get(symbol, stamp))
             if symbol in self.pending:

@@ -24,6 +24,7 @@ from typing import NamedTuple
 import numpy as np
 
 from mmts.core.errors import DataFormatError
+from mmts.data import mexc_messages as mexc
 from mmts.data.binance_messages import depth_rows, stream_kind, stream_symbol, trade_record
 
 #: The JSON field (Binance) in which the project's simulator sends the recorded receive time.
@@ -38,8 +39,16 @@ class Push(NamedTuple):
     symbol: str
     rows: np.ndarray
     recorded: int | None
-    #: The frame as the exchange sent it (JSON text), for the recorder; None where not kept.
+    #: The frame's JSON text, for the recorder (:func:`exchange_text` strips the simulator's
+    #: field); None where not kept.
     text: str | None
+
+
+def exchange_text(push: Push) -> str | None:
+    """Return the frame as the exchange sends it: without the simulator's replay field."""
+    if push.text is None or push.recorded is None:
+        return push.text
+    return push.text[: push.text.rindex(f',"{REPLAY_FIELD}"')] + "}"
 
 
 class BinanceProtocol:
@@ -86,8 +95,6 @@ class BinanceProtocol:
             raise DataFormatError(f"malformed frame: {str(frame)[:80]!r}") from e
         recorded = message.pop(REPLAY_FIELD, None)
         text = frame if isinstance(frame, str) else frame.decode()
-        if recorded is not None:  # the simulator's field is not Binance's: strip it
-            text = text[: text.rindex(f',"{REPLAY_FIELD}"')] + "}"
         kind, symbol = stream_kind(stream), stream_symbol(stream)
         if kind == "depth":
             rows = depth_rows(data, 0)
@@ -126,10 +133,8 @@ class MexcProtocol:
 
     def subscribe(self, depth: tuple[str, ...], trades: tuple[str, ...]) -> list[str]:
         """One ``SUBSCRIPTION`` request for the depth and deals channels (30 at most per connection)."""
-        from mmts.data.mexc_messages import DEALS_CHANNEL, DEPTH_CHANNEL
-
-        params = [f"{DEPTH_CHANNEL}@{s.upper()}" for s in depth]
-        params += [f"{DEALS_CHANNEL}@{s.upper()}" for s in trades]
+        params = [f"{mexc.DEPTH_CHANNEL}@{s.upper()}" for s in depth]
+        params += [f"{mexc.DEALS_CHANNEL}@{s.upper()}" for s in trades]
         if len(params) > 30:
             raise ValueError(
                 f"MEXC allows 30 subscriptions per connection; asked for {len(params)}"
@@ -142,8 +147,6 @@ class MexcProtocol:
 
     def decode(self, frame: str | bytes) -> Push | None:
         """Decode a binary push; ``None`` for a JSON answer (subscription, PONG)."""
-        from mmts.data.mexc_messages import deal_records, decode_push, depth_rows
-
         if isinstance(frame, str):
             try:
                 answer = json.loads(frame)
@@ -155,11 +158,11 @@ class MexcProtocol:
             if refused:
                 raise DataFormatError(f"MEXC refused a request: {frame[:200]}")
             return None
-        push = decode_push(frame)
+        push = mexc.decode_push(frame)
         if push.kind == "depth":
-            rows = depth_rows(push, 0)
+            rows = mexc.depth_rows(push, 0)
         elif push.kind == "trade":
-            rows = deal_records(push, 0)
+            rows = mexc.deal_records(push, 0)
             first = self.next_deal.get(push.symbol, 0)
             rows["trade_id"] = np.arange(first, first + rows.shape[0])
             self.next_deal[push.symbol] = first + rows.shape[0]

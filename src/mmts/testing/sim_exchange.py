@@ -198,11 +198,9 @@ class SimExchange:
             extra_symbols=tuple(binance_symbol(s, "spot") for s in self.symbols
                                 if not self.recorded.futures.get(s)),
         )  # fmt: skip
-        #: Exchange symbol -> its recorded trades, ``(receive stamp, data)`` in receive order.
-        self._trades: dict[str, list[tuple[int, dict[str, Any]]]] = {}
-        for stamp, stream, text in zip(self.recorded.stamps, self.recorded.streams, self.recorded.texts, strict=True):  # fmt: skip
-            if stream_kind(stream) == "trade":
-                self._trades.setdefault(stream_symbol(stream), []).append((stamp, json.loads(text)["data"]))  # fmt: skip
+        #: Exchange symbol -> its recorded trades, ``(receive stamp, data)`` in receive order
+        #: (parsed at the first ``aggTrades`` request: most sessions never ask).
+        self._trades: dict[str, list[tuple[int, dict[str, Any]]]] | None = None
         #: Lower-case symbol -> its recorded depth stream (a client may ask another update speed).
         self._depth_streams = {
             stream_symbol(s).lower(): s
@@ -624,6 +622,11 @@ class SimExchange:
         """
         stamp = self.clock_ns()
         symbol = query.get("symbol", "").upper()
+        if self._trades is None:
+            rec, self._trades = self.recorded, {}
+            for received, stream, text in zip(rec.stamps, rec.streams, rec.texts, strict=True):
+                if stream_kind(stream) == "trade":
+                    self._trades.setdefault(stream_symbol(stream), []).append((received, json.loads(text)["data"]))  # fmt: skip
         trades = self._trades.get(symbol)
         if trades is None:
             return 400, {"code": -1121, "msg": f"Invalid symbol {symbol!r}."}, stamp
