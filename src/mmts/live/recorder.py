@@ -8,7 +8,8 @@ file can be replayed by ``mmts data import`` exactly as ``../shared/data/binance
 Lines are buffered and appended once a second as a complete gzip member (a crash loses at most
 that second, never what was written). Within a batch they are ordered by receive time, and a
 line never goes before the last one written: the snapshot answer and the stream arrive on two
-connections.
+connections, so while a symbol's snapshot is asked for its lines wait (up to ``MAX_HOLD_S``) and
+the answer goes among them by its stamp.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import os
 import signal
 import time
 from collections import deque
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,10 @@ from mmts.core.enums import FLAG_SNAPSHOT
 from mmts.live.feed import FeedConfig, MarketFeed
 
 log = logging.getLogger(__name__)
+
+
+#: Seconds a symbol's lines wait for its snapshot before they are written anyway (REST down).
+MAX_HOLD_S = 10.0
 
 
 class DailyFiles:
@@ -51,10 +57,14 @@ class DailyFiles:
         self.order += 1
         self.pending.setdefault(symbol, []).append((int(stamp), self.order, text))
 
-    def flush(self) -> None:
-        """Append every queued line as one gzip member per file, and fsync."""
+    def flush(self, hold: Collection[str] = ()) -> None:
+        """Append every queued line as one gzip member per file, and fsync.
+
+        Symbols in ``hold`` keep their lines queued: their snapshot was asked for, and its line
+        belongs among the frames received meanwhile, not after them.
+        """
         for symbol, items in self.pending.items():
-            if not items:
+            if not items or symbol in hold:
                 continue
             items.sort()
             by_file: dict[Path, list[str]] = {}
@@ -149,10 +159,18 @@ async def record(cfg: FeedConfig, out: Path, *, duration_s: float | None = None,
     recorder.feed = feed
     started = time.monotonic()
 
+    held_since: dict[str, float] = {}
+
     async def flusher() -> None:
         while True:
             await asyncio.sleep(flush_every_s)
-            files.flush()
+            now = time.monotonic()
+            for symbol in list(held_since):
+                if symbol not in feed.pending:
+                    del held_since[symbol]
+            for symbol in feed.pending:
+                held_since.setdefault(symbol, now)
+            files.flush(hold={s for s, t in held_since.items() if now - t < MAX_HOLD_S})
             if duration_s is not None and time.monotonic() - started >= duration_s:
                 stop.set()
 

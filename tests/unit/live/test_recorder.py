@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import gzip
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pytest
 
 from mmts.data import import_paths, open_store
 from mmts.data.binance_ws import read_recording
 from mmts.live.feed import FeedConfig
-from mmts.live.recorder import record
+from mmts.live.recorder import DailyFiles, record
 from mmts.testing.exchange_sim import Fault
 from mmts.testing.sim_exchange import SimExchange
 
@@ -50,9 +52,22 @@ def test_recording_a_replay_reproduces_the_recording(tmp_path: Path) -> None:
 
 
 def test_recording_usdm_futures_gives_back_the_futures_recording(
-    tmp_path: Path, shared_data: Path
+    tmp_path: Path, shared_data: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """``mmts record --exchange binanceusdm``: /fapi snapshots, pu continuity, a linear-perp file."""
+    """``mmts record --exchange binanceusdm``: /fapi snapshots, pu continuity, a linear-perp file.
+
+    The snapshot answer is sent half a second late (a busy machine): frames received after it
+    was taken are flushed meanwhile unless the recorder holds them, and the snapshot line would
+    land after them.
+    """
+    depth = SimExchange._depth
+
+    async def late_depth(self: SimExchange, query: dict[str, str], futures: bool) -> Any:
+        answer = await depth(self, query, futures)
+        await asyncio.sleep(0.5)
+        return answer
+
+    monkeypatch.setattr(SimExchange, "_depth", late_depth)
     original = shared_data / "binance-ws" / "usdm" / "ethusdt_20240808.gz"
     with SimExchange([original], speed=0) as sim:
         summary = _record(sim, tmp_path / "rec", exchange="binanceusdm")
@@ -86,3 +101,21 @@ def test_drops_and_gaps_get_a_fresh_snapshot_in_the_file(tmp_path: Path) -> None
     import_paths(store, [path])
     replay, _ = store.book_replay("ETH/USDT", sim.recorded.stamps[-1] + 1)
     assert replay.valid  # synced again at the end, from the snapshots the recorder took
+
+
+def test_held_lines_wait_for_the_snapshot_and_take_it_in_stamp_order(tmp_path: Path) -> None:
+    files = DailyFiles(tmp_path)
+    day = 1_723_161_255_000_000_000
+    files.add(day + 1, "ETHUSDT", "a")
+    files.flush()
+    files.add(day + 3, "ETHUSDT", "c")
+    files.add(day + 3, "BTCUSDT", "x")
+    files.flush(hold={"ETHUSDT"})  # ETH's snapshot is on its way: its line waits, BTC's does not
+    files.add(day + 2, "ETHUSDT", "snapshot")
+    files.flush()
+    files.add(day + 1, "ETHUSDT", "late")  # not held: never written before what already was
+    files.flush()
+    eth = gzip.decompress((tmp_path / "ethusdt_20240808.gz").read_bytes()).decode().splitlines()
+    assert eth == [f"{day + 1} a", f"{day + 2} snapshot", f"{day + 3} c", f"{day + 3} late"]
+    btc = gzip.decompress((tmp_path / "btcusdt_20240808.gz").read_bytes()).decode()
+    assert btc == f"{day + 3} x\n"
