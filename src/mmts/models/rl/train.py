@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from mmts.features.history import InputHistory
-from mmts.features.inputs import ModelInputLayout
+from mmts.features.inputs import ModelInputLayout, with_model_outputs
 from mmts.models.checkpoints import CheckpointStore
 from mmts.models.experiment import Experiment
 from mmts.models.summary import summary_features
@@ -18,17 +18,22 @@ from mmts.models.summary import summary_features
 RL_UPSTREAM = ("cnn",)
 
 
-def chain_states(cnn: Any, history_cnn: InputHistory, history_rl: InputHistory,
-                 times: np.ndarray, batch: int = 256) -> np.ndarray:  # fmt: skip
-    """Return the DQN state rows at ``times``: the CNN runs first, its output fills the slot."""
-    slot = history_rl.layout.slot_size
+def chain_states(
+    cnn: Any, history: InputHistory, times: np.ndarray, batch: int = 256
+) -> np.ndarray:
+    """Return the DQN state rows at ``times``: the CNN runs first, its output fills the slot.
+
+    Each input is built once: the CNN reads it with its slot empty (masked, as the runtime
+    gives it), the DQN with the CNN's output in it.
+    """
+    slot = history.layout.slot_size
     rows: list[np.ndarray] = []
     for lo in range(0, times.shape[0], batch):
-        chunk = [int(t) for t in times[lo : lo + batch]]
-        outputs = cnn.predict_batch([history_cnn.at(t) for t in chunk])
+        xs = [history.at(int(t)) for t in times[lo : lo + batch]]
+        outputs = cnn.predict_batch(xs)
         rows.extend(
-            summary_features(history_rl.at(t, {"cnn": o.to_slot(slot)}))
-            for t, o in zip(chunk, outputs, strict=True)
+            summary_features(with_model_outputs(x, {"cnn": o.to_slot(slot)}))
+            for x, o in zip(xs, outputs, strict=True)
         )
     return np.asarray(rows, np.float32)
 
@@ -55,13 +60,10 @@ def train_rl(store: Any, exp: Experiment, *, progress: bool = True,
         )
     layout_cnn = ModelInputLayout(config=exp.features)
     cnn = load_cnn({**cnn_entry, "model": "cnn"}, layout_cnn)
-    data = prepare(store, exp)
-    times = data.decisions.times
-    history_rl = InputHistory(store, int(times[0]), int(times[-1]), exp.features, RL_UPSTREAM)
+    data = prepare(store, exp, RL_UPSTREAM)
+    times, history_rl = data.decisions.times, data.history
     train_idx, val_idx = data.split.train, data.split.val
-    states = chain_states(
-        cnn, data.history, history_rl, times[np.concatenate([train_idx, val_idx])]
-    )
+    states = chain_states(cnn, history_rl, times[np.concatenate([train_idx, val_idx])])
     train_states, val_states = states[: train_idx.shape[0]], states[train_idx.shape[0] :]
     prices = data.decisions.prices
     cfg = exp.rl
@@ -84,7 +86,7 @@ def train_rl(store: Any, exp: Experiment, *, progress: bool = True,
     )  # fmt: skip
     module.attach(env, val_env, train_states)
     epochs = max(1, -(-cfg.steps // cfg.steps_per_epoch))
-    run = start_run(exp, "rl", root, "val_return", "max", epochs, progress, 50)
+    run = start_run(exp, "rl", root, "val_return", "max", epochs, progress, 1)  # a batch: 50 steps
     try:
         run.trainer.fit(module)
     finally:
