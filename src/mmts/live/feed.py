@@ -217,12 +217,18 @@ class MarketFeed:
             raise
 
     def _release_snapshot(self, symbol: str, rows: np.ndarray, stamp: int) -> None:
-        """Hand over the diffs held that came before the snapshot, the snapshot, then the rest."""
-        _, held = self.pending.pop(symbol, (0, []))
+        """Hand over the diffs held that came before the snapshot, the snapshot, then the rest.
+
+        The symbol stays pending until the snapshot is handed over: the held diffs reach a book
+        that is out of sync, and a sink that asks for a snapshot then must not get a second one
+        (it would arrive after this one and reset a book that had just synced).
+        """
+        _, held = self.pending.get(symbol, (0, []))
         k = 0
         while k < len(held) and int(held[k]["local_ts"][0]) <= stamp:
             self._deliver(symbol, held[k])
             k += 1
+        self.pending.pop(symbol, None)
         stamp = max(stamp, int(held[k - 1]["local_ts"][0])) if k else stamp
         rows["local_ts"] = stamp
         self._deliver(symbol, rows)
