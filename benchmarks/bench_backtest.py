@@ -15,10 +15,10 @@ from pathlib import Path
 import torch
 
 from mmts.backtest.replay import replay_events
+from mmts.core.time import to_ns
 from mmts.data import open_store
 from mmts.execution.portfolio import Portfolio
 from mmts.execution.venue import SimulatedVenue
-from mmts.features.cob import time_ns
 from mmts.models.experiment import load_experiment
 from mmts.runtime.engine import Runtime, RuntimeConfig
 from mmts.strategy.moe import MixtureOfExperts
@@ -30,7 +30,7 @@ def run(root: Path) -> list[dict[str, object]]:
     torch.set_num_threads(1)
     exp = load_experiment(root / "experiments" / "default.toml")
     store = open_store(root / "data")
-    start, end = time_ns("2024-08-08T23:54:30Z"), time_ns("2024-08-09T00:05:00Z")
+    start, end = to_ns("2024-08-08T23:54:30Z"), to_ns("2024-08-09T00:05:00Z")
     experts = untrained_experts(exp, store, start)
     cfg = RuntimeConfig(decision_every_ns=10**9, horizon_ns=60 * 10**9, costs=exp.costs)
     rt = Runtime(cfg, exp.features, experts, MixtureOfExperts(), RiskConfig(), SimulatedVenue(),
@@ -64,7 +64,7 @@ def _fast_path(store: object, exp: object, experts: dict[str, object]) -> tuple[
     from mmts.core.events import BarEvent
 
     features = exp.features  # type: ignore[attr-defined]
-    start, end = time_ns("2024-08-20T00:00:00Z"), time_ns("2024-08-20T23:59:59Z")
+    start, end = to_ns("2024-08-20T00:00:00Z"), to_ns("2024-08-20T23:59:59Z")
     times = np.arange(start, end + 1, 10**9, dtype=np.int64)
     bars = [e for e in replay_events(store, features, start, end)
             if isinstance(e, BarEvent) and e.timeframe == "1m" and e.symbol == features.primary_symbol]  # fmt: skip

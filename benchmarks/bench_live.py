@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 
 from mmts.backtest.replay import replay_events
+from mmts.core.time import to_ns
 from mmts.data import open_store
-from mmts.features.cob import time_ns
 from mmts.live.session import LiveConfig, LiveSession
 from mmts.models.experiment import load_experiment
 from mmts.runtime.config import load_trading
@@ -37,7 +37,7 @@ from mmts.testing.experts import untrained_experts
 
 
 def _replay_latencies(exp: Any, trading: Any, experts: dict[str, Any], store: Any) -> np.ndarray:
-    start, end = time_ns("2024-08-08T23:54:15Z"), time_ns("2024-08-09T00:05:00Z")
+    start, end = to_ns("2024-08-08T23:54:15Z"), to_ns("2024-08-09T00:05:00Z")
     runtime = new_runtime(exp, trading, experts, start=start)
     out = []
     for event in replay_events(store, exp.features, start, end):
@@ -98,7 +98,7 @@ def run(root: Path, shared: Path, seconds: float = 60.0) -> list[dict[str, objec
     trading = load_trading(toml)
     store = open_store(root / "data")
     rows: list[dict[str, object]] = []
-    everything = untrained_experts(exp, store, time_ns("2024-08-08T23:54:30Z"))
+    everything = untrained_experts(exp, store, to_ns("2024-08-08T23:54:30Z"))
     rules = {k: everything[k] for k in ("ma_cross", "imbalance")}
     for label, experts, exchange in (("all experts", everything, "binance"),
                                      ("rule experts", rules, "binance"),

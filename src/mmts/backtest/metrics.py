@@ -1,4 +1,12 @@
-"""Performance metrics of an equity curve and its fills (and of buy-and-hold beside it)."""
+"""Performance metrics of a run: its equity curve, its fills, and buy-and-hold beside them.
+
+Return statistics come from :mod:`mmts.core.performance` (one definition each). Trades are
+counted as vectorbt counts exit trades: every fill that reduces the position closes a trade
+(a partial close is one, a flip closes the old side and opens the new one), and a trade's PnL
+is the realised PnL of :meth:`Portfolio.apply_fill` less its share of the entry fees and of the
+closing fill's fee. Undefined values (a profit factor without a losing trade, a win rate
+without a trade, annual figures from under ``MIN_ANNUALISED_DAYS``) are ``None``.
+"""
 
 from __future__ import annotations
 
@@ -7,70 +15,95 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-YEAR_NS = 365 * 86_400 * 10**9
+from mmts.core.performance import (
+    MIN_ANNUALISED_DAYS,
+    YEAR_NS,
+    annualized_return,
+    max_drawdown,
+    ratio,
+    sharpe_ratio,
+    sortino_ratio,
+)
+from mmts.execution.portfolio import Portfolio
 
 
-def equity_metrics(times: np.ndarray, equity: np.ndarray, start_equity: float) -> dict[str, float]:
-    """Return, annualised from the sampling step: return, Sharpe, Sortino, drawdown, Calmar."""
+def equity_metrics(
+    times: np.ndarray, equity: np.ndarray, start_equity: float
+) -> dict[str, float | None]:
+    """Total and annual return, Sharpe, Sortino, max drawdown and Calmar of an equity curve.
+
+    ``equity[i]`` is the value at ``times[i]`` (int64 ns, evenly spaced decisions); the first
+    period's return is measured from ``start_equity``. Annualisation uses the median step.
+    """
     equity = np.asarray(equity, np.float64)
-    out = {"total_return": float(equity[-1] / start_equity - 1.0) if equity.size else 0.0}
-    if equity.size < 2:
-        return {
-            **out,
-            "annual_return": 0.0,
-            "sharpe": 0.0,
-            "sortino": 0.0,
-            "max_drawdown": 0.0,
-            "calmar": 0.0,
-        }
+    times = np.asarray(times, np.int64)
+    if equity.shape != times.shape:
+        raise ValueError(f"times and equity must align; shapes {times.shape} and {equity.shape}")
+    if equity.size == 0:
+        raise ValueError("an equity curve needs at least one value")
     curve = np.concatenate([[start_equity], equity])
-    r = curve[1:] / curve[:-1] - 1.0
-    step = float(np.median(np.diff(times))) if times.size > 1 else float(YEAR_NS)
-    per_year = YEAR_NS / step
-    years = max((times[-1] - times[0] + step) / YEAR_NS, 1e-9)
-    annual = float((curve[-1] / curve[0]) ** (1.0 / years) - 1.0) if curve[-1] > 0 else -1.0
-    std = r.std()
-    downside = np.sqrt(np.mean(np.minimum(r, 0.0) ** 2))
-    peak = np.maximum.accumulate(curve)
-    drawdown = float(np.max(1.0 - curve / peak))
+    returns = curve[1:] / curve[:-1] - 1.0
+    total = float(equity[-1] / start_equity - 1.0)
+    step = float(np.median(np.diff(times))) if times.size > 1 else float("nan")
+    per_year = YEAR_NS / step if np.isfinite(step) and step > 0 else float("nan")
+    days = float(equity.size * step / 86_400e9) if np.isfinite(step) else 0.0
+    drawdown = max_drawdown(curve)
+    annual = annualized_return(total, days / 365.0) if days >= MIN_ANNUALISED_DAYS else None
     return {
-        **out,
+        "total_return": total,
         "annual_return": annual,
-        "sharpe": float(r.mean() / std * np.sqrt(per_year)) if std > 0 else 0.0,
-        "sortino": float(r.mean() / downside * np.sqrt(per_year)) if downside > 0 else 0.0,
+        "sharpe": sharpe_ratio(returns, per_year) if np.isfinite(per_year) else None,
+        "sortino": sortino_ratio(returns, per_year) if np.isfinite(per_year) else None,
         "max_drawdown": drawdown,
-        "calmar": float(annual / drawdown) if drawdown > 0 else 0.0,
+        "calmar": ratio(annual, drawdown) if annual is not None else None,
+        "days": days,
     }
 
 
-def trade_metrics(fills: pd.DataFrame, equity: pd.DataFrame, start_equity: float) -> dict[str, Any]:
-    """Win rate and profit factor over round trips, turnover, fees, exposure, trade count."""
-    realized = []
-    pos, avg = 0.0, 0.0
-    for qty, price in zip(fills["qty"].to_numpy(), fills["price"].to_numpy(), strict=True):
-        if pos != 0 and qty * pos < 0:
-            closed = min(abs(qty), abs(pos))
-            realized.append(closed * (price - avg) * np.sign(pos))
-            if abs(qty) > abs(pos):
-                avg = price
-            pos += qty
-            if pos == 0:
-                avg = 0.0
+def closed_trade_pnls(signed_qty: np.ndarray, price: np.ndarray, fee: np.ndarray) -> np.ndarray:
+    """Net PnL of every trade the fills close, in fill order (see the module docstring)."""
+    account = Portfolio()
+    open_fees = 0.0  # entry fees of the open position not yet charged to a closed trade
+    pnls: list[float] = []
+    for qty, px, paid in zip(signed_qty.tolist(), price.tolist(), fee.tolist(), strict=True):
+        before = account.position
+        realized = account.apply_fill(qty, px, paid)
+        if before != 0.0 and qty * before < 0:
+            closed = min(abs(qty), abs(before))
+            entry_share = open_fees * closed / abs(before)
+            open_fees -= entry_share
+            exit_share = paid * closed / abs(qty)
+            pnls.append(realized - entry_share - exit_share)
+            if abs(qty) > abs(before):  # the rest of the fill opens the new side
+                open_fees = paid - exit_share
+            elif account.position == 0.0:
+                open_fees = 0.0
         else:
-            new = pos + qty
-            avg = (abs(pos) * avg + abs(qty) * price) / abs(new) if new else 0.0
-            pos = new
-    wins = [x for x in realized if x > 0]
-    losses = [-x for x in realized if x < 0]
-    notional = float((fills["qty"].abs() * fills["price"]).sum()) if len(fills) else 0.0
+            open_fees += paid
+    return np.asarray(pnls, np.float64)
+
+
+def trade_metrics(fills: pd.DataFrame, equity: pd.DataFrame, start_equity: float) -> dict[str, Any]:
+    """Round trips, win rate, profit factor, turnover, fees, exposure and fill count.
+
+    ``fills`` holds ``signed_qty`` (long positive), ``price`` and ``fee`` in fill order;
+    ``equity`` a ``position`` per decision.
+    """
+    if len(fills):
+        qty = fills["signed_qty"].to_numpy(np.float64)
+        price = fills["price"].to_numpy(np.float64)
+        fee = fills["fee"].to_numpy(np.float64)
+    else:
+        qty = price = fee = np.zeros(0)
+    pnls = closed_trade_pnls(qty, price, fee)
+    gains = float(pnls[pnls > 0].sum())
+    losses = float(-pnls[pnls < 0].sum())
     return {
-        "trades": len(fills),
-        "round_trips": len(realized),
-        "win_rate": float(len(wins) / len(realized)) if realized else 0.0,
-        "profit_factor": float(sum(wins) / sum(losses))
-        if losses
-        else (float("inf") if wins else 0.0),
-        "turnover": notional / start_equity,
-        "fees": float(fills["fee"].sum()) if len(fills) else 0.0,
-        "exposure": float((equity["position"] != 0).mean()) if len(equity) else 0.0,
+        "trades": int(qty.shape[0]),
+        "round_trips": int(pnls.shape[0]),
+        "win_rate": float((pnls > 0).mean()) if pnls.size else None,
+        "profit_factor": ratio(gains, losses) if pnls.size else None,
+        "turnover": float(np.abs(qty) @ price) / start_equity,
+        "fees": float(fee.sum()),
+        "exposure": float((equity["position"].to_numpy() != 0).mean()) if len(equity) else 0.0,
     }

@@ -10,8 +10,8 @@ import numpy as np
 
 from mmts.config import FeatureConfig
 from mmts.core.events import BarEvent, BookEvent, Event
+from mmts.core.time import to_ns
 from mmts.core.timeframes import timeframe_ns
-from mmts.features.cob import time_ns
 
 
 def _bar_events(
@@ -60,7 +60,7 @@ def replay_events(store: Any, features: FeatureConfig, start: object, end: objec
     With ``warmup_bars``, bars from before ``start`` (enough for ``features.frames`` of each
     timeframe) come first, so the first decision already has full frames.
     """
-    lo, hi = time_ns(start), time_ns(end)
+    lo, hi = to_ns(start), to_ns(end)
     if lo is None or hi is None or hi < lo:
         raise ValueError(f"need start <= end; were {start} and {end}")
     series = {(features.primary_symbol, tf) for tf in features.timeframes}

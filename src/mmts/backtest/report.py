@@ -72,7 +72,14 @@ def write_report(run_dir: Path, decisions: pd.DataFrame, fills: pd.DataFrame, eq
     )
 
 
-def _fmt(value: Any) -> str:
+def format_metric(value: Any, spec: str = ".6g") -> str:
+    """Format a metric for people: a number by ``spec``, an undefined one (``None``) as n/a."""
+    if value is None:
+        return "n/a"
     if isinstance(value, float):
-        return f"{value:.6g}"
-    return html.escape(str(value))
+        return format(value, spec)
+    return str(value)
+
+
+def _fmt(value: Any) -> str:
+    return html.escape(format_metric(value))

@@ -20,8 +20,9 @@ import pandas as pd
 from mmts.backtest.metrics import equity_metrics, trade_metrics
 from mmts.backtest.replay import replay_events
 from mmts.backtest.report import write_report
+from mmts.core.files import write_json
+from mmts.core.time import iso, to_ns
 from mmts.core.timeframes import timeframe_ns
-from mmts.features.cob import time_ns
 from mmts.models.experiment import Experiment
 from mmts.runtime.config import TradingConfig
 from mmts.runtime.setup import build_experts, new_runtime, runtime_frames
@@ -44,17 +45,13 @@ def data_hash(store: Any, exp: Experiment, start: int, end: int) -> str:
     return digest.hexdigest()[:16]
 
 
-def _iso(ns: int) -> str:
-    return pd.Timestamp(int(ns), tz="UTC").isoformat()
-
-
 def run_backtest(store: Any, exp: Experiment, trading: TradingConfig, start: object, end: object,
                  *, out: str | Path | None = None, checkpoint_dir: str | Path | None = None,
                  progress: bool = False) -> dict[str, Any]:  # fmt: skip
     """Run the experiment's experts over ``[start, end]`` and write the run folder."""
     from mmts.models.train import git_commit
 
-    lo, hi = time_ns(start), time_ns(end)
+    lo, hi = to_ns(start), to_ns(end)
     if lo is None or hi is None or hi <= lo:
         raise ValueError(f"need start < end; were {start} and {end}")
     bt = trading.backtest
@@ -74,7 +71,7 @@ def run_backtest(store: Any, exp: Experiment, trading: TradingConfig, start: obj
     seconds = time.perf_counter() - started
     manifest = {
         "experiment": exp.to_dict(), "trading": json.loads(json.dumps(dataclasses.asdict(trading), default=list)),
-        "data": {"store": str(getattr(store, "root", "")), "start": _iso(lo), "end": _iso(hi),
+        "data": {"store": str(getattr(store, "root", "")), "start": iso(lo), "end": iso(hi),
                  "hash": data_hash(store, exp, lo, hi)},
         "models": versions, "seed": exp.seed, "git_commit": git_commit(),
     }  # fmt: skip
@@ -90,11 +87,11 @@ def run_backtest(store: Any, exp: Experiment, trading: TradingConfig, start: obj
     metrics["events"] = n_events
     for key in ("orders", "fills", "equity", "decisions"):
         frames[key].to_parquet(run_dir / f"{key}.parquet", index=False)
-    (run_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
+    write_json(run_dir / "manifest.json", manifest)
+    write_json(run_dir / "metrics.json", metrics)
     if len(frames["equity"]):
         write_report(run_dir, frames["decisions"], frames["fills"], frames["equity"], metrics,
-                     f"{exp.name}: {_iso(lo)[:16]} .. {_iso(hi)[:16]}")  # fmt: skip
+                     f"{exp.name}: {iso(lo)[:16]} .. {iso(hi)[:16]}")  # fmt: skip
     return {"run_dir": str(run_dir), "metrics": metrics, "seconds": round(seconds, 2)}
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
+
+from mmts.backtest.report import format_metric
+from mmts.core.files import json_text
 
 
 def add_commands(commands: Any) -> None:
@@ -59,17 +61,17 @@ def _backtest(args: argparse.Namespace) -> int:
     result = run_backtest(store, exp, trading, start, end, out=args.out, checkpoint_dir=checkpoints,
                           progress=not args.no_progress)  # fmt: skip
     if args.json:
-        print(json.dumps({"run_dir": result["run_dir"], "metrics": result["metrics"]}, indent=2))
+        print(json_text({"run_dir": result["run_dir"], "metrics": result["metrics"]}))
         return 0
     m, bh = result["metrics"], result["metrics"]["buy_and_hold"]
     print(
         f"run {result['run_dir']} ({result['seconds']} s, {m['events']} events, {m['decisions']} decisions)"
     )
     print(f"{'':<14}{'return':>9}{'sharpe':>8}{'max_dd':>8}{'trades':>7}{'fees':>9}")
-    print(f"{'strategy':<14}{m['total_return']:>9.4f}{m['sharpe']:>8.2f}{m['max_drawdown']:>8.4f}"
-          f"{m['trades']:>7}{m['fees']:>9.2f}")  # fmt: skip
-    print(
-        f"{'buy-and-hold':<14}{bh['total_return']:>9.4f}{bh['sharpe']:>8.2f}{bh['max_drawdown']:>8.4f}"
-    )
+    for name, row in (("strategy", m), ("buy-and-hold", bh)):
+        trades = f"{m['trades']:>7}{m['fees']:>9.2f}" if row is m else ""
+        print(f"{name:<14}{format_metric(row['total_return'], '.4f'):>9}"
+              f"{format_metric(row['sharpe'], '.2f'):>8}"
+              f"{format_metric(row['max_drawdown'], '.4f'):>8}{trades}")  # fmt: skip
     print(f"report: {result['run_dir']}/report.html")
     return 0

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from mmts.core.files import json_text
 
 #: Each exchange's public market-data websocket and REST base.
 ENDPOINTS = {
@@ -114,7 +115,7 @@ def _live(args: argparse.Namespace) -> int:
                      save_every_s=args.save_every)  # fmt: skip
     session = LiveSession(exp, trading, cfg, checkpoint_dir=args.checkpoints)
     summary = asyncio.run(session.run())
-    print(json.dumps(summary, indent=2))
+    print(json_text(summary))
     return 0
 
 
@@ -136,7 +137,7 @@ def _record(args: argparse.Namespace) -> int:
                      book_ticker=symbols, snapshot_limit=1000)  # fmt: skip
     print(f"recording {', '.join(symbols)} to {args.out}; Ctrl-C stops", file=sys.stderr)
     summary = asyncio.run(record(cfg, Path(args.out), duration_s=args.duration))
-    print(json.dumps(summary, indent=2))
+    print(json_text(summary))
     return 0
 
 

@@ -7,11 +7,11 @@ when their subcommand runs, so ``mmts --help`` stays fast.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 
 from mmts import __version__
+from mmts.core.files import json_text
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -100,7 +100,7 @@ def _data_import(args: argparse.Namespace) -> int:
     )
     report = summary.to_json()
     if args.json:
-        print(json.dumps(report, indent=2))
+        print(json_text(report))
         return 0
     for f in report["files"]:
         skipped = ", ".join(f"{k}: {v}" for k, v in f["skipped"].items())
@@ -122,7 +122,7 @@ def _data_info(args: argparse.Namespace) -> int:
 
     entries = open_store(args.store).info()
     if args.json:
-        print(json.dumps(entries, indent=2))
+        print(json_text(entries))
         return 0
     if not entries:
         print(f"store {args.store} is empty")
@@ -156,7 +156,7 @@ def _data_download(args: argparse.Namespace) -> int:
                     f"{report.requests} requests, {report.retries} retries{resumed}"
                 )
     if args.json:
-        print(json.dumps(reports, indent=2))
+        print(json_text(reports))
     return 0
 
 
@@ -166,7 +166,7 @@ def _features_build(args: argparse.Namespace) -> int:
 
     summary = build_features(open_store(args.store), args.symbol, args.start, args.end)
     if args.json:
-        print(json.dumps(summary, indent=2))
+        print(json_text(summary))
         return 0
     for entry in summary:
         extra = (

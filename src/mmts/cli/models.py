@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
+
+from mmts.backtest.report import format_metric
+from mmts.core.files import json_text
 
 
 def add_commands(commands: Any) -> None:
@@ -76,7 +78,7 @@ def _train(args: argparse.Namespace) -> int:
     trainer = train_cnn if args.model == "cnn" else train_rl
     summary = trainer(store, exp, progress=not args.no_progress, checkpoint_dir=args.checkpoints)
     if args.json:
-        print(json.dumps(summary, indent=2))
+        print(json_text(summary))
     else:
         metric = "val_loss" if args.model == "cnn" else "val_return"
         print(f"trained {summary['model']}: best {summary['best']} {metric} {summary[metric]:.4f} "
@@ -106,15 +108,16 @@ def _evaluate(args: argparse.Namespace) -> int:
     if not models:
         report.setdefault("warnings", []).append("no trained model found: baselines only")
     if args.json:
-        print(json.dumps(report, indent=2))
+        print(json_text(report))
         return 0
     print(f"period {report['period']['start']} .. {report['period']['end']}, "
           f"{report['period']['decisions']} decisions, labels {report['period']['label_counts']}")  # fmt: skip
     print(f"{'':<14}{'accuracy':>9}{'f1_macro':>9}{'net_return':>11}{'sharpe':>8}{'trades':>7}")
     for group in ("models", "baselines"):
         for name, m in report[group].items():
-            print(f"{name:<14}{m['accuracy']:>9.3f}{m['f1_macro']:>9.3f}{m['net_return']:>11.4f}"
-                  f"{m['sharpe']:>8.2f}{m['trades']:>7}")  # fmt: skip
+            print(f"{name:<14}{format_metric(m['accuracy'], '.3f'):>9}"
+                  f"{format_metric(m['f1_macro'], '.3f'):>9}{m['net_return']:>11.4f}"
+                  f"{format_metric(m['sharpe'], '.2f'):>8}{m['trades']:>7}")  # fmt: skip
     for warning in report.get("warnings", []):
         print(f"warning: {warning}")
     return 0
@@ -126,7 +129,7 @@ def _models_list(args: argparse.Namespace) -> int:
     if args.json:
         keys = ("model", "id", "active", "metric_name", "metric", "epoch", "state_hash",
                 "layout_version", "git_commit", "seed", "data", "metrics", "path")  # fmt: skip
-        print(json.dumps([{k: e.get(k) for k in keys} for e in entries], indent=2))
+        print(json_text([{k: e.get(k) for k in keys} for e in entries]))
         return 0
     if not entries:
         print("no checkpoints yet: run `mmts train cnn`")

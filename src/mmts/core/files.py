@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from collections.abc import Callable
@@ -29,3 +30,20 @@ def write_atomically(
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def json_text(
+    value: object, *, indent: int | None = 2, default: Callable[[object], object] | None = None
+) -> str:
+    """Return ``value`` as strict JSON: a NaN or infinity is an error, never ``NaN`` in a file.
+
+    An undefined number belongs in JSON as ``null`` (``None``); ``json.dumps`` would otherwise
+    write ``Infinity``, which no JSON parser but Python's reads.
+    """
+    return json.dumps(value, indent=indent, sort_keys=True, allow_nan=False, default=default)
+
+
+def write_json(path: Path, value: object, **kwargs: object) -> None:
+    """Write ``value`` as strict JSON (:func:`json_text`) to ``path`` atomically."""
+    text = json_text(value, **kwargs)  # type: ignore[arg-type]
+    write_atomically(Path(path), lambda tmp: tmp.write_text(text))

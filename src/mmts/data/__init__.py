@@ -4,9 +4,10 @@
 >>> store = mmts.data.open_store("data")
 """
 
+from mmts.core.time import to_ns
 from mmts.data.bars import bars_from_trades, resample
 from mmts.data.importer import ImportSummary, detect_format, import_paths
-from mmts.data.store import Store, open_store, to_ns
+from mmts.data.store import Store, open_store
 
 __all__ = [
     "ImportSummary",

@@ -21,10 +21,10 @@ import numpy as np
 
 from mmts.core.errors import MmtsError
 from mmts.core.schema import bar_dt
-from mmts.core.time import wall_clock_ns
+from mmts.core.time import iso, to_ns, wall_clock_ns
 from mmts.core.timeframes import bar_kind, timeframe_ns
 from mmts.data.klines import validate_bars
-from mmts.data.store import Store, to_ns
+from mmts.data.store import Store
 
 _MS = 1_000_000
 #: Exchanges whose OHLCV download is supported and tested against the local simulator.
@@ -168,10 +168,10 @@ def download_ohlcv(
     start_ns = -(-start_ns // step) * step  # first whole bar
     now = wall_clock_ns()
     end_ns = min(to_ns(end) or now, now)
-    report = DownloadReport(exchange, symbol, timeframe, _iso(start_ns), _iso(end_ns))
+    report = DownloadReport(exchange, symbol, timeframe, iso(start_ns), iso(end_ns))
     since = _resume_point(store, exchange, symbol, kind, start_ns, end_ns, step)
     if since != start_ns:
-        report.resumed_from = _iso(since)
+        report.resumed_from = iso(since)
     if since >= end_ns:
         return report
 
@@ -195,7 +195,7 @@ def download_ohlcv(
         )
     try:
         while since < end_ns:
-            what = f"fetch_ohlcv {symbol} {timeframe} since {_iso(since)}"
+            what = f"fetch_ohlcv {symbol} {timeframe} since {iso(since)}"
             since_ms = since // _MS
 
             def fetch(since_ms: int = since_ms) -> Any:
@@ -252,7 +252,3 @@ def _page_to_bars(page: list[list[Any]], since: int, end: int, step: int, now: i
     keep = (bars["ts"] >= since) & (bars["ts"] < end) & (bars["ts"] + step <= now)
     out: np.ndarray = bars[keep]
     return out
-
-
-def _iso(ts_ns: int) -> str:
-    return str(np.datetime64(int(ts_ns), "ns").astype("datetime64[s]")) + "Z"

@@ -21,6 +21,7 @@ from mmts.core import sync_nb
 from mmts.core.errors import DataFormatError
 from mmts.core.schema import NO_TS, gap_dt
 from mmts.core.symbols import Market, market_of, normalize_market, parse_symbol
+from mmts.core.time import iso
 from mmts.core.timeframes import NS_PER_SECOND, bar_kind, timeframe_ns
 from mmts.data import klines
 from mmts.data.bars import complete_bars_from_trades
@@ -271,8 +272,8 @@ def _batch_incidents(recs: list[Recording], summary: ImportSummary) -> tuple[np.
                 line=int(lines[row]),
                 expected_id=int(expected),
                 found_id=int(found),
-                time=_iso(int(ts)),
-                resync_time=_iso(int(resync)) if resync >= 0 else None,
+                time=iso(int(ts)),
+                resync_time=iso(int(resync)) if resync >= 0 else None,
             )
         )
     return _gap_records(incidents), in_order
@@ -307,10 +308,6 @@ def _rebuild_second_bars(
     bars = complete_bars_from_trades(trades, timeframe_ns("1s"))
     new = store.write(exchange, symbol, "bars_1s", bars)
     summary.add(exchange, symbol, "bars_1s", int(bars.shape[0]), new)
-
-
-def _iso(ts_ns: int) -> str:
-    return str(np.datetime64(int(ts_ns), "ns").astype("datetime64[ms]")) + "Z"
 
 
 __all__ = ["ImportSummary", "detect_format", "expand_paths", "import_paths", "sync_book"]

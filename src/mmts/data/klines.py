@@ -21,6 +21,7 @@ import pandas as pd
 from mmts.core.errors import DataFormatError
 from mmts.core.schema import bar_dt
 from mmts.core.symbols import KNOWN_QUOTES, Market, split_pair, unified_symbol
+from mmts.core.time import iso
 from mmts.core.timeframes import timeframe_ns
 
 #: Exchanges recognised in folder and file names (ccxt ids).
@@ -68,7 +69,7 @@ def validate_bars(bars: np.ndarray, timeframe: str, path: str) -> tuple[np.ndarr
     if np.any(bad):
         row = int(np.argmax(bad))
         raise DataFormatError(
-            f"bar at row {row} ({_iso(bars['ts'][row])}) is invalid: prices must be finite and "
+            f"bar at row {row} ({iso(bars['ts'][row])}) is invalid: prices must be finite and "
             f"positive with low <= open, close <= high and volume >= 0; got "
             f"{ {k: float(bars[k][row]) for k in ('open', 'high', 'low', 'close', 'volume')} }",
             path=path,
@@ -77,7 +78,7 @@ def validate_bars(bars: np.ndarray, timeframe: str, path: str) -> tuple[np.ndarr
     if np.any(misaligned):
         row = int(np.argmax(misaligned))
         raise DataFormatError(
-            f"bar at row {row} opens at {_iso(bars['ts'][row])}, not on a {timeframe} boundary",
+            f"bar at row {row} opens at {iso(bars['ts'][row])}, not on a {timeframe} boundary",
             path=path,
         )
     order = np.argsort(bars["ts"], kind="stable")
@@ -86,8 +87,8 @@ def validate_bars(bars: np.ndarray, timeframe: str, path: str) -> tuple[np.ndarr
         if not (np.all(d >= 0) or np.all(d <= 0)):
             row = int(np.argmax(d < 0)) + 1 if np.any(d > 0) else 0
             raise DataFormatError(
-                f"bar times are out of order at row {row} ({_iso(bars['ts'][row])} after "
-                f"{_iso(bars['ts'][row - 1])})",
+                f"bar times are out of order at row {row} ({iso(bars['ts'][row])} after "
+                f"{iso(bars['ts'][row - 1])})",
                 path=path,
             )
     ordered = bars[order]
@@ -95,7 +96,7 @@ def validate_bars(bars: np.ndarray, timeframe: str, path: str) -> tuple[np.ndarr
     for dup_row in dup:
         if not _same_bar(ordered[dup_row], ordered[dup_row - 1]):
             raise DataFormatError(
-                f"two different bars open at {_iso(ordered['ts'][dup_row])}", path=path
+                f"two different bars open at {iso(ordered['ts'][dup_row])}", path=path
             )
     if dup.size:
         ordered = np.delete(ordered, dup)
@@ -104,10 +105,6 @@ def validate_bars(bars: np.ndarray, timeframe: str, path: str) -> tuple[np.ndarr
 
 def _same_bar(a: np.void, b: np.void) -> bool:
     return all(a[k] == b[k] for k in ("open", "high", "low", "close", "volume"))
-
-
-def _iso(ts_ns: int) -> str:
-    return str(pd.Timestamp(int(ts_ns), unit="ns", tz="UTC").isoformat())
 
 
 def _records(ts: np.ndarray, frame: pd.DataFrame, names: dict[str, str]) -> np.ndarray:

@@ -35,6 +35,7 @@ from mmts.core.errors import DataIntegrityError, UnknownSymbolError
 from mmts.core.files import write_atomically
 from mmts.core.schema import EVENT_DTYPES, NO_ID, NO_TS, bar_dt, gap_dt
 from mmts.core.symbols import market_of, path_to_symbol, symbol_to_path
+from mmts.core.time import iso, to_ns
 from mmts.core.timeframes import NS_PER_SECOND, timeframe_ns
 from mmts.data.bars import records_to_frame
 from mmts.data.book_replay import BookReplay, sync_book
@@ -437,12 +438,12 @@ class Store:
         replay = sync_book(rows, market_of(symbol) != "spot", at_ns)
         incidents = replay.incidents
         if not replay.valid:
-            when = pd.Timestamp(at_ns, tz="UTC").isoformat()
+            when = iso(at_ns)
             if rows.shape[0] == 0 or not np.any(rows["flags"] & FLAG_SNAPSHOT):
                 reason = "no snapshot was received at or before it"
             elif incidents.shape[0]:
                 last = incidents[-1]
-                when_broken = pd.Timestamp(int(last[4]), tz="UTC").isoformat()
+                when_broken = iso(int(last[4]))
                 if last[1] == sync_nb.INCIDENT_CROSSED:
                     what = f"the book came out crossed after update {last[3]} at {when_broken}"
                 else:
@@ -553,8 +554,8 @@ class Store:
                 "market": key.market,
                 "symbol": key.symbol,
                 "kind": key.kind,
-                "start": _iso(int(times.min())),
-                "end": _iso(int(times.max())),
+                "start": iso(int(times.min())),
+                "end": iso(int(times.max())),
                 "rows": int(times.shape[0]),
                 "gaps": self._gaps_for(key, times),
             }
@@ -575,8 +576,8 @@ class Store:
             holes = np.flatnonzero(np.diff(ts) > step)
             return [
                 {
-                    "start": _iso(int(ts[i]) + step),
-                    "end": _iso(int(ts[i + 1])),
+                    "start": iso(int(ts[i]) + step),
+                    "end": iso(int(ts[i + 1])),
                     "missing": int((ts[i + 1] - ts[i]) // step - 1),
                 }
                 for i in holes
@@ -585,8 +586,8 @@ class Store:
             rec = self.read(key.exchange, key.symbol, "gaps")
             return [
                 {
-                    "start": _iso(int(g["local_ts"])),
-                    "end": None if g["resync_ts"] == NO_TS else _iso(int(g["resync_ts"])),
+                    "start": iso(int(g["local_ts"])),
+                    "end": None if g["resync_ts"] == NO_TS else iso(int(g["resync_ts"])),
                     "expected_id": int(g["expected_id"]),
                     "found_id": int(g["found_id"]),
                 }
@@ -667,41 +668,12 @@ def _records_equal(a: np.ndarray, b: np.ndarray) -> bool:
 # -- the user-facing reads ---------------------------------------------------------------------
 
 
-def to_ns(value: object) -> int | None:
-    """Convert a time (ISO string, Timestamp, datetime, datetime64, int ns) to int ns UTC.
-
-    Naive times are taken as UTC.
-
-    Examples
-    --------
-    >>> to_ns("2024-08-09T00:00:00Z")
-    1723161600000000000
-    """
-    if value is None:
-        return None
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        return int(value)
-    try:
-        stamp = pd.Timestamp(value)  # type: ignore[arg-type]
-    except (ValueError, TypeError) as e:
-        raise ValueError(f"cannot read {value!r} as a time") from e
-    if pd.isna(stamp):
-        raise ValueError(f"cannot read {value!r} as a time")
-    if stamp.tzinfo is None:
-        stamp = stamp.tz_localize("UTC")
-    return int(stamp.tz_convert("UTC").as_unit("ns").value)
-
-
 def _utc_index(values: np.ndarray, name: str) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(values.astype("datetime64[ns]"), name=name).tz_localize("UTC")
 
 
 def _utc_column(values: np.ndarray) -> pd.Series:
     return pd.Series(values.astype("datetime64[ns]")).dt.tz_localize("UTC")
-
-
-def _iso(ts_ns: int) -> str:
-    return str(pd.Timestamp(ts_ns, unit="ns", tz="UTC").isoformat())
 
 
 def open_store(root: str | os.PathLike[str] = "data") -> Store:

@@ -7,7 +7,8 @@ import pandas as pd
 
 from mmts.config import FeatureConfig
 from mmts.core.symbols import market_of
-from mmts.features.cob import cob_frame, cob_from_rows, time_ns, whole_seconds
+from mmts.core.time import to_ns
+from mmts.features.cob import cob_frame, cob_from_rows, whole_seconds
 
 
 def cob(
@@ -43,7 +44,7 @@ def cob(
     width = cfg.bucket_width(symbol) if bucket_usd is None else float(bucket_usd)
     if width <= 0:
         raise ValueError(f"bucket_usd must be positive; was {bucket_usd}")
-    start_ns, end_ns = time_ns(start), time_ns(end)
+    start_ns, end_ns = to_ns(start), to_ns(end)
     rows = store.book_events(symbol, None, end_ns, exchange=exchange)  # type: ignore[attr-defined]
     if rows.shape[0] == 0:
         times = np.empty(0, np.int64)

@@ -7,6 +7,7 @@ from typing import Any
 import pandas as pd
 
 from mmts.config import FeatureConfig
+from mmts.core.time import iso
 from mmts.features.api import cob
 from mmts.features.pivots import pivots
 
@@ -64,8 +65,8 @@ def _entry(symbol: str, kind: str, frame: pd.DataFrame, invalid: int | None) -> 
         "symbol": symbol,
         "kind": kind,
         "rows": len(frame),
-        "start": index[0].isoformat() if len(frame) else None,
-        "end": index[-1].isoformat() if len(frame) else None,
+        "start": iso(index[0].value) if len(frame) else None,
+        "end": iso(index[-1].value) if len(frame) else None,
     }
     if invalid is not None:
         entry["invalid_rows"] = invalid

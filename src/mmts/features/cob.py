@@ -33,21 +33,6 @@ def _new_status() -> np.ndarray:
     return status
 
 
-def time_ns(value: object) -> int | None:
-    """Convert a time (ISO string, Timestamp, datetime, int ns) to int ns UTC; naive is UTC.
-
-    The features' twin of ``mmts.data.store.to_ns`` (features do not import the data layer).
-    """
-    if value is None:
-        return None
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    stamp = pd.Timestamp(value)  # type: ignore[arg-type]
-    if stamp.tzinfo is None:
-        stamp = stamp.tz_localize("UTC")
-    return int(stamp.tz_convert("UTC").as_unit("ns").value)
-
-
 def _check(code: int, what: str) -> None:
     if code == tbk.TB_OFF_GRID:
         raise DataIntegrityError(f"{what}: a price is not on the tick grid; pass the market's tick")

@@ -13,8 +13,9 @@ from typing import Any
 import numpy as np
 
 from mmts.config import FeatureConfig
+from mmts.core.time import to_ns
 from mmts.core.timeframes import NS_PER_SECOND, timeframe_ns
-from mmts.features.cob import time_ns, whole_seconds
+from mmts.features.cob import whole_seconds
 from mmts.features.inputs import (
     OHLCV_FEATURES,
     ModelInput,
@@ -46,7 +47,7 @@ class InputHistory:
         model_slots: tuple[str, ...] = (),
     ) -> None:
         cfg = config or FeatureConfig()
-        lo, hi = time_ns(start), time_ns(end)
+        lo, hi = to_ns(start), to_ns(end)
         if lo is None or hi is None or hi < lo:
             raise ValueError(f"need start <= end; were {start} and {end}")
         self.config, self.start, self.end = cfg, lo, hi
@@ -87,7 +88,7 @@ class InputHistory:
 
     def at(self, at: object, model_outputs: dict[str, np.ndarray] | None = None) -> ModelInput:
         """Return the standardized input at decision time ``at`` (within the built span)."""
-        t = time_ns(at)
+        t = to_ns(at)
         if t is None or not self.start <= t <= self.end:
             raise ValueError(f"{at} is outside this history's span [{self.start}, {self.end}]")
         cfg = self.config

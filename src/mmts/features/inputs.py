@@ -30,8 +30,9 @@ import numpy as np
 from mmts.config import FeatureConfig
 from mmts.core.errors import MmtsError
 from mmts.core.symbols import market_of
+from mmts.core.time import to_ns
 from mmts.core.timeframes import NS_PER_SECOND, timeframe_ns
-from mmts.features.cob import cob_from_rows, time_ns, whole_seconds
+from mmts.features.cob import cob_from_rows, whole_seconds
 from mmts.features.inputs_nb import cob_blocks_nb, ohlcv_block_nb, pivot_select_nb
 from mmts.features.pivots import pivot_arrays
 
@@ -358,7 +359,7 @@ def model_input(
     Returns a validated :class:`ModelInput`; masks say which rows hold data.
     """
     cfg = config or FeatureConfig()
-    at_ns = time_ns(at)
+    at_ns = to_ns(at)
     if at_ns is None:
         raise ValueError("at must be a time, was None")
     layout = ModelInputLayout(config=cfg, model_slots=tuple(model_slots))

@@ -29,7 +29,8 @@ import numpy as np
 import pandas as pd
 
 from mmts.core.events import Event
-from mmts.core.files import write_atomically
+from mmts.core.files import json_text, write_atomically
+from mmts.core.time import iso, wall_clock_ns
 from mmts.live.feed import FeedConfig, MarketFeed
 from mmts.live.market import CLOCK_WARN_MS, LiveMarket
 from mmts.live.orders import KEY_VARIABLES, OrderManager, credentials, make_exchange
@@ -171,14 +172,14 @@ class LiveSession:
         state = {
             "version": STATE_VERSION, "experiment": self.exp.name, "exchange": self.cfg.exchange,
             "mode": "paper" if self.cfg.paper else "live", "models": self.versions,
-            "saved_at": pd.Timestamp.now(tz="UTC").isoformat(),
+            "saved_at": iso(wall_clock_ns()),
             "market": asdict(self.market.status) if self.market else {},
             "paused_decisions": len(runtime.paused),
             "orders": {"api_errors": self.orders.api_errors, "breaker_open": self.orders.breaker_open,
                        "balances": self.orders.balances} if self.orders else {},
             "runtime": runtime.state(),
         }  # fmt: skip
-        text = json.dumps(state, indent=2, sort_keys=True, default=_json_default)
+        text = json_text(state, default=_json_default)
         writes.append((self.out / STATE_FILE, partial(Path.write_text, data=text)))
         return self._sequence, writes
 
@@ -428,6 +429,4 @@ def _to_parquet(frame: pd.DataFrame, path: Path) -> None:
 def _json_default(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
     raise TypeError(f"cannot write {type(value).__name__} to the state file")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mmts.core.errors import MmtsError
-from mmts.core.files import write_atomically
+from mmts.core.files import write_json
 from mmts.features.inputs import ModelInputLayout
 
 
@@ -46,8 +46,7 @@ class CheckpointStore:
 
     def _write(self, model: str, index: dict[str, Any]) -> None:
         path = self._index_path(model)
-        text = json.dumps(index, indent=2, sort_keys=True)
-        write_atomically(path, lambda tmp: tmp.write_text(text))
+        write_json(path, index)
 
     def models(self) -> list[str]:
         """Return the model names that have an index."""

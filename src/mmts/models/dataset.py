@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from mmts.core.time import to_ns
 from mmts.core.timeframes import timeframe_ns
-from mmts.features.cob import time_ns
 from mmts.features.history import InputHistory
 from mmts.features.inputs import ModelInput
 from mmts.models.experiment import Experiment
@@ -42,7 +42,7 @@ def label_decisions(store: Any, exp: Experiment, start: object, end: object) -> 
 
     Decisions whose bar is missing are dropped; labels whose exit bar is missing are UNKNOWN.
     """
-    lo, hi = time_ns(start), time_ns(end)
+    lo, hi = to_ns(start), to_ns(end)
     if lo is None or hi is None or hi <= lo:
         raise ValueError(f"need start < end; were {start} and {end}")
     tf = exp.data.decision_timeframe

@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from mmts.core.timeframes import NS_PER_SECOND
+from mmts.core.performance import YEAR_NS, sharpe_ratio
+from mmts.core.time import iso
 from mmts.execution.costs import position_returns
 from mmts.features.history import InputHistory
 from mmts.features.inputs import ModelInput
@@ -25,8 +26,6 @@ from mmts.models.metrics import calibration_table, macro_f1
 from mmts.models.output import Action
 from mmts.models.summary import summary_features
 
-YEAR_NS = 365 * 86_400 * NS_PER_SECOND
-
 
 def trading_metrics(actions: np.ndarray, labels: np.ndarray, prices: np.ndarray,
                     exp: Experiment) -> dict[str, Any]:  # fmt: skip
@@ -36,15 +35,11 @@ def trading_metrics(actions: np.ndarray, labels: np.ndarray, prices: np.ndarray,
     np.add.at(matrix, (labels[known], actions[known]), 1)
     positions = np.asarray(actions, np.float64) - 1.0
     returns, turnover = position_returns(positions, prices, exp.costs)
-    periods = YEAR_NS / exp.decision_step
-    std = returns.std()
     return {
-        "accuracy": float((actions[known] == labels[known]).mean())
-        if known.any()
-        else float("nan"),
+        "accuracy": float((actions[known] == labels[known]).mean()) if known.any() else None,
         "f1_macro": macro_f1(matrix),
         "net_return": float(np.prod(1.0 + returns) - 1.0) if returns.size else 0.0,
-        "sharpe": float(returns.mean() / std * np.sqrt(periods)) if std > 0 else 0.0,
+        "sharpe": sharpe_ratio(returns, YEAR_NS / exp.decision_step),
         "trades": int((turnover > 0).sum()),
         "decisions": int(actions.shape[0]),
     }
@@ -145,8 +140,8 @@ def _period(period: Decisions, exp: Experiment) -> dict[str, Any]:
     known = period.labels != UNKNOWN
     counts = np.bincount(period.labels[known], minlength=3)
     return {
-        "start": str(np.datetime64(int(period.times[0]), "ns")) + "Z",
-        "end": str(np.datetime64(int(period.times[-1]), "ns")) + "Z",
+        "start": iso(int(period.times[0])),
+        "end": iso(int(period.times[-1])),
         "decisions": int(period.times.shape[0]),
         "labelled": int(known.sum()),
         "label_counts": {a.name: int(counts[int(a)]) for a in Action},

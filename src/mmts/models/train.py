@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from mmts.core.time import iso
 from mmts.features.history import InputHistory
 from mmts.models.checkpoints import CheckpointStore
 from mmts.models.dataset import Decisions, DecisionSet, label_decisions
@@ -29,10 +30,6 @@ def git_commit() -> str:
         return "unknown"
 
 
-def _iso(ns: int) -> str:
-    return str(np.datetime64(int(ns), "ns")) + "Z"
-
-
 @dataclass
 class Prepared:
     """Everything a trainer needs: decisions, the split, the history and the datasets."""
@@ -48,7 +45,7 @@ class Prepared:
         """Return the first and last decision time of each segment (ISO)."""
         t = self.decisions.times
         return {
-            name: [_iso(t[idx[0]]), _iso(t[idx[-1]])] if idx.shape[0] else []
+            name: [iso(t[idx[0]]), iso(t[idx[-1]])] if idx.shape[0] else []
             for name, idx in (
                 ("train", self.split.train),
                 ("val", self.split.val),

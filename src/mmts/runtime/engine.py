@@ -26,6 +26,7 @@ import numpy as np
 
 from mmts.config import FeatureConfig
 from mmts.core.events import BarEvent, BookEvent, Event
+from mmts.core.performance import YEAR_NS
 from mmts.execution.costs import CostModel
 from mmts.execution.portfolio import Portfolio
 from mmts.execution.venue import Fill, Order
@@ -77,6 +78,17 @@ def run_expert(name: str, expert: Any, base: ModelInput, outputs: dict[str, Mode
         outputs[name] = None
 
 
+def _finite_or_none(values: dict[str, Any]) -> dict[str, Any]:
+    """Unknown numbers (NaN) as ``None``, so the state is strict JSON."""
+    return {
+        k: None if isinstance(v, float) and not np.isfinite(v) else v for k, v in values.items()
+    }
+
+
+def _none_as_nan(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: float("nan") if v is None else v for k, v in values.items()}
+
+
 class Runtime:
     """One trading loop; see the module docstring."""
 
@@ -124,10 +136,10 @@ class Runtime:
         moe = self.moe
         return {
             "next_decision": self.next_decision, "order_id": self.order_id,
-            "portfolio": asdict(self.portfolio), "risk": asdict(self.risk_state),
+            "portfolio": asdict(self.portfolio), "risk": _finite_or_none(asdict(self.risk_state)),
             "decision_prices": self.decision_prices[-self.cfg.risk_window - 1 :],
             "unresolved": [list(u) for u in self.unresolved],
-            "price": self.price, "previous_price": self.previous_price,
+            **_finite_or_none({"price": self.price, "previous_price": self.previous_price}),
             "experts": {n: e.state() for n, e in self.experts.items() if hasattr(e, "state")},
             "moe": {
                 "records": {n: asdict(r) for n, r in moe.records.items()},
@@ -145,10 +157,11 @@ class Runtime:
         """
         self.order_id = int(state["order_id"])
         self.portfolio = Portfolio(**state["portfolio"])
-        self.risk_state = RiskState(**state["risk"])
+        self.risk_state = RiskState(**_none_as_nan(state["risk"]))
         self.decision_prices = [float(p) for p in state["decision_prices"]]
         self.unresolved = deque((int(t), float(p)) for t, p in state["unresolved"])
-        self.price, self.previous_price = float(state["price"]), float(state["previous_price"])
+        prices = _none_as_nan({k: state[k] for k in ("price", "previous_price")})
+        self.price, self.previous_price = float(prices["price"]), float(prices["previous_price"])
         moe = state["moe"]
         self.moe.records = {n: ExpertRecord(**r) for n, r in moe["records"].items()}
         self.moe.pending = {int(t): {n: np.asarray(p) for n, p in made.items()}
@@ -255,7 +268,7 @@ class Runtime:
         prices = np.asarray(self.decision_prices[-self.cfg.risk_window - 1 :])
         returns = prices[1:] / prices[:-1] - 1.0 if prices.shape[0] > 1 else np.zeros(0)
         market = Market(t, price, self.previous_price if np.isfinite(self.previous_price) else price,
-                        self.last_data, returns, 365 * 86_400 * 10**9 / self.cfg.decision_every_ns)  # fmt: skip
+                        self.last_data, returns, YEAR_NS / self.cfg.decision_every_ns)  # fmt: skip
         position = self.portfolio.position
         equity = self.portfolio.equity(price) if np.isfinite(price) else float("nan")
         verdict, self.risk_state = assess(decision.action.position, decision.confidence, market,

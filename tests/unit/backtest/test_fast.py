@@ -10,10 +10,10 @@ from mmts.backtest.fast import batch_outputs
 from mmts.backtest.replay import replay_events
 from mmts.config import FeatureConfig
 from mmts.core.events import BarEvent
+from mmts.core.time import to_ns
 from mmts.data import open_store
 from mmts.execution.portfolio import Portfolio
 from mmts.execution.venue import SimulatedVenue
-from mmts.features.cob import time_ns
 from mmts.features.history import InputHistory
 from mmts.features.inputs import ModelInputLayout
 from mmts.models.cnn import CnnNet
@@ -26,7 +26,7 @@ from mmts.strategy.risk import RiskConfig
 from mmts.strategy.rules import ImbalanceRule, MovingAverageRule
 
 CFG = FeatureConfig(tick={"ETH/USDT": 0.01})
-START, END = time_ns("2024-08-20T00:00:00Z"), time_ns("2024-08-20T16:00:00Z")
+START, END = to_ns("2024-08-20T00:00:00Z"), to_ns("2024-08-20T16:00:00Z")
 STEP = 5 * 60 * 10**9
 
 

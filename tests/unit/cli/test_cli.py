@@ -37,7 +37,7 @@ def test_import_then_info_json(tmp_path: Path, capsys: pytest.CaptureFixture[str
     (entry,) = json.loads(capsys.readouterr().out)
     assert entry == {
         "exchange": "binance", "market": "spot", "symbol": "ETH/USDT", "kind": "trades",
-        "start": "2024-08-08T23:54:13.937085768+00:00", "end": "2024-08-08T23:54:13.937085768+00:00",
+        "start": "2024-08-08T23:54:13.937085768Z", "end": "2024-08-08T23:54:13.937085768Z",
         "rows": 1, "gaps": [],
     }  # fmt: skip
 

@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mmts.core.time import to_ns
 from mmts.data import open_store
-from mmts.data.store import Store, to_ns
+from mmts.data.store import Store
 from mmts.features import LAYOUT_VERSION, InvalidModelInput, model_input, validate
 
 INSIDE = "2024-08-09T00:03:00.5Z"  # inside the recorded L2 window

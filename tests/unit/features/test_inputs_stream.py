@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from mmts.config import FeatureConfig
+from mmts.core.time import to_ns
 from mmts.core.timeframes import timeframe_ns
 from mmts.data import open_store
-from mmts.data.store import to_ns
 from mmts.features import model_input
 from mmts.features.inputs_stream import ModelInputBuilder
 from mmts.testing.replay import feed_log

@@ -9,17 +9,17 @@ import pytest
 
 from mmts.backtest.replay import replay_events
 from mmts.config import FeatureConfig
+from mmts.core.time import to_ns
 from mmts.data import open_store
 from mmts.execution.portfolio import Portfolio
 from mmts.execution.venue import SimulatedVenue
-from mmts.features.cob import time_ns
 from mmts.runtime.engine import Runtime, RuntimeConfig
 from mmts.strategy.moe import MixtureOfExperts, MoeConfig
 from mmts.strategy.risk import RiskConfig
 from mmts.strategy.rules import ImbalanceRule, MovingAverageRule
 
 CFG = FeatureConfig(tick={"ETH/USDT": 0.01})
-START, END = time_ns("2024-08-08T23:55:00Z"), time_ns("2024-08-09T00:05:00Z")
+START, END = to_ns("2024-08-08T23:55:00Z"), to_ns("2024-08-09T00:05:00Z")
 
 
 class Broken:
