@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 from pathlib import Path
 from typing import Any
 
@@ -304,29 +305,43 @@ def test_disconnects_and_gaps_resync_to_the_replayed_book(
         assert k < 0 or not states[k]
 
 
-@pytest.mark.parametrize("restart", [True])
 def test_a_restarted_session_continues_from_its_state(
-    sample_store_path: Path, tmp_path: Path, restart: bool
+    sample_store_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from mmts.runtime.engine import Runtime
+
     store = open_store(sample_store_path)
     out = tmp_path / "live"
     with SimExchange(_files(("20240808",)), store=store, speed=0) as sim:
         first, _ = _run_live(sim, out)
     assert first.runtime is not None
-    position = first.runtime.portfolio.position
+    ended = json.loads(json.dumps(first.runtime.state()))  # as the state file holds it
+    assert first.runtime.fills and ended["moe"]["records"], "the first session must leave state"
+    restored: list[dict[str, Any]] = []
+    original = Runtime.restore
+
+    def restore(self: Runtime, state: dict[str, Any]) -> None:
+        original(self, state)
+        restored.append(json.loads(json.dumps(self.state())))  # what the second one starts from
+
+    monkeypatch.setattr(Runtime, "restore", restore)
     n_decisions = len(pd.read_parquet(out / "decisions.parquet"))
     with SimExchange(_files(("20240809",)), store=store, speed=0) as sim:
         second, _ = _run_live(sim, out)
-    assert second.runtime is not None
+    assert second.runtime is not None and len(restored) == 1
+    start = restored[0]
+    # The second session starts from the first one's portfolio (cash, position, average price,
+    # realised PnL, fees), risk state, mixture memory (records, pending outcomes, stance) and
+    # the stateful experts' state, with order ids continuing.
+    for key in ("portfolio", "risk", "moe", "experts", "order_id", "unresolved", "decision_prices"):
+        assert start[key] == ended[key], key
+    assert start["portfolio"]["position"] == first.runtime.portfolio.position
     decisions = pd.read_parquet(out / "decisions.parquet")
     assert len(decisions) == n_decisions + len(second.runtime.decisions)
     assert decisions["time"].is_monotonic_increasing
-    # The second session started from the first one's position and order ids.
     orders = pd.read_parquet(out / "orders.parquet")
     assert orders["order_id"].is_unique
-    first_fill = second.runtime.fills[0] if second.runtime.fills else None
-    assert restart and (first_fill is None or first_fill.order_id > first.runtime.order_id)
-    assert position != 0.0 or first.runtime.fills
+    assert all(o.id > first.runtime.order_id for o in second.runtime.orders)
 
 
 @pytest.mark.parametrize("exchange", ["binance", "mexc"])

@@ -58,7 +58,8 @@ def test_pnl_equals_a_plain_loop(rows: list[tuple[float, float, float]]) -> None
 
 
 def test_same_pnl_and_fees_as_vectorbt_on_real_bars(sample_store_path) -> None:
-    vbt = pytest.importorskip("vectorbt")
+    import vectorbt as vbt  # a hard dependency: a broken install must fail here, not skip
+
     bars = open_store(sample_store_path).bars("ETH/USDT", "1m")
     bars.index = bars.index.tz_localize(None)  # vectorbt is ~100x slower on tz-aware indexes
     target = sma_cross_targets(bars["close"].to_numpy(), 20, 100)

@@ -31,7 +31,9 @@ def _lines(kind: str, n: int) -> list[dict]:
 
 def test_our_schema_reads_and_writes_what_ccxt_s_generated_mexc_classes_do() -> None:
     """ccxt ships classes generated from MEXC's published .proto files: both ways must agree."""
-    wrapper_pb2 = pytest.importorskip("ccxt.protobuf.mexc.PushDataV3ApiWrapper_pb2")
+    # ccxt is a hard dependency and ships these: a broken install must fail, not skip.
+    from ccxt.protobuf.mexc import PushDataV3ApiWrapper_pb2 as wrapper_pb2
+
     theirs = wrapper_pb2.PushDataV3ApiWrapper(
         channel="spot@public.aggre.depth.v3.api.pb@100ms@ETHUSDT", symbol="ETHUSDT", sendTime=1723161254123
     )  # fmt: skip

@@ -91,12 +91,27 @@ def test_extreme_moves_and_stale_data_block_new_risk(market: Market, limit: str)
     assert verdict.target == 0.0 and verdict.reasons[0].startswith(limit)
 
 
-def test_var_and_expected_shortfall_of_the_position() -> None:
-    returns = np.random.default_rng(0).normal(0, 0.01, 500)
+@pytest.mark.parametrize(
+    ("position", "returns", "var", "es"),
+    [
+        # 101 returns: the 1 % order statistic is the second-worst. Long 10 @100 (1000 USD):
+        # P&L -50, -30 and 99 x +10 -> VaR 30, ES = mean(-50, -30) = 40.
+        (10.0, [-0.05, -0.03] + [0.01] * 99, 30.0, 40.0),
+        # Short 10: the up moves hurt. P&L -40, -20 and 99 x +10 -> VaR 20, ES 30.
+        (-10.0, [0.04, 0.02] + [-0.01] * 99, 20.0, 30.0),
+        # Fewer than 20 returns: too few to estimate, reported as 0.
+        (10.0, [-0.05] * 19, 0.0, 0.0),
+    ],
+)
+def test_var_and_expected_shortfall_are_the_historical_order_statistics(
+    position: float, returns: list[float], var: float, es: float
+) -> None:
     cfg = RiskConfig(stop_loss=None, take_profit=None)
-    verdict, _ = assess(1, 1.0, _market(100.0, returns=returns), 10.0, 10_000.0, RiskState(), cfg)
-    assert 0 < verdict.var < verdict.expected_shortfall
-    assert verdict.var == pytest.approx(-np.quantile(1000.0 * returns, 0.01))
+    shuffled = np.random.default_rng(0).permutation(np.array(returns))  # order must not matter
+    market = _market(100.0, returns=shuffled)
+    verdict, _ = assess(1, 1.0, market, position, 10_000.0, RiskState(), cfg)
+    assert verdict.var == pytest.approx(var)
+    assert verdict.expected_shortfall == pytest.approx(es)
 
 
 def test_bad_input_fails_closed_and_says_so() -> None:
