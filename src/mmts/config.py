@@ -1,64 +1,81 @@
-"""Frozen configuration dataclasses and a strict TOML loader.
+"""The feature settings every layer shares, and their strict TOML loader.
 
-Every default is defined once, here. ``None`` means "off", never "use the default". Unknown keys
-are errors, so a typo in an experiment file fails loudly instead of being ignored.
+Every default is defined once, where its setting is declared (``mmts.core.settings.option``).
+``None`` means "off", never "use the default". Unknown keys, wrong types and values out of
+range are errors, so a typo in an experiment file fails loudly instead of being ignored.
 """
 
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import ClassVar
+
+from mmts.core.settings import SettingsError, build_table, check_settings, option
+from mmts.core.timeframes import timeframe_ns
 
 #: Default COB bucket width in USD per symbol (the recorded 1000-level snapshots reach about
 #: +-$25 for ETH and +-$205 for BTC, so 20 buckets each side stay inside them).
 DEFAULT_BUCKET_USD: dict[str, float] = {"ETH/USDT": 1.0, "BTC/USDT": 10.0}
 
 
+def timeframe_problem(value: str | tuple[str, ...]) -> str | None:
+    """Say what is wrong with a timeframe (or each of a list), for :func:`option`'s ``check``."""
+    for tf in value if isinstance(value, tuple) else (value,):
+        try:
+            timeframe_ns(tf)
+        except ValueError:
+            return f"{tf!r} is not a timeframe like '1s', '5m', '1h' or '1d'"
+    return None
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FeatureConfig:
-    """What the feature builders compute.
+    """What the feature builders compute (the ``[features]`` table)."""
 
-    Parameters
-    ----------
-    bucket_usd : COB bucket width in USD per symbol; symbols not listed use ``default_bucket_usd``.
-    default_bucket_usd : width for symbols not in ``bucket_usd``, as a fraction-free USD amount.
-    n_buckets : buckets on each side of the centre bucket (41 in all for 20).
-    imbalance_buckets : offsets ``-k..+k`` summed for the book imbalance.
-    imbalance_windows_s : moving-average windows of the imbalance, in seconds.
-    book_stale_s : seconds without any book event after which the book is treated as unknown.
-    tick : price step per symbol for the book (inferred from the data when a symbol is absent;
-        the step driver needs it given, so that batch and step agree bit for bit).
-    primary_symbol, reference_symbol : the traded symbol and the one given as context.
-    timeframes : bar timeframes of the primary symbol in the model input.
-    frames : closed bars per timeframe in the model input.
-    pivot_strength : bars on each side that make a level-1 swing high/low.
-    pivot_levels : Williams market-structure levels.
-    """
+    TABLE: ClassVar[str] = "features"
 
-    bucket_usd: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_BUCKET_USD))
-    default_bucket_usd: float = 1.0
-    n_buckets: int = 20
-    imbalance_buckets: int = 5
-    imbalance_windows_s: tuple[int, ...] = (1, 5, 15, 60)
-    book_stale_s: float = 5.0
-    tick: dict[str, float] = field(default_factory=dict)
-    primary_symbol: str = "ETH/USDT"
-    reference_symbol: str = "BTC/USDT"
-    timeframes: tuple[str, ...] = ("1s", "1m", "1h", "1d")
-    frames: int = 300
-    pivot_strength: int = 2
-    pivot_levels: int = 5
+    bucket_usd: dict[str, float] = option(
+        factory=lambda: dict(DEFAULT_BUCKET_USD),
+        gt=0,
+        doc="COB bucket width in USD per symbol; symbols not listed use default_bucket_usd",
+    )
+    default_bucket_usd: float = option(1.0, gt=0, doc="COB bucket width for unlisted symbols (USD)")
+    n_buckets: int = option(20, ge=1, doc="COB buckets on each side of the centre bucket")
+    imbalance_buckets: int = option(
+        5, ge=1, doc="offsets -k..+k summed for the book imbalance (at most n_buckets)"
+    )
+    imbalance_windows_s: tuple[int, ...] = option(
+        (1, 5, 15, 60), ge=1, doc="moving-average windows of the imbalance, in seconds"
+    )
+    book_stale_s: float = option(
+        5.0, gt=0, doc="seconds without a book event after which the book counts as unknown"
+    )
+    tick: dict[str, float] = option(
+        factory=dict,
+        gt=0,
+        doc="price step per symbol (inferred from the data where absent; the step driver "
+        "needs it given so that batch and step agree bit for bit)",
+    )
+    primary_symbol: str = option("ETH/USDT", doc="the traded symbol (ccxt unified)")
+    reference_symbol: str = option("BTC/USDT", doc="the symbol given as context")
+    timeframes: tuple[str, ...] = option(
+        ("1s", "1m", "1h", "1d"),
+        check=timeframe_problem,
+        doc="bar timeframes of the primary symbol in the model input",
+    )
+    frames: int = option(300, ge=2, doc="closed bars per timeframe in the model input")
+    pivot_strength: int = option(2, ge=1, doc="bars on each side that make a level-1 swing")
+    pivot_levels: int = option(5, ge=1, doc="Williams market-structure levels")
 
     def __post_init__(self) -> None:
-        if self.n_buckets < 1 or not 1 <= self.imbalance_buckets <= self.n_buckets:
-            raise ValueError(
-                f"need n_buckets >= 1 and 1 <= imbalance_buckets <= n_buckets; were "
-                f"{self.n_buckets} and {self.imbalance_buckets}"
+        check_settings(self)
+        if self.imbalance_buckets > self.n_buckets:
+            raise SettingsError(
+                f"[features] imbalance_buckets: expected at most n_buckets ({self.n_buckets}), "
+                f"got {self.imbalance_buckets}"
             )
-        if any(w <= 0 for w in [*self.bucket_usd.values(), self.default_bucket_usd]):
-            raise ValueError(f"bucket widths must be positive; were {self.bucket_usd}")
 
     def tick_size(self, symbol: str) -> float | None:
         """Return the configured price step of ``symbol``, or None to infer it from the data."""
@@ -70,17 +87,8 @@ class FeatureConfig:
         return float(self.bucket_usd.get(symbol, self.default_bucket_usd))
 
 
-def _build(cls: type[Any], values: dict[str, Any], where: str) -> Any:
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ValueError(f"unknown key(s) {unknown} in [{where}]; known keys are {sorted(known)}")
-    coerced = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
-    return cls(**coerced)
-
-
 def load_feature_config(path: str | Path) -> FeatureConfig:
     """Read the ``[features]`` table of a TOML file (other tables are left to their owners)."""
     with Path(path).open("rb") as handle:
         data = tomllib.load(handle)
-    return _build(FeatureConfig, data.get("features", {}), "features")  # type: ignore[no-any-return]
+    return build_table(FeatureConfig, data.get("features", {}))  # type: ignore[no-any-return]

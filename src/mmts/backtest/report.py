@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mmts.core.performance import format_metric
+
 
 def write_report(run_dir: Path, decisions: pd.DataFrame, fills: pd.DataFrame, equity: pd.DataFrame,
                  metrics: dict[str, Any], title: str) -> None:  # fmt: skip
@@ -70,15 +72,6 @@ def write_report(run_dir: Path, decisions: pd.DataFrame, fills: pd.DataFrame, eq
         f"<h1>{html.escape(title)}</h1><table><tr><th>metric</th><th>strategy</th><th>buy-and-hold</th></tr>"
         f"{rows}</table><img src='data:image/png;base64,{image}' style='max-width:100%'></body></html>"
     )
-
-
-def format_metric(value: Any, spec: str = ".6g") -> str:
-    """Format a metric for people: a number by ``spec``, an undefined one (``None``) as n/a."""
-    if value is None:
-        return "n/a"
-    if isinstance(value, float):
-        return format(value, spec)
-    return str(value)
 
 
 def _fmt(value: Any) -> str:

@@ -74,6 +74,7 @@ def run_backtest(store: Any, exp: Experiment, trading: TradingConfig, start: obj
         "data": {"store": str(getattr(store, "root", "")), "start": iso(lo), "end": iso(hi),
                  "hash": data_hash(store, exp, lo, hi)},
         "models": versions, "seed": exp.seed, "git_commit": git_commit(),
+        "costs": exp.costs.resolved(),
     }  # fmt: skip
     name = f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}_{exp.name}"
     run_dir = Path(out or bt.out) / name

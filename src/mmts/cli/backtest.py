@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from mmts.backtest.report import format_metric
 from mmts.core.files import json_text
+from mmts.core.performance import format_metric
 
 
 def add_commands(commands: Any) -> None:

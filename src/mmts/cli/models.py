@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from mmts.backtest.report import format_metric
 from mmts.core.files import json_text
+from mmts.core.performance import format_metric
 
 
 def add_commands(commands: Any) -> None:
@@ -96,7 +96,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     exp = _load(args)
     store = open_store(args.store or exp.store)
     checkpoints = _checkpoints(args, exp)
-    models, notes = load_active_models(checkpoints.root, exp.features, checkpoints.keep)
+    models, notes = load_active_models(checkpoints.root, exp.features, checkpoints.keep,
+                                      experiment=exp)  # fmt: skip
     start, end = args.start, args.end
     if start is None or end is None:
         ranges = prepare(store, exp).ranges()["test"]

@@ -74,3 +74,12 @@ def annualized_return(total_return: float, years: float) -> float | None:
 def ratio(numerator: float, denominator: float) -> float | None:
     """``numerator / denominator``, or ``None`` where the denominator is zero."""
     return _finite(numerator / denominator) if denominator != 0 else None
+
+
+def format_metric(value: object, spec: str = ".6g") -> str:
+    """Format a metric for people: a number by ``spec``, an undefined one (``None``) as n/a."""
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return format(value, spec)
+    return str(value)

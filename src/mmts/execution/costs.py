@@ -1,6 +1,6 @@
 """The cost model every part uses: labels, evaluation, the RL environment and the backtest.
 
-A fill of notional ``N`` at the quoted mid costs ``N * (taker_fee + half_spread + slippage)``:
+A fill of notional ``N`` at the quoted mid costs ``N * (taker + half_spread + slippage)``:
 the exchange fee plus crossing half the spread (and any extra slippage). Returns are simple
 fractions of the position's notional.
 """
@@ -8,35 +8,64 @@ fractions of the position's notional.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
+
+from mmts.core.settings import check_settings, option
+
+#: Base-tier spot fees per venue as (maker, taker) fractions of notional: Binance 0.1 % / 0.1 %,
+#: MEXC 0 % / 0.05 %. The defaults of ``[costs] maker_fee`` and ``taker_fee``.
+VENUE_FEES: dict[str, tuple[float, float]] = {"binance": (0.001, 0.001), "mexc": (0.0, 0.0005)}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CostModel:
-    """Proportional trading costs.
+    """Trading costs: the one place fees are set (labels, evaluation, RL and the venue read it).
 
-    Parameters
-    ----------
-    taker_fee : fee per fill as a fraction of notional (Binance spot base tier: 0.1 %).
-    half_spread : half the bid-ask spread as a fraction of the mid, paid on every fill.
-    slippage : extra fraction per fill beyond the touch (market impact); 0 by default.
+    ``maker_fee``/``taker_fee`` left out take ``venue``'s base tier (``VENUE_FEES``); the
+    resolved pair is :attr:`maker` and :attr:`taker`.
     """
 
-    taker_fee: float = 0.001
-    half_spread: float = 0.00002
-    slippage: float = 0.0
+    TABLE: ClassVar[str] = "costs"
+
+    venue: str = option("binance", choices=tuple(VENUE_FEES), doc="whose base-tier fees apply")
+    maker_fee: float | None = option(
+        None,
+        ge=0,
+        lt=0.1,
+        doc="fee of a resting (maker) fill, fraction of notional (none: venue's)",
+    )
+    taker_fee: float | None = option(
+        None, ge=0, lt=0.1, doc="fee of a taking fill, fraction of notional (none: venue's)"
+    )
+    half_spread: float = option(
+        0.00002, ge=0, lt=0.1, doc="half the bid-ask spread as a fraction of the mid, every fill"
+    )
+    slippage: float = option(0.0, ge=0, lt=0.1, doc="extra fraction per fill beyond the touch")
 
     def __post_init__(self) -> None:
-        for name in ("taker_fee", "half_spread", "slippage"):
-            value = getattr(self, name)
-            if not 0.0 <= value < 0.1:
-                raise ValueError(f"{name} must be a fraction in [0, 0.1); was {value}")
+        check_settings(self)
+
+    @property
+    def maker(self) -> float:
+        """The maker fee in force (given, or the venue's)."""
+        return VENUE_FEES[self.venue][0] if self.maker_fee is None else self.maker_fee
+
+    @property
+    def taker(self) -> float:
+        """The taker fee in force (given, or the venue's)."""
+        return VENUE_FEES[self.venue][1] if self.taker_fee is None else self.taker_fee
+
+    def resolved(self) -> dict[str, float | str]:
+        """Return the fees and costs in force, for manifests and reports."""
+        return {"venue": self.venue, "maker_fee": self.maker, "taker_fee": self.taker,
+                "half_spread": self.half_spread, "slippage": self.slippage}  # fmt: skip
 
     @property
     def per_fill(self) -> float:
         """Cost of one fill as a fraction of its notional."""
-        return self.taker_fee + self.half_spread + self.slippage
+        return self.taker + self.half_spread + self.slippage
 
     @property
     def round_trip(self) -> float:

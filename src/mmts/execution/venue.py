@@ -13,7 +13,8 @@ Fill rules (stated, because they decide results):
   the limit price) once the opposite best price reaches the limit; with bars, only once a bar
   trades *through* the limit (low below a buy limit, high above a sell limit) — touching is not
   enough, since the queue ahead would fill first.
-- Fees: ``maker`` or ``taker`` fraction of each fill's notional, per venue (``VENUE_FEES``).
+- Fees: ``maker`` or ``taker`` fraction of each fill's notional, from the experiment's
+  ``CostModel`` (the same fees its labels and evaluation charge).
 """
 
 from __future__ import annotations
@@ -22,8 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: Base-tier spot fees (maker, taker): Binance 0.1 % / 0.1 %; MEXC 0 % / 0.05 %.
-VENUE_FEES: dict[str, tuple[float, float]] = {"binance": (0.001, 0.001), "mexc": (0.0, 0.0005)}
+from mmts.execution.costs import CostModel
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,13 +59,11 @@ class _Working:
 class SimulatedVenue:
     """Keeps working orders and fills them from market data events fed in time order."""
 
-    def __init__(self, venue: str = "binance", *, latency_ns: int = 50_000_000,
-                 slippage_bps: float = 1.0, fees: tuple[float, float] | None = None) -> None:  # fmt: skip
-        if fees is None:
-            if venue not in VENUE_FEES:
-                raise KeyError(f"no default fees for venue {venue!r}; pass fees=(maker, taker)")
-            fees = VENUE_FEES[venue]
-        self.maker, self.taker = fees
+    def __init__(self, costs: CostModel | None = None, *, latency_ns: int = 50_000_000,
+                 slippage_bps: float = 1.0) -> None:  # fmt: skip
+        """Charge ``costs``' maker and taker fees (default: Binance's base tier)."""
+        costs = costs or CostModel()
+        self.maker, self.taker = costs.maker, costs.taker
         self.latency_ns = int(latency_ns)
         self.slippage = slippage_bps / 1e4
         self.working: list[_Working] = []

@@ -23,7 +23,7 @@ from mmts.features.inputs import ModelInputLayout
 
 
 class IncompatibleCheckpoint(MmtsError, ValueError):
-    """A checkpoint was trained on a different input layout than the one in use."""
+    """A checkpoint was trained on another input layout or other label/feature/cost settings."""
 
 
 class CheckpointStore:
@@ -147,4 +147,46 @@ def check_layout(entry: dict[str, Any], layout: ModelInputLayout) -> None:
             f"checkpoint {entry.get('id')} was trained on input layout {have.get('version')} "
             f"with blocks {have.get('blocks')}; the current layout is {want['version']} with "
             f"blocks {want['blocks']}. Retrain, or use the feature config it was trained with."
+        )
+
+
+def training_differences(entry: dict[str, Any], exp: Any) -> list[str]:
+    """Say every label, feature, decision-grid or cost setting ``exp`` changes from ``entry``'s.
+
+    A model learned what its labels meant (horizon, dead zone, costs) on its decision grid and
+    features: run under other settings, it answers a question nobody asked.
+    """
+    from mmts.execution.costs import CostModel
+
+    trained = entry.get("experiment")
+    if not isinstance(trained, dict):
+        return [f"checkpoint {entry.get('id')} records no experiment: retrain it"]
+    now = exp.to_dict()
+    out = []
+    for table, keys in (("labels", ("horizon", "dead_zone")),
+                        ("data", ("decision_timeframe", "decision_every"))):  # fmt: skip
+        for key in keys:
+            was, is_ = trained.get(table, {}).get(key), now[table][key]
+            if was != is_:
+                out.append(f"[{table}] {key} = {was!r} in training, {is_!r} now")
+    for key, is_ in now["features"].items():
+        was = trained.get("features", {}).get(key)
+        if was != is_:
+            out.append(f"[features] {key} = {was!r} in training, {is_!r} now")
+    was_costs = CostModel(**trained.get("costs", {})).resolved()
+    for key, is_ in exp.costs.resolved().items():
+        if key != "venue" and was_costs[key] != is_:
+            out.append(f"[costs] {key} = {was_costs[key]!r} in training, {is_!r} now")
+    return out
+
+
+def check_trained_like(entry: dict[str, Any], exp: Any) -> None:
+    """Raise :class:`IncompatibleCheckpoint` if ``exp`` differs from what ``entry`` learned on."""
+    differences = training_differences(entry, exp)
+    if differences:
+        raise IncompatibleCheckpoint(
+            f"{entry.get('model', 'model')} checkpoint {entry.get('id')} was trained under other "
+            f"settings than experiment {exp.name!r}: "
+            + "; ".join(differences)
+            + ". Retrain (`mmts train`) or use the experiment it was trained with."
         )

@@ -147,5 +147,5 @@ def _period(period: Decisions, exp: Experiment) -> dict[str, Any]:
         "label_counts": {a.name: int(counts[int(a)]) for a in Action},
         "decision_every": f"{exp.data.decision_every} x {exp.data.decision_timeframe}",
         "horizon_bars": exp.labels.horizon,
-        "costs": {"taker_fee": exp.costs.taker_fee, "half_spread": exp.costs.half_spread},
+        "costs": exp.costs.resolved(),
     }

@@ -20,9 +20,11 @@ import json
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from mmts.config import FeatureConfig, _build
+from mmts.config import FeatureConfig, timeframe_problem
+from mmts.core.settings import SettingsError, build_table, check_settings, option
+from mmts.core.time import to_ns
 from mmts.core.timeframes import timeframe_ns
 from mmts.execution.costs import CostModel
 
@@ -30,83 +32,156 @@ from mmts.execution.costs import CostModel
 DEFAULT_EXPERIMENT = Path("experiments/default.toml")
 
 
+def _time_problem(value: str) -> str | None:
+    try:
+        to_ns(value)
+    except ValueError as e:
+        return str(e)
+    return None
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DataConfig:
     """Which decisions to learn from: a grid of bar closes in ``[start, end)``."""
 
-    start: str | None = None
-    end: str | None = None
-    decision_timeframe: str = "1m"
-    #: One decision every this many bars of the decision timeframe.
-    decision_every: int = 5
-    n_folds: int = 1
-    #: Which walk-forward fold trains the model (-1: the last).
-    fold: int = -1
-    val_fraction: float = 0.2
-    test_fraction: float = 0.2
+    TABLE: ClassVar[str] = "data"
+
+    start: str | None = option(None, check=_time_problem, doc="first decision (ISO time, UTC)")
+    end: str | None = option(None, check=_time_problem, doc="end of the decisions, exclusive")
+    decision_timeframe: str = option(
+        "1m", check=timeframe_problem, doc="the bars whose closes are the decision grid"
+    )
+    decision_every: int = option(5, ge=1, doc="one decision every this many decision bars")
+    n_folds: int = option(1, ge=1, doc="walk-forward folds")
+    fold: int = option(-1, doc="which fold trains the model (-1: the last)")
+    val_fraction: float = option(0.2, gt=0, lt=1, doc="share of a fold for validation")
+    test_fraction: float = option(0.2, gt=0, lt=1, doc="share of the data held out for testing")
+
+    def __post_init__(self) -> None:
+        check_settings(self)
+        if not -self.n_folds <= self.fold < self.n_folds:
+            raise SettingsError(
+                f"[data] fold: expected -{self.n_folds} .. {self.n_folds - 1} "
+                f"(n_folds = {self.n_folds}), got {self.fold}"
+            )
+        if self.val_fraction + self.test_fraction >= 1:
+            raise SettingsError(
+                "[data] val_fraction + test_fraction: expected < 1 (something must be left to "
+                f"train on), got {self.val_fraction} + {self.test_fraction}"
+            )
+        if self.start is not None and self.end is not None and to_ns(self.end) <= to_ns(self.start):  # type: ignore[operator]
+            raise SettingsError(f"[data] end: expected after start ({self.start}), got {self.end}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LabelConfig:
     """Cost-aware labels (``mmts.models.labels``)."""
 
-    #: Bars of the decision timeframe the trade is held.
-    horizon: int = 15
-    dead_zone: float = 0.0005
+    TABLE: ClassVar[str] = "labels"
+
+    horizon: int = option(15, ge=1, doc="decision bars a trade is held (the label's look-ahead)")
+    dead_zone: float = option(
+        0.0005, ge=0, lt=0.1, doc="net return beyond costs needed to call BUY/SELL (else HOLD)"
+    )
+
+    def __post_init__(self) -> None:
+        check_settings(self)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CnnConfig:
     """The CNN's sizes and optimiser."""
 
-    channels: int = 16
-    hidden: int = 32
-    dropout: float = 0.1
-    learning_rate: float = 1e-3
-    weight_decay: float = 1e-4
+    TABLE: ClassVar[str] = "cnn"
+
+    channels: int = option(16, ge=1, doc="convolution channels per branch")
+    hidden: int = option(32, ge=1, doc="width of the head's hidden layer")
+    dropout: float = option(0.1, ge=0, lt=1, doc="dropout probability")
+    learning_rate: float = option(1e-3, gt=0, doc="AdamW learning rate")
+    weight_decay: float = option(1e-4, ge=0, doc="AdamW weight decay")
+
+    def __post_init__(self) -> None:
+        check_settings(self)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RlConfig:
     """The DQN agent's sizes, schedule and replay."""
 
-    hidden: int = 64
-    learning_rate: float = 5e-4
-    gamma: float = 0.9
-    epsilon_start: float = 1.0
-    epsilon_end: float = 0.05
-    epsilon_decay_steps: int = 5000
-    target_sync_steps: int = 250
-    replay_size: int = 20_000
-    batch_size: int = 64
-    warmup_steps: int = 500
-    steps: int = 8000
-    #: Decisions per training episode.
-    episode_length: int = 256
-    #: Environment steps between validation runs (one Lightning epoch).
-    steps_per_epoch: int = 1000
-    #: Prioritized replay: (|TD error| + eps)^alpha * (1 + profit_weight * max(r, 0) / mean|r|).
-    priority_alpha: float = 0.6
-    priority_beta: float = 0.4
-    profit_weight: float = 10.0
+    TABLE: ClassVar[str] = "rl"
+
+    hidden: int = option(64, ge=1, doc="width of the Q-network's hidden layers")
+    learning_rate: float = option(5e-4, gt=0, doc="Adam learning rate")
+    gamma: float = option(0.9, ge=0, le=1, doc="discount per decision")
+    epsilon_start: float = option(1.0, ge=0, le=1, doc="exploration at the first step")
+    epsilon_end: float = option(0.05, ge=0, le=1, doc="exploration after the decay")
+    epsilon_decay_steps: int = option(5000, ge=1, doc="steps from epsilon_start to epsilon_end")
+    target_sync_steps: int = option(250, ge=1, doc="steps between target-network copies")
+    replay_size: int = option(20_000, ge=1, doc="transitions the replay buffer holds")
+    batch_size: int = option(64, ge=1, doc="transitions per optimiser step")
+    warmup_steps: int = option(500, ge=0, doc="environment steps before learning starts")
+    steps: int = option(8000, ge=1, doc="environment steps of training")
+    episode_length: int = option(256, ge=2, doc="decisions per training episode")
+    steps_per_epoch: int = option(
+        1000, ge=1, doc="environment steps between validation runs (one Lightning epoch)"
+    )
+    priority_alpha: float = option(0.6, ge=0, doc="prioritized replay: (|TD error| + eps)^alpha")
+    priority_beta: float = option(0.4, ge=0, le=1, doc="importance-sampling correction")
+    profit_weight: float = option(
+        10.0, ge=0, doc="priority boost of profitable transitions: 1 + w * max(r, 0) / mean|r|"
+    )
+
+    def __post_init__(self) -> None:
+        check_settings(self)
+        if self.replay_size < self.batch_size:
+            raise SettingsError(
+                f"[rl] replay_size: expected at least batch_size ({self.batch_size}), "
+                f"got {self.replay_size}"
+            )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TrainConfig:
     """Training loop settings."""
 
-    epochs: int = 4
-    batch_size: int = 64
-    #: Upper bound on training samples per epoch (None: all).
-    max_train_samples: int | None = None
+    TABLE: ClassVar[str] = "train"
+
+    epochs: int = option(4, ge=1, doc="CNN training epochs")
+    batch_size: int = option(64, ge=1, doc="CNN samples per batch")
+    max_train_samples: int | None = option(
+        None, ge=1, doc="upper bound on training samples per epoch (none: all)"
+    )
+
+    def __post_init__(self) -> None:
+        check_settings(self)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CheckpointConfig:
     """Where checkpoints go and how many to keep per model."""
 
-    keep: int = 5
-    dir: str = "experiments/models"
+    TABLE: ClassVar[str] = "checkpoints"
+
+    keep: int = option(5, ge=1, doc="best checkpoints kept per model (the promoted one always)")
+    dir: str = option("experiments/models", doc="checkpoint folder")
+
+    def __post_init__(self) -> None:
+        check_settings(self)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExperimentHead:
+    """The ``[experiment]`` table: what the experiment is called and where its data is."""
+
+    TABLE: ClassVar[str] = "experiment"
+
+    name: str = option("default", check=lambda v: None if v.strip() else "expected a name",
+                       doc="names run folders and checkpoints")  # fmt: skip
+    seed: int = option(7, ge=0, doc="seeds every random draw: same seed, same weights")
+    store: str = option("data", doc="the store the experiment trains and evaluates on")
+
+    def __post_init__(self) -> None:
+        check_settings(self)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -124,6 +199,9 @@ class Experiment:
     rl: RlConfig = field(default_factory=RlConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     checkpoints: CheckpointConfig = field(default_factory=CheckpointConfig)
+
+    def __post_init__(self) -> None:
+        ExperimentHead(name=self.name, seed=self.seed, store=self.store)  # the same checks
 
     @property
     def decision_step(self) -> int:
@@ -159,21 +237,32 @@ _TABLES: dict[str, type[Any]] = {
 }
 
 
-#: Tables read by layers above the models (``mmts.backtest.config``, live trading).
-UPPER_TABLES = ("strategy", "risk", "backtest", "live")
+#: Tables read by layers above the models (``mmts.runtime.config``: backtest and live alike).
+UPPER_TABLES = ("strategy", "risk", "backtest")
+#: Every table an experiment file may hold, in the order the reference lists them.
+KNOWN_TABLES = ("experiment", *_TABLES, *UPPER_TABLES)
+#: The model-layer tables and the settings classes that read them.
+TABLE_CLASSES: dict[str, type[Any]] = {"experiment": ExperimentHead, **_TABLES}
+
+
+def check_tables(data: dict[str, Any]) -> None:
+    """Refuse a table no part of mmts reads: it would silently do nothing."""
+    unknown = sorted(set(data) - set(KNOWN_TABLES))
+    if "live" in unknown:
+        raise SettingsError(
+            "[live] is not an experiment table: a live session is set up by `mmts live` flags "
+            "(paper is the default; real money needs --live). Remove the table."
+        )
+    if unknown:
+        raise SettingsError(f"unknown table(s) {unknown}; known tables are {list(KNOWN_TABLES)}")
 
 
 def experiment_from_dict(data: dict[str, Any]) -> Experiment:
     """Build an :class:`Experiment` from TOML-shaped data (unknown tables or keys are errors)."""
-    unknown = sorted(set(data) - {"experiment", *_TABLES, *UPPER_TABLES})
-    if unknown:
-        raise ValueError(f"unknown table(s) {unknown}; known: {sorted(['experiment', *_TABLES])}")
-    head = dict(data.get("experiment", {}))
-    allowed = {"name", "seed", "store"}
-    if set(head) - allowed:
-        raise ValueError(f"unknown key(s) {sorted(set(head) - allowed)} in [experiment]")
-    parts = {name: _build(cls, data.get(name, {}), name) for name, cls in _TABLES.items()}
-    return Experiment(**head, **parts)
+    check_tables(data)
+    head = build_table(ExperimentHead, data.get("experiment", {}))
+    parts = {name: build_table(cls, data.get(name, {})) for name, cls in _TABLES.items()}
+    return Experiment(name=head.name, seed=head.seed, store=head.store, **parts)
 
 
 def load_experiment(path: str | Path | None = None) -> Experiment:

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from mmts.features.inputs import ModelInput, ModelInputLayout
-from mmts.models.checkpoints import check_layout
+from mmts.models.checkpoints import check_layout, check_trained_like
 from mmts.models.cnn import CnnNet
 from mmts.models.dataset import input_tensors
 from mmts.models.output import Action, ModelOutput
@@ -230,14 +230,15 @@ def load_dqn(entry: dict[str, Any], layout: ModelInputLayout) -> DqnPredictor:
 
 
 def load_active_models(
-    root: str | Path, config: Any, keep: int = 5
+    root: str | Path, config: Any, keep: int = 5, *, experiment: Any = None
 ) -> tuple[dict[str, Any], list[str]]:
     """Load the active checkpoint of every known model under ``root`` (what start-up does).
 
     Returns ``(models, notes)``: ``{"cnn": CnnPredictor, "rl": DqnPredictor}`` for those with a
     checkpoint (the RL agent only with a CNN, which feeds it), and notes on anything off (an RL
     agent trained on a CNN other than the active one). A checkpoint whose input layout differs
-    from ``config``'s raises ``IncompatibleCheckpoint``.
+    from ``config``'s raises ``IncompatibleCheckpoint``, and so does one trained under other
+    label, feature, decision-grid or cost settings than ``experiment`` (when given).
     """
     from mmts.models.checkpoints import CheckpointStore
     from mmts.models.rl.train import RL_UPSTREAM
@@ -248,9 +249,13 @@ def load_active_models(
     cnn_entry = store.active("cnn")
     if cnn_entry is None:
         return models, notes
+    if experiment is not None:
+        check_trained_like({**cnn_entry, "model": "cnn"}, experiment)
     models["cnn"] = load_cnn({**cnn_entry, "model": "cnn"}, ModelInputLayout(config=config))
     rl_entry = store.active("rl")
     if rl_entry is not None:
+        if experiment is not None:
+            check_trained_like({**rl_entry, "model": "rl"}, experiment)
         layout = ModelInputLayout(config=config, model_slots=RL_UPSTREAM)
         models["rl"] = load_dqn({**rl_entry, "model": "rl"}, layout)
         trained_on = rl_entry.get("upstream", {}).get("cnn")

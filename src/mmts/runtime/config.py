@@ -5,30 +5,46 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from mmts.config import _build
-from mmts.models.experiment import DEFAULT_EXPERIMENT
+from mmts.config import timeframe_problem
+from mmts.core.settings import SettingsError, build_table, check_settings, option, reference
+from mmts.models.experiment import DEFAULT_EXPERIMENT, check_tables
 from mmts.strategy.moe import MoeConfig
 from mmts.strategy.risk import RiskConfig
+
+#: The experts a ``[backtest] experts`` list may name.
+EXPERT_NAMES = ("cnn", "rl", "ma_cross", "imbalance")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BacktestConfig:
-    """Venue, money and which experts trade.
+    """Which experts trade, the simulated venue's latency and slippage, and the money.
 
     ``experts`` names the mixture's members: ``cnn`` and ``rl`` (the active checkpoints),
     ``ma_cross`` and ``imbalance`` (rule experts, always available). Adding or removing one is a
-    config change only.
+    config change only. Fees are the experiment's ``[costs]``.
     """
 
-    experts: tuple[str, ...] = ("cnn", "rl", "ma_cross", "imbalance")
-    venue: str = "binance"
-    latency_ms: float = 50.0
-    slippage_bps: float = 1.0
-    initial_cash: float = 10_000.0
-    fill_timeframe: str = "1m"
-    out: str = "runs"
+    TABLE: ClassVar[str] = "backtest"
+
+    experts: tuple[str, ...] = option(
+        EXPERT_NAMES, choices=EXPERT_NAMES, doc="the mixture's members"
+    )
+    latency_ms: float = option(50.0, ge=0, doc="order travel time to the simulated venue")
+    slippage_bps: float = option(
+        1.0, ge=0, doc="bar fills: the open moved against the order by this much"
+    )
+    initial_cash: float = option(10_000.0, gt=0, doc="starting cash, quote currency")
+    fill_timeframe: str = option(
+        "1m", check=timeframe_problem, doc="primary bars the venue fills against without a book"
+    )
+    out: str = option("runs", doc="where run folders go")
+
+    def __post_init__(self) -> None:
+        check_settings(self)
+        if not self.experts:
+            raise SettingsError("[backtest] experts: expected at least one expert, got []")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,11 +57,12 @@ class TradingConfig:
 
 
 def trading_from_dict(data: dict[str, Any]) -> TradingConfig:
-    """Build the trading tables of an experiment (unknown keys are errors)."""
+    """Build the trading tables of an experiment (unknown tables and keys are errors)."""
+    check_tables(data)
     return TradingConfig(
-        _build(MoeConfig, data.get("strategy", {}), "strategy"),
-        _build(RiskConfig, data.get("risk", {}), "risk"),
-        _build(BacktestConfig, data.get("backtest", {}), "backtest"),
+        build_table(MoeConfig, data.get("strategy", {})),
+        build_table(RiskConfig, data.get("risk", {})),
+        build_table(BacktestConfig, data.get("backtest", {})),
     )
 
 
@@ -54,3 +71,25 @@ def load_trading(path: str | Path | None = None) -> TradingConfig:
     target = Path(path) if path is not None else DEFAULT_EXPERIMENT
     with target.open("rb") as handle:
         return trading_from_dict(tomllib.load(handle))
+
+
+def settings_tables() -> dict[str, type[Any]]:
+    """Every table of an experiment file and the settings class that reads it, in file order."""
+    from mmts.models.experiment import TABLE_CLASSES
+
+    return {**TABLE_CLASSES, "strategy": MoeConfig, "risk": RiskConfig, "backtest": BacktestConfig}
+
+
+def reference_markdown() -> str:
+    """Return the reference of every experiment table and key (`mmts config reference`, README)."""
+    lines = []
+    for table, cls in settings_tables().items():
+        summary = (cls.__doc__ or "").strip().splitlines()[0]
+        lines += [f"**[{table}]** — {summary}", "", "| key | type | default | allowed | meaning |",
+                  "|---|---|---|---|---|"]  # fmt: skip
+        for row in reference(cls):
+            cells = [f"`{row['key']}`", row["type"], f"`{row['default']}`", row["allowed"] or "",
+                     row["doc"]]  # fmt: skip
+            lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+        lines.append("")
+    return "\n".join(lines)

@@ -33,7 +33,10 @@ def build_experts(exp: Experiment, trading: TradingConfig, checkpoint_dir: str |
     models: dict[str, Any] = {}
     if {"cnn", "rl"} & set(wanted):
         models, _ = load_active_models(
-            checkpoint_dir or exp.checkpoints.dir, exp.features, exp.checkpoints.keep
+            checkpoint_dir or exp.checkpoints.dir,
+            exp.features,
+            exp.checkpoints.keep,
+            experiment=exp,
         )
     experts: dict[str, Any] = {}
     versions: dict[str, str] = {}
@@ -59,7 +62,7 @@ def new_runtime(exp: Experiment, trading: TradingConfig, experts: dict[str, Any]
     bt = trading.backtest
     if venue is None:
         venue = SimulatedVenue(
-            bt.venue, latency_ns=int(bt.latency_ms * 1e6), slippage_bps=bt.slippage_bps
+            exp.costs, latency_ns=int(bt.latency_ms * 1e6), slippage_bps=bt.slippage_bps
         )
     runtime_cfg = RuntimeConfig(decision_every_ns=exp.decision_step, horizon_ns=exp.horizon_ns, costs=exp.costs,
                                 dead_zone=exp.labels.dead_zone, fill_timeframe=bt.fill_timeframe)  # fmt: skip

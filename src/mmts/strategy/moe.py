@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
+from mmts.core.settings import check_settings, option
 from mmts.models.output import Action, ModelOutput
 
 log = logging.getLogger(__name__)
@@ -27,14 +28,25 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MoeConfig:
-    """Thresholds, churn control and how fast expert weights adapt."""
+    """Thresholds, churn control and how fast expert weights adapt (the ``[strategy]`` table)."""
 
-    buy_threshold: float = 0.55
-    sell_threshold: float = 0.55
-    hysteresis: float = 0.05
-    cooldown_s: float = 300.0
-    #: Weight of the newest outcome in the accuracy and Brier moving averages.
-    learning_rate: float = 0.05
+    TABLE: ClassVar[str] = "strategy"
+
+    buy_threshold: float = option(0.55, gt=0, le=1, doc="mixed p_buy needed to BUY")
+    sell_threshold: float = option(0.55, gt=0, le=1, doc="mixed p_sell needed to SELL")
+    hysteresis: float = option(
+        0.05,
+        ge=0,
+        lt=1,
+        doc="a standing BUY/SELL holds while its p stays above threshold minus this",
+    )
+    cooldown_s: float = option(300.0, ge=0, doc="seconds after a change of stance before the next")
+    learning_rate: float = option(
+        0.05, gt=0, le=1, doc="weight of the newest outcome in the experts' accuracy/Brier averages"
+    )
+
+    def __post_init__(self) -> None:
+        check_settings(self)
 
 
 @dataclass

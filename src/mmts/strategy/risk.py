@@ -17,37 +17,52 @@ shortfall of the current position over the recent returns.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import ClassVar
 
 import numpy as np
+
+from mmts.core.settings import check_settings, option
 
 NS_PER_DAY = 86_400 * 10**9
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RiskConfig:
-    """Risk limits (fractions are of equity unless said otherwise; None turns a limit off)."""
+    """Risk limits (fractions are of equity unless said otherwise; none turns a limit off)."""
 
-    fraction: float = 0.5
-    scale_by_confidence: bool = True
-    vol_target: float | None = None
-    max_position: float | None = None
-    #: Never target a short position (a spot account cannot sell what it does not hold).
-    long_only: bool = False
-    max_order_notional: float | None = None
-    stop_loss: float | None = 0.01
-    take_profit: float | None = 0.02
-    trailing_stop: float | None = None
-    daily_loss_limit: float | None = 0.03
-    max_drawdown: float | None = 0.10
-    circuit_breaker_move: float | None = 0.05
-    stale_after_s: float | None = 10.0
-    var_level: float = 0.99
+    TABLE: ClassVar[str] = "risk"
+
+    fraction: float = option(0.5, gt=0, le=10, doc="position size as a fraction of equity")
+    scale_by_confidence: bool = option(True, doc="scale the size by the decision's confidence")
+    vol_target: float | None = option(
+        None, gt=0, doc="scale the size by vol_target / realised volatility (annualised)"
+    )
+    max_position: float | None = option(None, gt=0, doc="largest position, in units")
+    long_only: bool = option(
+        False, doc="never target a short position (a spot account cannot sell what it lacks)"
+    )
+    max_order_notional: float | None = option(None, gt=0, doc="largest order, in quote currency")
+    stop_loss: float | None = option(0.01, gt=0, lt=1, doc="exit at this loss from the entry")
+    take_profit: float | None = option(0.02, gt=0, doc="exit at this gain from the entry")
+    trailing_stop: float | None = option(
+        None, gt=0, lt=1, doc="exit at this fall from the best price since entry"
+    )
+    daily_loss_limit: float | None = option(
+        0.03, gt=0, lt=1, doc="halt new entries at this loss from the UTC day's start"
+    )
+    max_drawdown: float | None = option(
+        0.10, gt=0, lt=1, doc="halt new entries at this drawdown from the equity peak"
+    )
+    circuit_breaker_move: float | None = option(
+        0.05, gt=0, doc="no new risk after a move this large between two prices"
+    )
+    stale_after_s: float | None = option(
+        10.0, gt=0, doc="no new risk when market data is older than this (seconds)"
+    )
+    var_level: float = option(0.99, gt=0.5, lt=1, doc="confidence of the reported VaR and ES")
 
     def __post_init__(self) -> None:
-        if not 0 < self.fraction <= 10:
-            raise ValueError(f"fraction must be in (0, 10]; was {self.fraction}")
-        if not 0.5 < self.var_level < 1:
-            raise ValueError(f"var_level must be in (0.5, 1); was {self.var_level}")
+        check_settings(self)
 
 
 @dataclass(frozen=True, slots=True)

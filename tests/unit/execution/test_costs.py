@@ -26,5 +26,5 @@ def test_hand_computed_returns_and_turnover() -> None:
 def test_bad_prices_are_named() -> None:
     with pytest.raises(ValueError, match="index 1"):
         position_returns(np.zeros(3), np.array([1.0, np.nan, 2.0]), CostModel())
-    with pytest.raises(ValueError, match="must be a fraction"):
+    with pytest.raises(ValueError, match=r"\[costs\] taker_fee: expected a number >= 0 and < 0.1"):
         CostModel(taker_fee=-0.1)

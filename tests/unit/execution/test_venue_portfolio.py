@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from mmts.execution.costs import CostModel
 from mmts.execution.portfolio import Portfolio
 from mmts.execution.venue import Order, SimulatedVenue
 
@@ -18,7 +19,7 @@ BOOK = (
 
 
 def test_market_order_walks_the_book_after_the_latency() -> None:
-    venue = SimulatedVenue("binance", latency_ns=50 * MS)
+    venue = SimulatedVenue(CostModel(venue="binance"), latency_ns=50 * MS)
     venue.submit(Order(1, 0, 1.5))
     assert venue.on_book(10 * MS, *BOOK) == []  # not arrived yet
     (fill,) = venue.on_book(60 * MS, *BOOK)
@@ -36,7 +37,7 @@ def test_market_order_larger_than_the_book_fills_partially_and_keeps_working() -
 
 
 def test_limit_order_rests_then_fills_as_maker_at_its_price() -> None:
-    venue = SimulatedVenue("mexc", latency_ns=0)
+    venue = SimulatedVenue(CostModel(venue="mexc"), latency_ns=0)
     venue.submit(Order(7, 0, 2.0, limit=100.0))
     assert venue.on_book(0, *BOOK) == []  # best ask 101 > 100: rests
     moved = (np.array([98.0]), np.array([1.0]), np.array([99.5, 100.0]), np.array([1.0, 3.0]))
@@ -60,8 +61,16 @@ def test_bad_orders_are_refused() -> None:
         venue.submit(Order(1, 0, 0.0))
     with pytest.raises(ValueError, match="limit"):
         venue.submit(Order(2, 0, 1.0, limit=-1.0))
-    with pytest.raises(KeyError, match="no default fees"):
-        SimulatedVenue("nowhere")
+    with pytest.raises(ValueError, match=r"\[costs\] venue: expected one of 'binance', 'mexc'"):
+        SimulatedVenue(CostModel(venue="nowhere"))
+
+
+def test_the_venue_charges_the_experiments_fees() -> None:
+    venue = SimulatedVenue(CostModel(venue="mexc", taker_fee=0.0007), latency_ns=0)
+    venue.submit(Order(1, 0, 1.0))
+    (fill,) = venue.on_book(0, *BOOK)
+    assert fill.fee == pytest.approx(101.0 * 0.0007)  # the override, not MEXC's 0.05 %
+    assert (venue.maker, venue.taker) == (0.0, 0.0007)  # the maker fee stays MEXC's
 
 
 def test_portfolio_realises_on_reduce_and_flip() -> None:

@@ -120,6 +120,17 @@ def test_cli_train_list_and_evaluate_on_bars_only(bars_only_store: Path, tmp_pat
     # Evaluating twice gives the same numbers (deterministic end to end).
     assert main(args) == 0
     assert json.loads(capsys.readouterr().out) == report
+    # Models trained on 15-bar labels refuse an experiment that means 60 (and say what differs).
+    Path(experiment).write_text(
+        Path(experiment).read_text().replace("horizon = 15", "horizon = 60")
+    )
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "cnn checkpoint" in err and "[labels] horizon = 15 in training, 60 now" in err
+    backtest = ["backtest", "--experiment", experiment, "--start", "2024-08-19T00:00:00Z",
+                "--end", "2024-08-19T02:00:00Z", "--no-progress", "--out", str(tmp_path / "runs")]  # fmt: skip
+    assert main(backtest) == 2
+    assert "[labels] horizon = 15 in training, 60 now" in capsys.readouterr().err
 
 
 def test_datamodule_segments_are_purged_by_the_label_horizon(
