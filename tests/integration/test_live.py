@@ -19,6 +19,7 @@ import pytest
 from mmts.core import sync_nb
 from mmts.core import tickbook_nb as tbk
 from mmts.core.events import BookEvent
+from mmts.core.time import to_ns
 from mmts.data import open_store
 from mmts.data.binance_ws import read_recording
 from mmts.data.book_stream import BookSyncStream
@@ -396,3 +397,75 @@ def test_a_paper_state_never_becomes_a_live_portfolio(tmp_path: Path) -> None:
     runtime = new_runtime(exp, trading, session.experts, start=0)
     with pytest.raises(ValueError, match="paper portfolio must never become a real one"):
         session._load_previous(runtime)
+
+
+class Injected(RuntimeError):
+    """The failure the tests below plant in one part of a running session."""
+
+
+def _plant(monkeypatch: pytest.MonkeyPatch, where: str) -> None:
+    from mmts.live.feed import MarketFeed
+    from mmts.runtime.engine import Runtime
+
+    calls = {"n": 0}
+
+    def after(n: int, original: Any) -> Any:
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            calls["n"] += 1
+            if calls["n"] == n:  # once: what runs after the failure must still work
+                raise Injected(f"planted in {where}")
+            return original(*args, **kwargs)
+
+        return wrapped
+
+    if where == "decide":  # a crash while deciding, on whatever task brought the event
+        monkeypatch.setattr(Runtime, "_decide", after(5, Runtime._decide))
+    elif where == "kline fetch":  # a fetch task after the warm-up (warm-up asks once a series)
+        original = LiveMarket._klines
+
+        async def klines(self: LiveMarket, *args: Any) -> Any:
+            if self.released_until > 0 and args[0].timeframe == "1m":
+                raise Injected("planted in kline fetch")
+            return await original(self, *args)
+
+        monkeypatch.setattr(LiveMarket, "_klines", klines)
+    elif where == "trade":  # the market-data task itself
+        monkeypatch.setattr(LiveMarket, "on_trade", after(50, LiveMarket.on_trade))
+    elif where == "snapshot":  # the depth-snapshot task
+        monkeypatch.setattr(MarketFeed, "_release_snapshot", after(1, MarketFeed._release_snapshot))
+    elif where == "housekeeping":
+        monkeypatch.setattr(LiveSession, "_print_status", after(2, LiveSession._print_status))
+
+
+@pytest.mark.parametrize("where", ["decide", "kline fetch", "trade", "snapshot", "housekeeping"])
+def test_a_failure_anywhere_stops_the_session_and_is_kept(
+    where: str, sample_store_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    _plant(monkeypatch, where)
+    out = tmp_path / "live"
+    with SimExchange(_files(("20240808",)), store=open_store(sample_store_path), speed=0) as sim:
+        session, summary = _run_live(sim, out)
+    assert summary["error"] is not None and f"planted in {where}" in summary["error"]
+    # It stopped at the failure instead of trading on to the end of the recording.
+    assert session.market is not None
+    assert session.market.clock < (to_ns(END) or 0) - 60 * 10**9
+    state = json.loads((out / "state.json").read_text())
+    assert state["error"] == summary["error"]
+    logged = [r for r in caplog.records if r.exc_info and isinstance(r.exc_info[1], Injected)]
+    assert logged and "stopping the session" in logged[0].getMessage()
+
+
+def test_mmts_live_exits_non_zero_when_the_session_fails(
+    sample_store_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    from mmts.cli.main import main
+
+    _plant(monkeypatch, "decide")
+    with SimExchange(_files(("20240808",)), store=open_store(sample_store_path), speed=0) as sim:
+        code = main(["live", "--experiment", str(EXPERIMENT), "--exchange", "binance",
+                     "--ws-url", sim.ws_url, "--rest-url", sim.url, "--duration", "60",
+                     "--out", str(tmp_path / "live")])  # fmt: skip
+    assert code == 1
+    assert "the session stopped: " in capsys.readouterr().err

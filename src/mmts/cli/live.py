@@ -116,6 +116,9 @@ def _live(args: argparse.Namespace) -> int:
     session = LiveSession(exp, trading, cfg, checkpoint_dir=args.checkpoints)
     summary = asyncio.run(session.run())
     print(json_text(summary))
+    if summary["error"]:
+        print(f"mmts: error: the session stopped: {summary['error']}", file=sys.stderr)
+        return 1
     return 0
 
 

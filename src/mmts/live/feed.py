@@ -32,6 +32,7 @@ import numpy as np
 from mmts.core.errors import DataFormatError
 from mmts.data.binance_messages import snapshot_rows
 from mmts.live.protocols import REPLAY_FIELD, exchange_text, protocol_for
+from mmts.live.tasks import ErrorHandler, log_error, spawn
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +123,8 @@ class MarketFeed:
         self.delivered_until: dict[str, int] = {}
         self._session: Any = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        #: Told of a background task that failed (a session stops trading on it).
+        self.on_error: ErrorHandler = log_error
         self._ws: Any = None
         self._got_frames = False
         #: ``perf_counter_ns`` when the input being handled (a frame, a REST answer) arrived: the
@@ -190,9 +193,8 @@ class MarketFeed:
         if symbol in self.pending:
             return
         self.pending[symbol] = (self.last_stamp, [])
-        task = asyncio.get_running_loop().create_task(self._snapshot(symbol))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        spawn(self._snapshot(symbol), f"depth snapshot of {symbol}", lambda: self.on_error,
+              self._tasks)  # fmt: skip
 
     async def _snapshot(self, symbol: str) -> None:
         params = {
@@ -210,11 +212,7 @@ class MarketFeed:
                 log.warning("depth snapshot of %s failed (%s); trying again", symbol, e)
                 await asyncio.sleep(self.cfg.backoff_max_s / 10)
         self.snapshots += 1
-        try:
-            self._release_snapshot(symbol, rows, stamp)
-        except Exception:  # a bug downstream must show, not vanish with this task
-            log.exception("applying the depth snapshot of %s failed", symbol)
-            raise
+        self._release_snapshot(symbol, rows, stamp)  # a failure here reaches on_error
 
     def _release_snapshot(self, symbol: str, rows: np.ndarray, stamp: int) -> None:
         """Hand over the diffs held that came before the snapshot, the snapshot, then the rest.

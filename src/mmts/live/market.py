@@ -38,6 +38,7 @@ from mmts.data.bars import bar_records_from_trades
 from mmts.data.book_stream import BookSyncStream
 from mmts.live.bars import TradeBars
 from mmts.live.feed import MarketFeed, RetryableError
+from mmts.live.tasks import ErrorHandler, log_error, spawn
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +132,8 @@ class LiveMarket:
         self._offsets: deque[int] = deque(maxlen=OFFSET_WINDOW)
         self._offset_warned = False
         self._trades_seen = 0
+        #: Told of a kline fetch that failed (a session stops trading on it).
+        self.on_error: ErrorHandler = log_error
 
     @property
     def trade_symbols(self) -> tuple[str, ...]:
@@ -387,8 +390,10 @@ class LiveMarket:
                 and self.clock >= source.next_close
             ):
                 source.fetching = True
-                task = asyncio.get_running_loop().create_task(self._fetch(source))
-                task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
+                # The fetch ends in release() -> runtime.feed -> decide -> order: its failures
+                # are the session's.
+                spawn(self._fetch(source), f"kline fetch {source.symbol} {source.timeframe}",
+                      lambda: self.on_error)  # fmt: skip
 
     async def _fetch(self, source: _BarSource) -> None:
         started = monotonic()

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from mmts.execution.venue import Fill, Order
+from mmts.live.tasks import ErrorHandler, log_error, spawn
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +151,8 @@ class OrderManager:
         self.api_errors = 0
         self._fills: list[Fill] = []
         self._tasks: set[asyncio.Task[Any]] = set()
+        #: Told of an order request that failed unexpectedly (a session stops trading on it).
+        self.on_error: ErrorHandler = log_error
 
     def __repr__(self) -> str:  # never show the exchange (its keys)
         return f"OrderManager({self.symbol}, {len(self.orders)} orders, position {self.position:g})"
@@ -201,9 +204,7 @@ class OrderManager:
     # -- talking to the exchange ----------------------------------------------------------------
 
     def _spawn(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        spawn(coro, "order request", lambda: self.on_error, self._tasks)
 
     async def settle(self, timeout: float = 10.0) -> None:
         """Wait until every request in flight has been answered (tests, shutdown)."""

@@ -35,6 +35,7 @@ from mmts.live.feed import FeedConfig, MarketFeed
 from mmts.live.market import CLOCK_WARN_MS, LiveMarket
 from mmts.live.orders import KEY_VARIABLES, OrderManager, credentials, make_exchange
 from mmts.live.protocols import EXCHANGES
+from mmts.live.tasks import spawn
 from mmts.models.experiment import Experiment
 from mmts.runtime.config import TradingConfig
 from mmts.runtime.engine import Runtime
@@ -100,7 +101,10 @@ class LiveSession:
         self._converted = dict.fromkeys(TABLES, 0)  # runtime rows already in ``previous``
         self._sequence = self._written = 0
         self._write_lock = threading.Lock()
-        self.error: BaseException | None = None
+        #: Why the session stopped on a failure (None while all is well): kept in the state file
+        #: and the summary, and ``mmts live`` exits non-zero.
+        self.error: str | None = None
+        self._stop: asyncio.Event | None = None
         self.started_wall = 0.0
         self.latencies_ns: list[int] = []
         self.on_market = on_market
@@ -177,7 +181,7 @@ class LiveSession:
             "paused_decisions": len(runtime.paused),
             "orders": {"api_errors": self.orders.api_errors, "breaker_open": self.orders.breaker_open,
                        "balances": self.orders.balances} if self.orders else {},
-            "runtime": runtime.state(),
+            "runtime": runtime.state(), "error": self.error,
         }  # fmt: skip
         text = json_text(state, default=_json_default)
         writes.append((self.out / STATE_FILE, partial(Path.write_text, data=text)))
@@ -204,9 +208,23 @@ class LiveSession:
         if len(runtime.decisions) + len(runtime.paused) > before:
             self.latencies_ns.append(time.perf_counter_ns() - started)
 
+    def fail(self, what: str, error: BaseException) -> None:
+        """Stop trading on an unexpected failure of ``what``: log it, keep it, stop the session.
+
+        Orders still working are canceled as on Ctrl-C; the state file and the summary keep
+        the error, and ``mmts live`` exits non-zero.
+        """
+        log.error("%s failed: %s: %s; stopping the session", what, type(error).__name__, error,
+                  exc_info=error)  # fmt: skip
+        if self.error is None:
+            self.error = f"{what}: {type(error).__name__}: {error}"
+        if self._stop is not None:
+            self._stop.set()
+
     async def run(self, stop: asyncio.Event | None = None) -> dict[str, Any]:
-        """Run until ``stop`` is set, ``duration_s`` passed or Ctrl-C; return a summary."""
+        """Run until ``stop`` is set, ``duration_s`` passed, Ctrl-C or a failure; return a summary."""
         stop = stop or asyncio.Event()
+        self._stop = stop
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
@@ -227,6 +245,7 @@ class LiveSession:
                               backoff_initial_s=self.cfg.backoff_initial_s)  # fmt: skip
         feed = MarketFeed(feed_cfg, market)
         self.market, self.feed = market, feed
+        market.on_error = feed.on_error = self.fail
         if self.on_market is not None:
             self.on_market(market)
         try:
@@ -242,7 +261,10 @@ class LiveSession:
         except BaseException:
             await feed.close()
             raise
-        tasks = [loop.create_task(feed.run(stop)), loop.create_task(self._housekeeping(stop))]
+        if self.orders is not None:
+            self.orders.on_error = self.fail
+        tasks = [spawn(feed.run(stop), "market data", lambda: self.fail),
+                 spawn(self._housekeeping(stop), "housekeeping", lambda: self.fail)]  # fmt: skip
         if self.cfg.duration_s is not None:
             tasks.append(loop.create_task(_stop_after(stop, self.cfg.duration_s)))
         if self.orders is not None:
@@ -254,14 +276,21 @@ class LiveSession:
                 # Holdings the session did not trade are the user's: never adopted, only reported.
                 log.warning("the account holds %g %s, the session's position is %g: only the "
                             "session's own position is traded", held, base, runtime.portfolio.position)  # fmt: skip
-            tasks.append(loop.create_task(self.orders.run(stop)))
+            tasks.append(spawn(self.orders.run(stop), "order polling", lambda: self.fail))
         try:
             await stop.wait()
         finally:
             for task in tasks[1:]:
                 task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(tasks[0], 10)
+            try:
+                await asyncio.wait_for(asyncio.shield(tasks[0]), 10)
+            except (asyncio.CancelledError, TimeoutError):
+                tasks[0].cancel()
+            except Exception:  # noqa: BLE001, S110 - the task's watcher has reported it already
+                pass
+            canceled = runtime.venue.cancel_all()  # nothing keeps working once the session ends
+            if canceled:
+                log.warning("canceled %d working order(s) at shutdown", len(canceled))
             if self.orders is not None:
                 await self.orders.settle()
                 self._drain_fills()
@@ -407,6 +436,7 @@ class LiveSession:
             "clock_offset_ms": market.status.clock_offset_ms if market else None,
             "decision_ms_p50": float(np.percentile(lat, 50)) if lat.size else None,
             "decision_ms_p99": float(np.percentile(lat, 99)) if lat.size else None,
+            "error": self.error,
         }  # fmt: skip
 
 
