@@ -57,8 +57,9 @@ class CheckpointStore:
     def add(self, model: str, entry: dict[str, Any]) -> dict[str, Any]:
         """Register a checkpoint (``entry`` needs ``id``, ``path``, ``metric``, ``mode``).
 
-        Keeps the best ``keep`` by metric (files of dropped ones are deleted; a promoted one is
-        never dropped). Returns the stored entry.
+        Keeps the best ``keep`` by metric; a promoted one is never dropped. The new index is
+        written (atomically) before the dropped files are deleted, so a reader that finds a file
+        missing finds the index already moved on (:meth:`load_active`). Returns the entry.
         """
         for key in ("id", "path", "metric", "mode"):
             if key not in entry:
@@ -69,14 +70,38 @@ class CheckpointStore:
         ranked = self._ranked(index["checkpoints"])
         kept = ranked[: self.keep]
         promoted = index.get("promoted")
+        dropped = []
         for c in ranked[self.keep :]:
             if c["id"] == promoted:
                 kept.append(c)
-                continue
-            Path(c["path"]).unlink(missing_ok=True)
+            else:
+                dropped.append(c)
         index["checkpoints"] = kept
         self._write(model, index)
+        in_use = {c["path"] for c in kept}
+        for c in dropped:
+            if c["path"] not in in_use:
+                Path(c["path"]).unlink(missing_ok=True)
         return entry
+
+    def load_active(
+        self, model: str, load: Any, attempts: int = 3
+    ) -> tuple[dict[str, Any], Any] | None:
+        """Return ``(entry, load(entry))`` of the active checkpoint, or None if there is none.
+
+        Training may replace the active checkpoint while this reads: a file gone since the index
+        was read means the index has moved on, so it is read again (``attempts`` times at most).
+        """
+        for attempt in range(attempts):
+            entry = self.active(model)
+            if entry is None:
+                return None
+            try:
+                return entry, load({**entry, "model": model})
+            except FileNotFoundError:
+                if attempt == attempts - 1 or self.active(model) == entry:
+                    raise
+        return None
 
     @staticmethod
     def _ranked(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -102,8 +102,9 @@ def load_cnn(entry: dict[str, Any], layout: ModelInputLayout) -> CnnPredictor:
     check_layout(entry, layout)
     blob = torch.load(Path(entry["path"]), map_location="cpu", weights_only=False)
     hp = blob["hyper_parameters"]
-    net = CnnNet({k: tuple(v) for k, v in hp["shapes"].items()}, hp["channels"], hp["hidden"],
-                 hp["dropout"])  # fmt: skip
+    with torch.random.fork_rng(devices=[]):  # loading never moves the caller's random stream
+        net = CnnNet({k: tuple(v) for k, v in hp["shapes"].items()}, hp["channels"], hp["hidden"],
+                     hp["dropout"])  # fmt: skip
     state = {
         k.removeprefix("net."): v for k, v in blob["state_dict"].items() if k.startswith("net.")
     }
@@ -221,7 +222,8 @@ def load_dqn(entry: dict[str, Any], layout: ModelInputLayout) -> DqnPredictor:
     check_layout(entry, layout)
     blob = torch.load(Path(entry["path"]), map_location="cpu", weights_only=False)
     hp = blob["hyper_parameters"]
-    net = DuelingQNet(hp["state_dim"] + 3, hp["hidden"])
+    with torch.random.fork_rng(devices=[]):  # loading never moves the caller's random stream
+        net = DuelingQNet(hp["state_dim"] + 3, hp["hidden"])
     state = {
         k.removeprefix("net."): v for k, v in blob["state_dict"].items() if k.startswith("net.")
     }
@@ -246,18 +248,23 @@ def load_active_models(
     store = CheckpointStore(root, keep)
     models: dict[str, Any] = {}
     notes: list[str] = []
-    cnn_entry = store.active("cnn")
-    if cnn_entry is None:
+
+    def checked(load: Any, layout: ModelInputLayout) -> Any:
+        def run(entry: dict[str, Any]) -> Any:
+            if experiment is not None:
+                check_trained_like(entry, experiment)
+            return load(entry, layout)
+
+        return run
+
+    loaded = store.load_active("cnn", checked(load_cnn, ModelInputLayout(config=config)))
+    if loaded is None:
         return models, notes
-    if experiment is not None:
-        check_trained_like({**cnn_entry, "model": "cnn"}, experiment)
-    models["cnn"] = load_cnn({**cnn_entry, "model": "cnn"}, ModelInputLayout(config=config))
-    rl_entry = store.active("rl")
-    if rl_entry is not None:
-        if experiment is not None:
-            check_trained_like({**rl_entry, "model": "rl"}, experiment)
-        layout = ModelInputLayout(config=config, model_slots=RL_UPSTREAM)
-        models["rl"] = load_dqn({**rl_entry, "model": "rl"}, layout)
+    cnn_entry, models["cnn"] = loaded
+    rl_layout = ModelInputLayout(config=config, model_slots=RL_UPSTREAM)
+    loaded = store.load_active("rl", checked(load_dqn, rl_layout))
+    if loaded is not None:
+        rl_entry, models["rl"] = loaded
         trained_on = rl_entry.get("upstream", {}).get("cnn")
         if trained_on != cnn_entry["id"]:
             notes.append(

@@ -87,7 +87,8 @@ def class_weights(counts: np.ndarray) -> list[float]:
     return [float(x) for x in w / max(w[w > 0].mean(), 1e-12)]
 
 
-def _quiet_lightning() -> None:
+def quiet_lightning() -> None:
+    """Silence Lightning's known, harmless warnings (CPU runs, few workers, torch 2.13)."""
     warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*GPU available but not used.*")
@@ -103,19 +104,29 @@ class Run:
     folder: Path
     trainer: Any
     checkpoint: Any
+    #: Where Lightning writes (and prunes) checkpoints while training: nobody reads it.
+    staging: Path
 
 
 def start_run(exp: Experiment, model: str, root: Path, metric: str, mode: str, epochs: int,
               progress: bool, log_every: int) -> Run:  # fmt: skip
-    """Create a run folder (same experiment digest and seed → same folder, replaced) and trainer."""
+    """Create a run's trainer; nothing a reader may be loading is touched while it trains.
+
+    Logs go to ``<root>/<model>/<name>/`` (same digest and seed → same folder, logs replaced),
+    checkpoints to a private staging folder until :func:`register_run` publishes them.
+    """
+    import uuid
+
     import lightning as L
     from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
     name = f"{exp.name}-{exp.digest()}-s{exp.seed}"
     folder = root / model / name
-    shutil_rmtree(folder)
-    checkpoint = ModelCheckpoint(dirpath=folder / "checkpoints", filename="epoch{epoch:02d}", monitor=metric,
+    for logs in ("logs", "tb"):
+        shutil_rmtree(folder / logs)
+    staging = root / model / ".staging" / f"{name}-{uuid.uuid4().hex[:8]}"
+    checkpoint = ModelCheckpoint(dirpath=staging, filename="epoch{epoch:02d}", monitor=metric,
                                  mode=mode, save_top_k=exp.checkpoints.keep, auto_insert_metric_name=False)  # fmt: skip
     trainer = L.Trainer(
         max_epochs=epochs, accelerator="cpu", devices=1, deterministic=True,
@@ -123,37 +134,49 @@ def start_run(exp: Experiment, model: str, root: Path, metric: str, mode: str, e
         callbacks=[checkpoint], enable_progress_bar=progress, enable_model_summary=False,
         log_every_n_steps=log_every, num_sanity_val_steps=0,
     )  # fmt: skip
-    return Run(name, folder, trainer, checkpoint)
+    return Run(name, folder, trainer, checkpoint, staging)
 
 
 def register_run(run: Run, exp: Experiment, model: str, root: Path, layout: Any, data_ranges: Any,
                  extra: dict[str, Any], load: Any) -> list[dict[str, Any]]:  # fmt: skip
-    """Register every checkpoint the run kept, with its metadata and weights hash."""
+    """Publish every checkpoint the run kept and register it with its metadata and weights hash.
+
+    A checkpoint becomes visible complete: its file moves (atomically) from staging to
+    ``<root>/<model>/checkpoints/<id>.ckpt``, its id carrying the weights' hash (other weights,
+    another file), and only then does the index name it.
+    """
     import torch
 
     from mmts.models.predictors import state_hash
 
     index = CheckpointStore(root, exp.checkpoints.keep)
     callback = run.checkpoint
+    published = root / model / "checkpoints"
+    published.mkdir(parents=True, exist_ok=True)
     entries = []
     for path, score in callback.best_k_models.items():
         epoch = int(torch.load(path, map_location="cpu", weights_only=False)["epoch"])
         entry = {
-            "id": f"{run.name}-e{epoch:02d}", "path": str(path), "metric_name": callback.monitor,
+            "id": "", "path": str(path), "metric_name": callback.monitor,
             "metric": float(score), "mode": callback.mode, "epoch": epoch,
             "metrics": _epoch_metrics(run.folder, epoch), "data": data_ranges,
             "experiment": exp.to_dict(), "seed": exp.seed, "git_commit": git_commit(),
             "layout": layout.describe(), "layout_version": layout.version, **extra,
         }  # fmt: skip
         entry["state_hash"] = state_hash(load(entry, layout).net)
+        entry["id"] = f"{run.name}-e{epoch:02d}-{entry['state_hash'][:8]}"
+        target = published / f"{entry['id']}.ckpt"
+        Path(path).replace(target)  # same weights, same name: replacing it changes nothing
+        entry["path"] = str(target)
         entries.append(index.add(model, entry))
+    shutil_rmtree(run.staging)
     return entries
 
 
 def train_cnn(store: Any, exp: Experiment, *, progress: bool = True,
               checkpoint_dir: str | Path | None = None) -> dict[str, Any]:  # fmt: skip
     """Train the CNN of ``exp`` on ``store``; register its best checkpoints; return a summary."""
-    _quiet_lightning()
+    quiet_lightning()
     import lightning as L
     import torch
 
@@ -178,7 +201,11 @@ def train_cnn(store: Any, exp: Experiment, *, progress: bool = True,
     )  # fmt: skip
     root = Path(checkpoint_dir or exp.checkpoints.dir)
     run = start_run(exp, "cnn", root, "val_loss", "min", exp.train.epochs, progress, 10)
-    run.trainer.fit(module, datamodule=datamodule)
+    try:
+        run.trainer.fit(module, datamodule=datamodule)
+    except BaseException:
+        shutil_rmtree(run.staging)  # a failed run leaves nothing behind
+        raise
     samples = {"train": len(data.train), "val": len(data.val), "test": len(data.test)}
     entries = register_run(run, exp, "cnn", root, data.history.layout, data.ranges(),
                            {"samples": samples}, load_cnn)  # fmt: skip

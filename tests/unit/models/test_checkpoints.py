@@ -48,3 +48,47 @@ def test_layout_mismatch_is_refused_with_both_layouts_named() -> None:
         check_layout(entry, layout)
     assert "100" in str(err.value) and "300" in str(err.value)
     check_layout({"id": "y", "layout": layout.describe()}, layout)
+
+
+def test_the_promoted_file_outlives_any_number_of_better_ones(tmp_path: Path) -> None:
+    store = CheckpointStore(tmp_path / "models", keep=1)
+    _add(store, tmp_path, 0, 0.9)
+    store.promote("cnn", "c0")
+    for i in range(1, 6):
+        _add(store, tmp_path, i, 0.9 - i / 10)
+    assert (tmp_path / "c0.ckpt").exists() and store.active("cnn")["id"] == "c0"
+    assert [e["id"] for e in store.list("cnn")] == ["c5", "c0"]
+
+
+def test_the_index_moves_on_before_a_dropped_file_is_deleted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = CheckpointStore(tmp_path / "models", keep=1)
+    _add(store, tmp_path, 0, 0.9)
+    seen: list[str] = []
+    unlink = Path.unlink
+
+    def watched(self: Path, missing_ok: bool = False) -> None:
+        if self.suffix == ".ckpt":
+            seen.append(store.active("cnn")["path"])  # what a reader would load now
+        unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", watched)
+    _add(store, tmp_path, 1, 0.5)
+    assert seen == [str(tmp_path / "c1.ckpt")]
+
+
+def test_a_reader_racing_a_writer_loads_the_new_active_checkpoint(tmp_path: Path) -> None:
+    store = CheckpointStore(tmp_path / "models", keep=1)
+    _add(store, tmp_path, 0, 0.9)
+    loads: list[str] = []
+
+    def load(entry: dict) -> str:
+        if not loads:  # the reader has the index; training publishes a better one meanwhile
+            _add(store, tmp_path, 1, 0.5)
+        loads.append(entry["id"])
+        return Path(entry["path"]).read_text()  # c0.ckpt is gone by now
+
+    entry, loaded = store.load_active("cnn", load)
+    assert entry["id"] == "c1" and loaded == "x" and loads == ["c0", "c1"]
+    assert CheckpointStore(tmp_path / "none").load_active("cnn", load) is None

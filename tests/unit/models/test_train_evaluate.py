@@ -148,3 +148,36 @@ def test_datamodule_segments_are_purged_by_the_label_horizon(
     assert val.max() + exp.horizon_ns < test.min()
     batch = next(iter(dm.test_dataloader()))
     assert batch["ohlcv_1m"].shape[1:] == (300, 5) and not batch["mask_ohlcv_1s"].any()
+
+
+def test_retraining_never_takes_the_active_checkpoint_away(
+    sample_store_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import lightning as L
+
+    from mmts.models.checkpoints import CheckpointStore
+    from mmts.models.predictors import load_active_models
+
+    exp = load_experiment(_experiment(tmp_path, sample_store_path))
+    store, root = open_store(sample_store_path), tmp_path / "models"
+    first = train_cnn(store, exp, progress=False, checkpoint_dir=root)
+    active = CheckpointStore(root).active("cnn")
+    assert active is not None and active["id"] == first["best"]
+    seen: list[bool] = []
+    fit = L.Trainer.fit
+
+    def fit_while_a_backtest_loads(self: L.Trainer, *args: object, **kwargs: object) -> None:
+        # The same experiment again (same run name): what a backtest loads meanwhile must load.
+        seen.append(
+            Path(active["path"]).exists() and "cnn" in load_active_models(root, exp.features)[0]
+        )
+        fit(self, *args, **kwargs)
+        seen.append(
+            Path(active["path"]).exists() and "cnn" in load_active_models(root, exp.features)[0]
+        )
+
+    monkeypatch.setattr(L.Trainer, "fit", fit_while_a_backtest_loads)
+    second = train_cnn(store, exp, progress=False, checkpoint_dir=root)
+    assert seen == [True, True]
+    assert second["best"] == first["best"]  # same seed, data and config: the same checkpoint
+    assert not list((root / "cnn" / ".staging").glob("*/*")), "staging is left empty"

@@ -41,9 +41,9 @@ def chain_states(
 def train_rl(store: Any, exp: Experiment, *, progress: bool = True,
              checkpoint_dir: str | Path | None = None) -> dict[str, Any]:  # fmt: skip
     """Train the double + dueling DQN of ``exp``; register its best checkpoints."""
-    from mmts.models.train import _quiet_lightning, prepare, register_run, start_run
+    from mmts.models.train import prepare, quiet_lightning, register_run, shutil_rmtree, start_run
 
-    _quiet_lightning()
+    quiet_lightning()
     import lightning as L
     import torch
 
@@ -89,6 +89,9 @@ def train_rl(store: Any, exp: Experiment, *, progress: bool = True,
     run = start_run(exp, "rl", root, "val_return", "max", epochs, progress, 1)  # a batch: 50 steps
     try:
         run.trainer.fit(module)
+    except BaseException:
+        shutil_rmtree(run.staging)  # a failed run leaves nothing behind
+        raise
     finally:
         torch.set_num_threads(threads)
     extra = {
