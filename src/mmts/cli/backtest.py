@@ -40,7 +40,7 @@ def _backtest(args: argparse.Namespace) -> int:
 
     exp = load_experiment(args.experiment)
     trading = load_trading(args.experiment)
-    store = open_store(args.store or exp.store)
+    store = open_store(args.store or exp.store, must_exist=True)
     checkpoints = args.checkpoints or exp.checkpoints.dir
     if args.train_missing:
         index = CheckpointStore(checkpoints, exp.checkpoints.keep)

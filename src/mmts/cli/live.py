@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from mmts.core.errors import MmtsError
 from mmts.core.files import json_text
 
 #: Each exchange's public market-data websocket and REST base.
@@ -149,7 +151,7 @@ def _sim_exchange(args: argparse.Namespace) -> int:
     from mmts.testing.sim_exchange import SimExchange
 
     store_path = args.store or ("data" if Path("data").is_dir() else None)
-    store = open_store(store_path) if store_path else None
+    store = open_store(store_path, must_exist=True) if store_path else None
     sim = SimExchange(
         args.data,
         store=store,
@@ -158,7 +160,15 @@ def _sim_exchange(args: argparse.Namespace) -> int:
         speed=args.speed,
         exchange=args.exchange,
     )
-    sim.start()
+    try:
+        sim.start()
+    except RuntimeError as e:
+        if isinstance(e.__cause__, OSError) and e.__cause__.errno == errno.EADDRINUSE:
+            raise MmtsError(
+                f"port {args.port} on {args.host} is already in use (another simulator?); "
+                "choose another with --port"
+            ) from e
+        raise
     first, last = sim.recorded.stamps[0], sim.recorded.stamps[-1]
     print(f"rest: {sim.url}\nws:   {sim.ws_url}\n"
           f"replaying {len(sim.recorded)} frames of {', '.join(sim.symbols)} "

@@ -121,7 +121,7 @@ def _data_import(args: argparse.Namespace) -> int:
 def _data_info(args: argparse.Namespace) -> int:
     from mmts.data import open_store
 
-    entries = open_store(args.store).info()
+    entries = open_store(args.store, must_exist=True).info()
     if args.json:
         print(json_text(entries))
         return 0
@@ -165,7 +165,9 @@ def _features_build(args: argparse.Namespace) -> int:
     from mmts.data import open_store
     from mmts.features.build import build_features
 
-    summary = build_features(open_store(args.store), args.symbol, args.start, args.end)
+    summary = build_features(
+        open_store(args.store, must_exist=True), args.symbol, args.start, args.end
+    )
     if args.json:
         print(json_text(summary))
         return 0

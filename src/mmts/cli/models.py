@@ -74,7 +74,7 @@ def _train(args: argparse.Namespace) -> int:
     from mmts.models.train import train_cnn
 
     exp = _load(args)
-    store = open_store(args.store or exp.store)
+    store = open_store(args.store or exp.store, must_exist=True)
     trainer = train_cnn if args.model == "cnn" else train_rl
     summary = trainer(store, exp, progress=not args.no_progress, checkpoint_dir=args.checkpoints)
     if args.json:
@@ -94,7 +94,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from mmts.models.train import prepare
 
     exp = _load(args)
-    store = open_store(args.store or exp.store)
+    store = open_store(args.store or exp.store, must_exist=True)
     checkpoints = _checkpoints(args, exp)
     models, notes = load_active_models(checkpoints.root, exp.features, checkpoints.keep,
                                       experiment=exp)  # fmt: skip

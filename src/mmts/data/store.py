@@ -676,8 +676,11 @@ def _utc_column(values: np.ndarray) -> pd.Series:
     return pd.Series(values.astype("datetime64[ns]")).dt.tz_localize("UTC")
 
 
-def open_store(root: str | os.PathLike[str] = "data") -> Store:
+def open_store(root: str | os.PathLike[str] = "data", *, must_exist: bool = False) -> Store:
     """Open (or create on first write) the store at ``root``.
+
+    ``must_exist``: a folder that is not there is an error (``FileNotFoundError``) instead of
+    an empty store, for every reader: a typo in a path must not look like "no data".
 
     Examples
     --------
@@ -685,4 +688,9 @@ def open_store(root: str | os.PathLike[str] = "data") -> Store:
     >>> store.root.name
     'data'
     """
+    if must_exist and not Path(root).is_dir():
+        raise FileNotFoundError(
+            f"store {os.fspath(root)!r} does not exist (no such folder); import data into it "
+            "first with `mmts data import PATH --store FOLDER`"
+        )
     return Store(root)

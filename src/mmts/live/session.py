@@ -28,10 +28,11 @@ from typing import Any, TextIO
 import numpy as np
 import pandas as pd
 
+from mmts.core.errors import MmtsError
 from mmts.core.events import Event
 from mmts.core.files import json_text, write_atomically
 from mmts.core.time import iso, wall_clock_ns
-from mmts.live.feed import FeedConfig, MarketFeed
+from mmts.live.feed import FeedConfig, MarketFeed, RetryableError
 from mmts.live.market import CLOCK_WARN_MS, LiveMarket
 from mmts.live.orders import KEY_VARIABLES, OrderManager, credentials, make_exchange
 from mmts.live.protocols import EXCHANGES
@@ -249,7 +250,13 @@ class LiveSession:
         if self.on_market is not None:
             self.on_market(market)
         try:
-            server_time, _ = await feed.get_with_retries(feed.protocol.time_path, {})
+            try:
+                server_time, _ = await feed.get_with_retries(feed.protocol.time_path, {})
+            except RetryableError as e:
+                raise MmtsError(
+                    f"cannot reach {self.cfg.exchange} at {self.cfg.rest_url} ({e}); is the "
+                    "exchange (or the simulator) up, and --rest-url right?"
+                ) from e
             now = int(server_time["serverTime"]) * 1_000_000
             venue = None if self.cfg.paper else self._order_manager(market)
             runtime = new_runtime(self.exp, self.trading, self.experts, start=now, venue=venue)

@@ -93,3 +93,57 @@ def test_download_command_against_the_simulator(
         assert main(args) == 0
     reports = json.loads(capsys.readouterr().out)
     assert [(r["symbol"], r["bars_new"]) for r in reports] == [("BTC/USDT", 48), ("ETH/USDT", 48)]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["data", "info"],
+        ["features", "build"],
+        ["backtest", "--no-progress"],
+        ["train", "cnn"],
+        ["evaluate"],
+    ],  # fmt: skip
+)
+def test_a_store_that_does_not_exist_is_an_error(
+    command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "nowhere"
+    assert main([*command, "--store", str(missing)]) == 2
+    assert f"store '{missing}' does not exist" in capsys.readouterr().err
+    assert not missing.exists()  # and reading did not create it
+
+
+def test_sim_exchange_on_a_port_in_use_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    raw = Path(__file__).resolve().parents[3] / "data" / "raw" / "binance-ws" / "spot"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code = main(["sim-exchange", "--data", str(raw / "ethusdt_20240808.gz"),
+                     "--port", str(port), "--exit-at-end"])  # fmt: skip
+    assert code == 2
+    assert f"port {port} on 127.0.0.1 is already in use" in capsys.readouterr().err
+
+
+def test_live_against_a_port_where_nothing_listens_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import itertools
+    import socket
+
+    from mmts.live import feed
+
+    monkeypatch.setattr(feed, "backoff_delays", lambda *a, **k: itertools.repeat(0.0))
+    with socket.socket() as closed:  # a port that was free a moment ago: nothing listens
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    experiment = Path(__file__).resolve().parents[3] / "experiments" / "paper_rules.toml"
+    code = main(["live", "--experiment", str(experiment), "--exchange", "binance",
+                 "--ws-url", f"ws://127.0.0.1:{port}/ws", "--rest-url", f"http://127.0.0.1:{port}",
+                 "--duration", "5", "--out", str(tmp_path / "live")])  # fmt: skip
+    assert code == 2
+    err = capsys.readouterr().err
+    assert f"cannot reach binance at http://127.0.0.1:{port}" in err and "Traceback" not in err
