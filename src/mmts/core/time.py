@@ -77,8 +77,9 @@ def iso(ns: int) -> str:
     ns = int(ns)
     whole, frac = divmod(ns, 10**9)
     text = str(np.datetime64(whole, "s"))
-    if frac:
-        text += "." + f"{frac:09d}".rstrip("0").ljust(3, "0")
+    if frac:  # milli-, micro- or nanoseconds: as many digits as the value needs
+        digits = 3 if frac % 10**6 == 0 else 6 if frac % 10**3 == 0 else 9
+        text += "." + f"{frac:09d}"[:digits]
     return text + "Z"
 
 

@@ -20,6 +20,7 @@ from mmts.core.enums import FLAG_SNAPSHOT
 from mmts.core.errors import DataFormatError
 from mmts.core.schema import NO_ID, NO_TS, bbo_dt, book_dt, trade_dt
 from mmts.core.symbols import Market, binance_symbol, normalize_market
+from mmts.core.time import iso
 from mmts.data import binance_ws_nb as nb
 
 _KEY_NAMES = (
@@ -44,6 +45,9 @@ def _key_table() -> np.ndarray:
 
 _KEY_TABLE = _key_table()
 _PERP_LOWER = np.frombuffer(b"_perp", np.uint8).copy()
+
+#: Largest accepted gap between a message's exchange time and its receive time.
+MAX_CLOCK_SKEW_NS = 3600 * 10**9
 
 _ERROR_TEXT = {
     nb.ERR_MALFORMED: "malformed message (expected '<integer timestamp> <JSON object>')",
@@ -193,6 +197,25 @@ def read_recording(
             line=row + 1,
         )
     scale = timestamp_scale(int(ts_rows[0]), path_s, int(rows[0]) + 1)
+
+    # The exchange's time and the receive time of one message must roughly agree: decades apart
+    # means a misread unit or a broken clock, and every feature of that stretch would be wrong.
+    stamped = rows[exch_ts[rows] > 0]
+    skew = np.abs(local_ts[stamped] * scale - exch_ts[stamped])
+    far = stamped[skew > MAX_CLOCK_SKEW_NS]
+    if far.size:
+        if not skip_bad_lines:
+            row = int(far[0])
+            raise DataFormatError(
+                f"exchange time {iso(int(exch_ts[row]))} and receive time "
+                f"{iso(int(local_ts[row] * scale))} are {abs(int(local_ts[row] * scale) - int(exch_ts[row])) / 3.6e12:.1f} h "
+                f"apart (more than {MAX_CLOCK_SKEW_NS / 3.6e12:g} h: a wrong unit or clock?); "
+                f"line starts {text(row)!r}",
+                path=path_s,
+                line=row + 1,
+            )
+        summary.skipped["exchange and receive times disagree"] += int(far.size)
+        rows = np.setdiff1d(rows, far)
 
     other = rows[kind[rows] == nb.MSG_OTHER]
     for row in other:

@@ -124,8 +124,12 @@ def detect_format(path: Path) -> str:
             raise DataFormatError(f"gzip stream is corrupt ({e})", path=str(path)) from e
         if looks_like_recording(inner):
             return "binance-ws"
+        if klines.looks_like_freqtrade_json(inner):
+            return "freqtrade-json"
         raise DataFormatError(
-            "gzip file is not a websocket recording ('<timestamp> <json>' per line)", path=str(path)
+            f"gzip file holds {_looks(inner)}: expected a websocket recording ('<timestamp> "
+            "<json>' per line) or freqtrade JSON candles",
+            path=str(path),
         )
     if head[:6] == b"ARROW1" or head[:4] == b"\xff\xff\xff\xff":
         return "freqtrade-feather"
@@ -138,15 +142,38 @@ def detect_format(path: Path) -> str:
     text = head.decode("utf-8", "replace")
     if looks_like_recording(head):
         return "binance-ws"
+    if klines.looks_like_freqtrade_json(head):
+        return "freqtrade-json"
     if "cryptodatadownload" in text.splitlines()[0].lower() if text else False:
         return "cryptodatadownload-csv"
     if klines.looks_like_binance_public_csv(text):
         return "binance-public-klines"
+    first = text.splitlines()[0] if text else ""
+    if first.count(",") >= 3:
+        columns = [c.strip() for c in first.split(",")]
+        raise DataFormatError(
+            f"a CSV whose first line has the columns {columns}; expected a CryptoDataDownload "
+            "CSV (a banner line naming cryptodatadownload, then Unix, Date, Symbol, Open, High, "
+            f"Low, Close, 'Volume <BASE>') or a Binance public kline CSV (12 columns: "
+            f"{', '.join(klines.BINANCE_PUBLIC_COLUMNS)}; header optional)",
+            path=str(path),
+        )
     raise DataFormatError(
-        "unrecognised format: expected a Binance websocket recording, a freqtrade .feather, "
-        "a CryptoDataDownload CSV or a Binance public kline CSV/zip",
+        f"unrecognised format ({_looks(head)}): expected a Binance websocket recording, "
+        "freqtrade .feather or .json candles, a CryptoDataDownload CSV or a Binance public "
+        "kline CSV/zip",
         path=str(path),
     )
+
+
+def _looks(head: bytes) -> str:
+    """Say what a file starts with, for an error message."""
+    if not head:
+        return "an empty file"
+    line = head.split(b"\n", 1)[0][:60]
+    if sum(32 <= b < 127 or b in (9, 10, 13) for b in head[:200]) < 0.9 * min(len(head), 200):
+        return f"binary data starting {head[:8]!r}"
+    return f"text starting {line.decode('utf-8', 'replace')!r}"
 
 
 def import_paths(
@@ -175,46 +202,23 @@ def import_paths(
     mkt: Market | None = normalize_market(market) if market is not None else None
     summary = ImportSummary()
     files = expand_paths(paths)
+    formats: list[tuple[Path, str]] = []
+    problems: list[str] = []
+    for path in files:  # every file's format first: a bad file must not stop a half-done import
+        try:
+            formats.append((path, detect_format(path)))
+        except DataFormatError as e:
+            problems.append(str(e))
+    _refuse(problems, len(files), "are not in a format mmts imports")
     recordings: list[tuple[Recording, str]] = []
     kline_files: list[tuple[str, str, klines.KlineFile]] = []
-    for path in files:
-        fmt = detect_format(path)
-        report = FileReport(path=str(path), format=fmt)
-        summary.files.append(report)
-        if fmt == "binance-ws":
-            recs, rec_summary = read_recording(
-                path, market=mkt, symbol=symbol, skip_bad_lines=skip_bad_lines
-            )
-            report.records = rec_summary.messages
-            report.skipped = dict(rec_summary.skipped)
-            recordings.extend((r, exchange or r.exchange) for r in recs)
-        else:
-            if fmt == "freqtrade-feather":
-                parsed = [klines.read_freqtrade_feather(path)]
-            elif fmt == "cryptodatadownload-csv":
-                parsed = [klines.read_cryptodatadownload_csv(path, path.read_text())]
-            else:
-                parsed = klines.read_binance_public(path, mkt)
-            for kf in parsed:
-                kf.bars, dropped = klines.validate_bars(kf.bars, kf.timeframe, kf.path)
-                if dropped:
-                    kf.skipped["duplicate bars"] = dropped
-                    report.skipped["duplicate bars"] = (
-                        report.skipped.get("duplicate bars", 0) + dropped
-                    )
-                report.records += int(kf.bars.shape[0])
-                if symbol is not None:
-                    kf.symbol = symbol
-                if exchange is not None:
-                    kf.exchange = exchange
-                if kf.symbol is None:
-                    raise DataFormatError("cannot tell the symbol; pass --symbol", path=kf.path)
-                if kf.exchange is None:
-                    raise DataFormatError(
-                        "cannot tell the exchange from the file or folder names; pass --exchange",
-                        path=kf.path,
-                    )
-                kline_files.append((kf.exchange, kf.symbol, kf))
+    for path, fmt in formats:
+        try:
+            _read_file(path, fmt, summary, recordings, kline_files, exchange=exchange,
+                       market=mkt, symbol=symbol, skip_bad_lines=skip_bad_lines)  # fmt: skip
+        except DataFormatError as e:
+            problems.append(str(e))
+    _refuse(problems, len(files), "could not be read")
 
     for kline_exchange, kline_symbol, kf in kline_files:
         kind = bar_kind(kf.timeframe)
@@ -223,6 +227,57 @@ def import_paths(
 
     _import_recordings(store, recordings, summary)
     return summary
+
+
+def _refuse(problems: list[str], n_files: int, what: str) -> None:
+    if problems:
+        listed = "\n  ".join(problems)
+        raise DataFormatError(
+            f"{len(problems)} of {n_files} file(s) {what}; nothing was imported:\n  {listed}"
+        )
+
+
+def _read_file(path: Path, fmt: str, summary: ImportSummary,
+               recordings: list[tuple[Recording, str]],
+               kline_files: list[tuple[str, str, klines.KlineFile]], *, exchange: str | None,
+               market: Market | None, symbol: str | None, skip_bad_lines: bool) -> None:  # fmt: skip
+    """Parse one file (nothing is written yet) into ``recordings`` or ``kline_files``."""
+    report = FileReport(path=str(path), format=fmt)
+    summary.files.append(report)
+    if fmt == "binance-ws":
+        recs, rec_summary = read_recording(
+            path, market=market, symbol=symbol, skip_bad_lines=skip_bad_lines
+        )
+        report.records = rec_summary.messages
+        report.skipped = dict(rec_summary.skipped)
+        recordings.extend((r, exchange or r.exchange) for r in recs)
+    else:
+        if fmt == "freqtrade-feather":
+            parsed = [klines.read_freqtrade_feather(path)]
+        elif fmt == "freqtrade-json":
+            parsed = [klines.read_freqtrade_json(path)]
+        elif fmt == "cryptodatadownload-csv":
+            parsed = [klines.read_cryptodatadownload_csv(path, path.read_text())]
+        else:
+            parsed = klines.read_binance_public(path, market)
+        for kf in parsed:
+            kf.bars, dropped = klines.validate_bars(kf.bars, kf.timeframe, kf.path)
+            if dropped:
+                kf.skipped["duplicate bars"] = dropped
+                report.skipped["duplicate bars"] = report.skipped.get("duplicate bars", 0) + dropped
+            report.records += int(kf.bars.shape[0])
+            if symbol is not None:
+                kf.symbol = symbol
+            if exchange is not None:
+                kf.exchange = exchange
+            if kf.symbol is None:
+                raise DataFormatError("cannot tell the symbol; pass --symbol", path=kf.path)
+            if kf.exchange is None:
+                raise DataFormatError(
+                    "cannot tell the exchange from the file or folder names; pass --exchange",
+                    path=kf.path,
+                )
+            kline_files.append((kf.exchange, kf.symbol, kf))
 
 
 def _import_recordings(

@@ -1,4 +1,4 @@
-"""Read OHLCV klines: freqtrade feather, CryptoDataDownload CSV, Binance public-data CSV/zip.
+"""Read OHLCV klines: freqtrade feather/JSON, CryptoDataDownload CSV, Binance public CSV/zip.
 
 Each reader returns ``KlineFile``: the ``bar_dt`` records plus what the file says about its
 exchange, symbol and timeframe (callers may override). Every reader validates the same way
@@ -9,7 +9,9 @@ only when identical.
 
 from __future__ import annotations
 
+import gzip
 import io
+import json
 import re
 import zipfile
 from dataclasses import dataclass, field
@@ -140,15 +142,26 @@ _FREQTRADE_NAME = re.compile(
 )
 
 
-def read_freqtrade_feather(path: Path) -> KlineFile:
-    """Read a freqtrade ``<BASE>_<QUOTE>[_<SETTLE>]-<tf>[-futures].feather`` file."""
-    match = _FREQTRADE_NAME.match(path.stem)
+def _freqtrade_name(path: Path, stem: str) -> tuple[str, str]:
+    """Return ``(unified symbol, timeframe)`` from a freqtrade data file's name."""
+    match = _FREQTRADE_NAME.match(stem)
     if match is None:
         raise DataFormatError(
-            "freqtrade file names look like 'ETH_USDT-1m.feather' or "
+            "freqtrade file names look like 'ETH_USDT-1m.feather', 'ETH_USDT-1m.json' or "
             "'ETH_USDT_USDT-1h-futures.feather'",
             path=str(path),
         )
+    base, quote_asset, settle = match.group("base"), match.group("quote"), match.group("settle")
+    market: Market = "spot"
+    if settle is not None or match.group("kind") == "futures":
+        settle = settle or quote_asset
+        market = "inverse" if settle == base else "linear"
+    return unified_symbol(base, quote_asset, market), match.group("tf")
+
+
+def read_freqtrade_feather(path: Path) -> KlineFile:
+    """Read a freqtrade ``<BASE>_<QUOTE>[_<SETTLE>]-<tf>[-futures].feather`` file."""
+    symbol, timeframe = _freqtrade_name(path, path.stem)
     try:
         frame = pd.read_feather(path)
     except Exception as e:  # pyarrow raises several types for a damaged file
@@ -164,19 +177,43 @@ def read_freqtrade_feather(path: Path) -> KlineFile:
         dates = dates.tz_localize("UTC")
     ts = dates.tz_convert("UTC").tz_localize(None).as_unit("ns").asi8
     bars = _records(ts, frame, {k: k for k in required[1:]})
-    base, quote_asset, settle = match.group("base"), match.group("quote"), match.group("settle")
-    market: Market = "spot"
-    if settle is not None or match.group("kind") == "futures":
-        settle = settle or quote_asset
-        market = "inverse" if settle == base else "linear"
-    return KlineFile(
-        path=str(path),
-        format="freqtrade-feather",
-        bars=bars,
-        timeframe=match.group("tf"),
-        symbol=unified_symbol(base, quote_asset, market),
-        exchange=exchange_from_path(path),
-    )
+    return KlineFile(path=str(path), format="freqtrade-feather", bars=bars, timeframe=timeframe,
+                     symbol=symbol, exchange=exchange_from_path(path))  # fmt: skip
+
+
+def looks_like_freqtrade_json(head: bytes) -> bool:
+    """Return True for freqtrade's JSON candles: ``[[open ms, open, high, low, close, volume]``."""
+    return re.match(rb"^\s*\[\s*\[\s*-?[0-9]", head) is not None
+
+
+def read_freqtrade_json(path: Path) -> KlineFile:
+    """Read freqtrade's JSON candle file ``<BASE>_<QUOTE>-<tf>.json[.gz]``, oldest first.
+
+    Each row is ``[open time (ms), open, high, low, close, volume]``.
+    """
+    stem = path.name.removesuffix(".gz").removesuffix(".json")
+    symbol, timeframe = _freqtrade_name(path, stem)
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        raw = gzip.decompress(raw)
+    try:
+        rows = json.loads(raw)
+    except ValueError as e:
+        raise DataFormatError(f"not valid JSON: {e}", path=str(path)) from e
+    if not isinstance(rows, list) or not all(isinstance(r, list) and len(r) == 6 for r in rows):
+        if isinstance(rows, list) and rows:
+            bad = next(i for i, r in enumerate(rows) if not (isinstance(r, list) and len(r) == 6))
+            what = f"candle {bad} is {str(rows[bad])[:80]}"
+        else:
+            what = f"the file holds {str(rows)[:80]}"
+        raise DataFormatError(
+            f"{what}; expected [open time ms, open, high, low, close, volume]", path=str(path)
+        )
+    frame = pd.DataFrame(rows, columns=["ts", "open", "high", "low", "close", "volume"])
+    ts = _epoch_to_ns(pd.to_numeric(frame["ts"], errors="coerce").fillna(-1).to_numpy())
+    bars = _records(ts, frame, {k: k for k in ("open", "high", "low", "close", "volume")})
+    return KlineFile(path=str(path), format="freqtrade-json", bars=bars, timeframe=timeframe,
+                     symbol=symbol, exchange=exchange_from_path(path))  # fmt: skip
 
 
 # -- CryptoDataDownload CSV -------------------------------------------------------------------
@@ -234,7 +271,7 @@ def read_cryptodatadownload_csv(path: Path, text: str) -> KlineFile:
 _BINANCE_PUBLIC_NAME = re.compile(
     r"^(?P<pair>[A-Z0-9]+)-(?P<tf>[0-9]+[smhdw])-\d{4}-\d{2}(?:-\d{2})?$"
 )
-_BINANCE_PUBLIC_COLUMNS = [
+BINANCE_PUBLIC_COLUMNS = [
     "open_time", "open", "high", "low", "close", "volume", "close_time", "quote_volume", "count",
     "taker_buy_volume", "taker_buy_quote_volume", "ignore",
 ]  # fmt: skip
@@ -275,7 +312,7 @@ def _read_binance_public_text(path: Path, stem: str, text: str, market: Market |
         )
     has_header = text.startswith("open_time")
     frame = pd.read_csv(
-        io.StringIO(text), header=0 if has_header else None, names=_BINANCE_PUBLIC_COLUMNS
+        io.StringIO(text), header=0 if has_header else None, names=BINANCE_PUBLIC_COLUMNS
     )
     ts = _epoch_to_ns(pd.to_numeric(frame["open_time"], errors="coerce").fillna(-1).to_numpy())
     names = {k: k for k in ("open", "high", "low", "close", "volume")}

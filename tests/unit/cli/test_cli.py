@@ -103,7 +103,7 @@ def test_download_command_against_the_simulator(
         ["backtest", "--no-progress"],
         ["train", "cnn"],
         ["evaluate"],
-    ],  # fmt: skip
+    ],
 )
 def test_a_store_that_does_not_exist_is_an_error(
     command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]

@@ -64,7 +64,7 @@ def test_decimal_strings_parse_exactly_like_float(tmp_path: Path) -> None:
     prices += ["0.1", "0.30000000", "61837.63000000", "1", "0.00000001", "123456789.12345678",
                "1e5", "9007199254740993"]  # fmt: skip
     lines = [
-        _line(T0 + i, {"stream": "ethusdt@trade", "data": {"t": i, "p": p, "q": p, "T": 1, "m": True, "M": True}})
+        _line(T0 + i, {"stream": "ethusdt@trade", "data": {"t": i, "p": p, "q": p, "T": T0 // 10**6, "m": True, "M": True}})
         for i, p in enumerate(prices)
     ]  # fmt: skip
     (rec,), _ = read_recording(_write(tmp_path, lines))
@@ -73,7 +73,7 @@ def test_decimal_strings_parse_exactly_like_float(tmp_path: Path) -> None:
 
 
 def test_key_order_and_whitespace_do_not_matter(tmp_path: Path) -> None:
-    payload = '{ "data" : { "m": true, "q":"1.5", "p" : "10.25", "T":5, "t" : 9, "M": true }, "stream":"btcusdt@trade" }'
+    payload = '{ "data" : { "m": true, "q":"1.5", "p" : "10.25", "T":1723161253940, "t" : 9, "M": true }, "stream":"btcusdt@trade" }'
     (rec,), _ = read_recording(_write(tmp_path, [f"{T0} {payload}"]))
     assert rec.trades[0]["price"] == 10.25 and rec.trades[0]["trade_id"] == 9
     assert rec.market == "spot"
@@ -81,14 +81,14 @@ def test_key_order_and_whitespace_do_not_matter(tmp_path: Path) -> None:
 
 def test_microsecond_timestamps_are_scaled_to_ns(tmp_path: Path) -> None:
     lines = [_line(1680652700423575, {"stream": "btcusdt@trade", "data": {"e": "trade",
-             "t": 1, "p": "1", "q": "1", "T": 1, "m": True, "X": "MARKET"}})]  # fmt: skip
+             "t": 1, "p": "1", "q": "1", "T": 1680652700423, "m": True, "X": "MARKET"}})]  # fmt: skip
     (rec,), _ = read_recording(_write(tmp_path, lines, "btcusdt_20230404.dat.gz"))
     assert rec.trades[0]["local_ts"] == 1680652700423575000
     assert rec.market == "linear" and rec.symbol == "BTC/USDT:USDT"
 
 
 def test_coin_m_is_detected_from_the_symbol(tmp_path: Path) -> None:
-    lines = [_line(T0, {"stream": "btcusd_perp@depth@0ms", "data": {"E": 1, "T": 1,
+    lines = [_line(T0, {"stream": "btcusd_perp@depth@0ms", "data": {"E": T0 // 10**6, "T": T0 // 10**6,
              "s": "BTCUSD_PERP", "ps": "BTCUSD", "U": 1, "u": 2, "pu": 0, "b": [], "a": []}})]  # fmt: skip
     (rec,), _ = read_recording(_write(tmp_path, lines))
     assert (rec.market, rec.symbol) == ("inverse", "BTC/USD:BTC")
@@ -145,8 +145,23 @@ def test_truncated_gzip_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_two_symbols_in_one_file_are_split(tmp_path: Path) -> None:
     lines = [
-        _line(T0, {"stream": "btcusdt@trade", "data": {"t": 1, "p": "1", "q": "1", "T": 1, "m": True, "M": True}}),
-        _line(T0 + 1, {"stream": "ethusdt@trade", "data": {"t": 2, "p": "2", "q": "1", "T": 1, "m": True, "M": True}}),
+        _line(T0, {"stream": "btcusdt@trade", "data": {"t": 1, "p": "1", "q": "1", "T": T0 // 10**6, "m": True, "M": True}}),
+        _line(T0 + 1, {"stream": "ethusdt@trade", "data": {"t": 2, "p": "2", "q": "1", "T": T0 // 10**6, "m": True, "M": True}}),
     ]  # fmt: skip
     recs, _ = read_recording(_write(tmp_path, lines))
     assert [r.symbol for r in recs] == ["BTC/USDT", "ETH/USDT"]
+
+
+def test_an_exchange_time_decades_from_the_receive_time_is_refused(tmp_path: Path) -> None:
+    lines = _spot_lines()
+    lines[2] = lines[2].replace('"T":1723161255342', '"T":723161255342')  # 1992: a digit lost
+    path = _write(tmp_path, lines)
+    with pytest.raises(DataFormatError) as info:
+        read_recording(path)
+    assert str(info.value).startswith(
+        f"{path}:3: exchange time 1992-11-30T22:07:35.342Z and receive time "
+        "2024-08-08T23:54:13.937085770Z are 277777.8 h apart"
+    ), str(info.value)
+    recordings, summary = read_recording(path, skip_bad_lines=True)
+    assert summary.skipped == {"exchange and receive times disagree": 1}
+    assert recordings[0].trades.shape[0] == 0  # the one trade was that line

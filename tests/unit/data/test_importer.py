@@ -51,8 +51,62 @@ def test_formats_are_detected_from_content(tmp_path: Path) -> None:
 def test_wrong_format_is_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "notes.txt"
     path.write_text("hello, world\n")
-    with pytest.raises(DataFormatError, match=r"notes.txt: unrecognised format: expected"):
+    with pytest.raises(DataFormatError) as info:
         detect_format(path)
+    assert str(info.value).startswith(
+        f"{path}: unrecognised format (text starting 'hello, world'): expected a Binance"
+    )
+
+
+def test_a_folder_with_files_it_cannot_read_lists_them_all_and_imports_nothing(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    _recording(folder / "ethusdt_20240808.gz")  # a good file first: it must not be imported
+    (folder / "ETHUSDT-1m.csv").write_text("time,o,h,l,c,v\n1704067200000,1,1,1,1,1\n")
+    (folder / "blob.bin").write_bytes(bytes(range(256)))
+    (folder / "ETH_USDT-1m.json").write_text("[[1704067200000, 1, 2, 0.5]]")  # 4 of 6 fields
+    store = open_store(tmp_path / "store")
+    with pytest.raises(DataFormatError) as info:
+        import_paths(store, [folder])
+    message = str(info.value)
+    assert message.startswith(
+        "2 of 4 file(s) are not in a format mmts imports; nothing was imported"
+    )
+    assert (
+        "ETHUSDT-1m.csv: a CSV whose first line has the columns ['time', 'o', 'h', 'l', 'c', 'v']"
+        in message
+    )
+    assert "CryptoDataDownload CSV (a banner line" in message and "open_time, open, high" in message
+    assert "blob.bin: unrecognised format (binary data starting b'\\x00\\x01" in message
+    assert not (tmp_path / "store").exists()
+    (folder / "ETHUSDT-1m.csv").unlink()
+    (folder / "blob.bin").unlink()
+    with pytest.raises(DataFormatError) as info:  # readable formats, unreadable content
+        import_paths(store, [folder])
+    assert str(info.value).startswith("1 of 2 file(s) could not be read; nothing was imported")
+    assert "ETH_USDT-1m.json: candle 0 is [1704067200000, 1, 2, 0.5]; expected" in str(info.value)
+    assert not (tmp_path / "store").exists()
+
+
+def test_freqtrade_json_candles_of_2020_to_2023_import(shared_data: Path, tmp_path: Path) -> None:
+    folder = shared_data / "klines" / "binance-spot-1m-more"
+    source = folder / "2021-04_selskas" / "ETH_USDT-1m.json"
+    overlapping = folder / "2021-04_tooyipjee" / "ETH_USDT-1m.json"
+    assert detect_format(source) == "freqtrade-json"
+    store = open_store(tmp_path / "store")
+    summary = import_paths(store, [source, overlapping])
+    rows = np.array(json.loads(source.read_text()), np.float64)
+    bars = store.bars(
+        "ETH/USDT", "1m", start=int(rows[0, 0]) * 10**6, end=int(rows[-1, 0] + 1) * 10**6
+    )
+    assert len(bars) == rows.shape[0]  # every candle of the first file, none changed by the second
+    assert (bars.index.asi8 // 10**6 == rows[:, 0]).all()
+    assert np.array_equal(bars[["open", "high", "low", "close", "volume"]].to_numpy(), rows[:, 1:])
+    assert (
+        summary.written[("binance", "ETH/USDT", "bars_1m")][0] > rows.shape[0]
+    )  # the second file too
 
 
 def test_import_summary_counts_reads_and_new_rows(tmp_path: Path) -> None:
