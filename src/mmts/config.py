@@ -18,6 +18,9 @@ from mmts.core.timeframes import timeframe_ns
 #: Default COB bucket width in USD per symbol (the recorded 1000-level snapshots reach about
 #: +-$25 for ETH and +-$205 for BTC, so 20 buckets each side stay inside them).
 DEFAULT_BUCKET_USD: dict[str, float] = {"ETH/USDT": 1.0, "BTC/USDT": 10.0}
+#: Seconds without a book event after which a book is stale: its COB features are unknown
+#: and ``Store.book`` refuses it (the one definition of the rule).
+DEFAULT_BOOK_STALE_S = 5.0
 
 
 def timeframe_problem(value: str | tuple[str, ...]) -> str | None:
@@ -50,7 +53,9 @@ class FeatureConfig:
         (1, 5, 15, 60), ge=1, doc="moving-average windows of the imbalance, in seconds"
     )
     book_stale_s: float = option(
-        5.0, gt=0, doc="seconds without a book event after which the book counts as unknown"
+        DEFAULT_BOOK_STALE_S,
+        gt=0,
+        doc="seconds without a book event after which the book counts as unknown",
     )
     tick: dict[str, float] = option(
         factory=dict,

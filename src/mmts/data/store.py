@@ -29,6 +29,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from mmts.config import DEFAULT_BOOK_STALE_S
 from mmts.core import sync_nb
 from mmts.core.enums import FLAG_SNAPSHOT
 from mmts.core.errors import DataIntegrityError, UnknownSymbolError
@@ -416,9 +417,20 @@ class Store:
         return self.read(ex, symbol, "book", to_ns(start), to_ns(end))
 
     def book(
-        self, symbol: str, at: object, depth: int = 20, *, exchange: str | None = None
+        self,
+        symbol: str,
+        at: object,
+        depth: int = 20,
+        *,
+        exchange: str | None = None,
+        stale_after_s: float | None = DEFAULT_BOOK_STALE_S,
     ) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Return the L2 book after every event received at or before ``at``.
+
+        The COB's staleness rule applies: a book whose last event is more than
+        ``stale_after_s`` before ``at`` (past the end of the recording, or in an outage) is
+        not the book at ``at``, and asking for it is a ``DataIntegrityError`` naming when the
+        book was last known (``stale_after_s=None``: return it anyway).
 
         The book is rebuilt from the stored diffs and snapshots with Binance's local-book
         procedure. Raises ``DataIntegrityError`` when the book is not valid at ``at`` (before the
@@ -435,6 +447,15 @@ class Store:
             raise ValueError("at must be a time, was None")
         ex = self.resolve_exchange(symbol, "book", exchange)
         rows = self.read(ex, symbol, "book", None, at_ns + 1)
+        if stale_after_s is not None and rows.shape[0]:
+            last = int(rows["local_ts"][-1])
+            if at_ns - last > stale_after_s * NS_PER_SECOND:
+                raise DataIntegrityError(
+                    f"{symbol} book is stale at {iso(at_ns)}: its last event was received at "
+                    f"{iso(last)}, {(at_ns - last) / NS_PER_SECOND:.0f} s before (books go stale "
+                    f"after {stale_after_s:g} s without an event; pass stale_after_s=None to "
+                    "get it anyway)"
+                )
         replay = sync_book(rows, market_of(symbol) != "spot", at_ns)
         incidents = replay.incidents
         if not replay.valid:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from mmts.config import DEFAULT_BOOK_STALE_S
 from mmts.core import tickbook_nb as tbk
 from mmts.core.errors import DataIntegrityError
 from mmts.core.ticks import book_tick, first_level_price, infer_tick
@@ -23,7 +24,7 @@ RING_SAMPLES = 1 << 16
 
 
 #: Seconds without any book event after which the book counts as stale (features NaN).
-DEFAULT_STALE_S = 5.0
+DEFAULT_STALE_S = DEFAULT_BOOK_STALE_S
 
 
 def _new_status() -> np.ndarray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from mmts.core.errors import DataIntegrityError, UnknownSymbolError
@@ -139,3 +140,17 @@ def test_info_reports_ranges_rows_and_bar_gaps(tmp_path: Path) -> None:
     assert entry["gaps"] == [
         {"start": "1970-01-01T00:04:00Z", "end": "1970-01-01T00:06:00Z", "missing": 2}
     ]
+
+
+def test_a_book_asked_for_past_its_last_event_is_stale(sample_store_path: Path) -> None:
+    store = open_store(sample_store_path)
+    last = "2024-08-09T00:05:04.534715333Z"  # the bundled ETH book's last event
+    with pytest.raises(DataIntegrityError) as info:
+        store.book("ETH/USDT", "2024-08-20T00:00:00Z")  # 11 days later: not the book then
+    assert str(info.value).startswith(
+        f"ETH/USDT book is stale at 2024-08-20T00:00:00Z: its last event was received at {last}"
+    )
+    fresh = store.book("ETH/USDT", to_ns(last) + 4 * 10**9)  # within the 5 s rule
+    anyway = store.book("ETH/USDT", "2024-08-20T00:00:00Z", stale_after_s=None)
+    for a, b in zip(fresh, anyway, strict=True):
+        pd.testing.assert_frame_equal(a, b)
