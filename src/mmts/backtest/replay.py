@@ -10,6 +10,7 @@ import numpy as np
 
 from mmts.config import FeatureConfig
 from mmts.core.events import BarEvent, BookEvent, Event
+from mmts.core.sync_nb import LOG_INVALIDATE, LOG_RESET, LOG_SYNCED
 from mmts.core.time import to_ns
 from mmts.core.timeframes import timeframe_ns
 
@@ -40,6 +41,10 @@ def _book_events(
         return
     codes, times = replay.log_code, replay.log_ts
     start = int(np.searchsorted(times, lo))
+    if start > 0:
+        # Joining a recorded book midway: hand over the book as replayed up to ``lo`` as one
+        # snapshot (what a live session gets from REST), so the period needs no earlier event.
+        yield from _book_at(store, symbol, lo)
     for j in range(start, codes.shape[0]):
         code, ts = int(codes[j]), int(times[j])
         if code >= 0:
@@ -48,6 +53,17 @@ def _book_events(
         else:
             event = BookEvent(ts, code)
         yield ts, 1, 0, event
+
+
+def _book_at(store: Any, symbol: str, at: int) -> Iterator[tuple[int, int, int, Event]]:
+    """Yield the book replayed from every row received before ``at``, as a snapshot at ``at``."""
+    before, _ = store.book_replay(symbol, at)
+    yield at, 1, 0, BookEvent(at, LOG_RESET)
+    for side, sign in ((0, 1), (1, -1)):  # bids, asks (book rows: +1 bid, -1 ask)
+        prices, qtys = before.levels(side, 1 << 30)
+        for price, qty in zip(prices.tolist(), qtys.tolist(), strict=True):
+            yield at, 1, 0, BookEvent(at, 0, sign, price, qty)
+    yield at, 1, 0, BookEvent(at, LOG_SYNCED if before.valid else LOG_INVALIDATE)
 
 
 def replay_events(store: Any, features: FeatureConfig, start: object, end: object,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,11 @@ def run_backtest(store: Any, exp: Experiment, trading: TradingConfig, start: obj
         "models": versions, "seed": exp.seed, "git_commit": git_commit(),
         "costs": exp.costs.resolved(),
     }  # fmt: skip
+    frames = runtime_frames(runtime)
+    if frames["equity"].empty:
+        raise ValueError(_why_no_decision(runtime, lo, hi, n_events))
+    metrics = _metrics(frames, bt.initial_cash, exp)
+    metrics["events"] = n_events
     name = f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}_{exp.name}"
     run_dir = Path(out or bt.out) / name
     suffix = 1
@@ -83,23 +89,34 @@ def run_backtest(store: Any, exp: Experiment, trading: TradingConfig, start: obj
         suffix += 1
         run_dir = Path(out or bt.out) / f"{name}-{suffix}"
     run_dir.mkdir(parents=True)
-    frames = runtime_frames(runtime)
-    metrics = _metrics(frames, bt.initial_cash, exp)
-    metrics["events"] = n_events
-    for key in ("orders", "fills", "equity", "decisions"):
-        frames[key].to_parquet(run_dir / f"{key}.parquet", index=False)
-    write_json(run_dir / "manifest.json", manifest)
-    write_json(run_dir / "metrics.json", metrics)
-    if len(frames["equity"]):
+    try:
+        for key in ("orders", "fills", "equity", "decisions"):
+            frames[key].to_parquet(run_dir / f"{key}.parquet", index=False)
+        write_json(run_dir / "manifest.json", manifest)
+        write_json(run_dir / "metrics.json", metrics)
         write_report(run_dir, frames["decisions"], frames["fills"], frames["equity"], metrics,
                      f"{exp.name}: {iso(lo)[:16]} .. {iso(hi)[:16]}")  # fmt: skip
+    except BaseException:
+        shutil.rmtree(run_dir, ignore_errors=True)  # a failed run leaves no half-written folder
+        raise
     return {"run_dir": str(run_dir), "metrics": metrics, "seconds": round(seconds, 2)}
+
+
+def _why_no_decision(runtime: Any, lo: int, hi: int, n_events: int) -> str:
+    """Say why a period gave no decision with a price (nothing was written)."""
+    period = f"{iso(lo)} .. {iso(hi)}"
+    if runtime.paused:
+        reasons = sorted({why for _, why in runtime.paused})
+        return (f"every decision in {period} was paused ({len(runtime.paused)}: "
+                f"{'; '.join(reasons)}); nothing was written")  # fmt: skip
+    if n_events == 0:
+        return f"the store holds no bars or book events in {period}; nothing was written"
+    return (f"no decision in {period} had a known price ({n_events} events, none a primary "
+            "bar or a valid book); nothing was written")  # fmt: skip
 
 
 def _metrics(frames: dict[str, pd.DataFrame], cash: float, exp: Experiment) -> dict[str, Any]:
     equity = frames["equity"]
-    if equity.empty:
-        raise ValueError("the run made no decision with a known price: no bars in the period?")
     times = equity["time"].astype("int64").to_numpy()
     ours = equity_metrics(times, equity["equity"].to_numpy(), cash)
     prices = equity["price"].to_numpy()
