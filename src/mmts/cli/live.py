@@ -78,6 +78,10 @@ def add_commands(commands: Any) -> None:
     sim.set_defaults(handler=_sim_exchange)
 
 
+#: Exchanges whose accounts ``--live`` can trade (spot; futures positions are not supported).
+LIVE_EXCHANGES = ("binance", "mexc")
+
+
 def _connection_args(parser: Any) -> None:
     """Where to connect and for how long (``live`` and ``record``)."""
     parser.add_argument("--exchange", default="binance", choices=list(ENDPOINTS),
@@ -94,6 +98,12 @@ def _urls(args: argparse.Namespace) -> tuple[str, str]:
 
 def _live(args: argparse.Namespace) -> int:
     import asyncio
+
+    if args.live and args.exchange not in LIVE_EXCHANGES:
+        raise MmtsError(
+            f"--live trades spot accounts only ({', '.join(LIVE_EXCHANGES)}): {args.exchange} "
+            "futures positions are not supported yet; run it as --paper"
+        )
 
     from mmts.live.session import LiveConfig, LiveSession
     from mmts.models.experiment import load_experiment

@@ -147,3 +147,15 @@ def test_live_against_a_port_where_nothing_listens_says_so(
     assert code == 2
     err = capsys.readouterr().err
     assert f"cannot reach binance at http://127.0.0.1:{port}" in err and "Traceback" not in err
+
+
+def test_live_money_on_futures_is_refused_before_asking_for_yes(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_prompt(prompt: str = "") -> str:
+        raise AssertionError("asked for confirmation of something it cannot do")
+
+    monkeypatch.setattr("builtins.input", no_prompt)
+    assert main(["live", "--exchange", "binanceusdm", "--live"]) == 2
+    err = capsys.readouterr().err
+    assert "--live trades spot accounts only (binance, mexc): binanceusdm" in err
