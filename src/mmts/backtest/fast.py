@@ -78,7 +78,8 @@ def _pack(table: dict[int, Outputs], times: np.ndarray) -> dict[str, Any]:
     each output is the expert's first one (name, type, version, symbol).
     """
     names = sorted({n for outputs, _ in table.values() for n in outputs})
-    packed: dict[str, Any] = {"failures": {t: f for t, (_, f) in table.items() if f}, "experts": {}}
+    packed: dict[str, Any] = {"failures": {t: f for t, (_, f) in table.items() if f}, "experts": {},
+                              "names": names}  # fmt: skip
     for name in names:
         outs = [table[int(t)][0].get(name) for t in times]
         ok = np.array([o is not None for o in outs])
@@ -108,6 +109,10 @@ def _unpack(packed: dict[str, Any], times: np.ndarray) -> dict[int, Outputs]:
     table: dict[int, Outputs] = {
         int(t): ({}, dict(packed["failures"].get(int(t), {}))) for t in times
     }
+    for name in packed["names"]:  # an expert with no output anywhere in the slice: None each time
+        if name not in packed["experts"]:
+            for t in times:
+                table[int(t)][0][name] = None
     for name, cols in packed["experts"].items():
         template = cols["template"]
         for i, t in enumerate(times):

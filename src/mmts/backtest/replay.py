@@ -33,7 +33,7 @@ def _bar_events(
 
 
 def _book_events(
-    store: Any, symbol: str, lo: int, hi: int
+    store: Any, symbol: str, lo: int, hi: int, stale_ns: int
 ) -> Iterator[tuple[int, int, int, Event]]:
     try:
         replay, rows = store.book_replay(symbol, hi + 1)
@@ -41,10 +41,11 @@ def _book_events(
         return
     codes, times = replay.log_code, replay.log_ts
     start = int(np.searchsorted(times, lo))
-    if start > 0:
+    if start > 0 and lo - int(times[start - 1]) <= stale_ns:
         # Joining a recorded book midway: hand over the book as replayed up to ``lo`` as one
-        # snapshot (what a live session gets from REST), so the period needs no earlier event.
-        yield from _book_at(store, symbol, lo)
+        # snapshot (what a live session gets from REST), stamped with its last event's time so
+        # that it goes stale exactly when that book would.
+        yield from _book_at(store, symbol, lo, int(times[start - 1]))
     for j in range(start, codes.shape[0]):
         code, ts = int(codes[j]), int(times[j])
         if code >= 0:
@@ -55,15 +56,15 @@ def _book_events(
         yield ts, 1, 0, event
 
 
-def _book_at(store: Any, symbol: str, at: int) -> Iterator[tuple[int, int, int, Event]]:
-    """Yield the book replayed from every row received before ``at``, as a snapshot at ``at``."""
+def _book_at(store: Any, symbol: str, at: int, stamp: int) -> Iterator[tuple[int, int, int, Event]]:
+    """Yield the book replayed from the rows received before ``at`` as a snapshot at ``stamp``."""
     before, _ = store.book_replay(symbol, at)
-    yield at, 1, 0, BookEvent(at, LOG_RESET)
+    yield stamp, 1, 0, BookEvent(stamp, LOG_RESET)
     for side, sign in ((0, 1), (1, -1)):  # bids, asks (book rows: +1 bid, -1 ask)
         prices, qtys = before.levels(side, 1 << 30)
         for price, qty in zip(prices.tolist(), qtys.tolist(), strict=True):
-            yield at, 1, 0, BookEvent(at, 0, sign, price, qty)
-    yield at, 1, 0, BookEvent(at, LOG_SYNCED if before.valid else LOG_INVALIDATE)
+            yield stamp, 1, 0, BookEvent(stamp, 0, sign, price, qty)
+    yield stamp, 1, 0, BookEvent(stamp, LOG_SYNCED if before.valid else LOG_INVALIDATE)
 
 
 def replay_events(store: Any, features: FeatureConfig, start: object, end: object,
@@ -86,6 +87,7 @@ def replay_events(store: Any, features: FeatureConfig, start: object, end: objec
         first = lo - (features.frames + 1) * timeframe_ns(tf) if warmup_bars else lo
         streams.append(_bar_events(store, symbol, tf, first, hi, rank))
     book_from = lo - features.frames * 10**9
-    streams.append(_book_events(store, features.primary_symbol, book_from, hi))
+    stale_ns = int(features.book_stale_s * 10**9)
+    streams.append(_book_events(store, features.primary_symbol, book_from, hi, stale_ns))
     for _, _, _, event in heapq.merge(*streams, key=lambda item: (item[0], item[1], item[2])):
         yield event

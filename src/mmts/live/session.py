@@ -405,7 +405,7 @@ class LiveSession:
             if runtime.last_data > 0
             else "--"
         )
-        price = runtime._decision_price()
+        price = runtime.decision_price(runtime.last_data)
         pnl = (
             runtime.portfolio.equity(price) - self.trading.backtest.initial_cash
             if np.isfinite(price)

@@ -30,6 +30,18 @@ class Action(IntEnum):
 #: Class index → name, in class order.
 ACTION_NAMES = tuple(a.name for a in Action)
 
+#: How ``left_out`` names an expert that had nothing to decide on (see :class:`InputUnavailable`).
+NO_USABLE_INPUT = "no usable input"
+
+
+class InputUnavailable(Exception):
+    """An expert's input is entirely masked: it has no opinion, and must not vote HOLD.
+
+    An expert raises it (say, the order-book rule on history without a book); the runtime then
+    leaves the expert out of that decision's mixture (``left_out``), so its weight reflects
+    only decisions it could make.
+    """
+
 
 @dataclass(frozen=True)
 class ModelOutput:

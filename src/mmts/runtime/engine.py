@@ -32,7 +32,7 @@ from mmts.execution.portfolio import Portfolio
 from mmts.execution.venue import Fill, Order
 from mmts.features.inputs import ModelInput, with_model_outputs
 from mmts.features.inputs_stream import ModelInputBuilder
-from mmts.models.output import Action, ModelOutput
+from mmts.models.output import NO_USABLE_INPUT, Action, InputUnavailable, ModelOutput
 from mmts.strategy.moe import ExpertRecord, MixtureOfExperts
 from mmts.strategy.risk import Market, RiskConfig, RiskState, assess
 
@@ -73,6 +73,9 @@ def run_expert(name: str, expert: Any, base: ModelInput, outputs: dict[str, Mode
                 raise RuntimeError(f"upstream {missing} produced no output")
             x = with_model_outputs(base, {u: outputs[u].to_slot(slot) for u in upstream})  # type: ignore[union-attr]
         outputs[name] = expert.predict(x)
+    except InputUnavailable as e:
+        failures[name] = f"{NO_USABLE_INPUT}: {e}"
+        outputs[name] = None
     except Exception as e:  # noqa: BLE001 - an expert failing must not stop trading
         failures[name] = f"{type(e).__name__}: {e}"
         outputs[name] = None
@@ -244,11 +247,17 @@ class Runtime:
                 outcome = Action.HOLD
             self.moe.resolve(when, outcome)
 
-    def _decision_price(self) -> float:
-        """Return the book's mid when a valid book is known, else the last primary close."""
-        bid, ask = self.builder.cob.best()
-        if np.isfinite(bid) and np.isfinite(ask):
-            return (bid + ask) / 2.0
+    def decision_price(self, t: int) -> float:
+        """Return the mid of a valid, fresh book at ``t``, else the last primary close.
+
+        A book with no event for ``book_stale_s`` (a recording that ended, a silent feed) is not
+        the market at ``t``: its features are unknown, and so is its mid.
+        """
+        cob = self.builder.cob
+        if t - cob.last_ts <= cob.stale_ns:
+            bid, ask = cob.best()
+            if np.isfinite(bid) and np.isfinite(ask):
+                return (bid + ask) / 2.0
         return self.price
 
     def _decide(self, t: int) -> None:
@@ -261,7 +270,7 @@ class Runtime:
             return
         outputs, failures = self.outputs_at(t) if self.outputs_at else self._expert_outputs(t)
         decision = self.moe.decide(t, outputs, failures)
-        price = self._decision_price()
+        price = self.decision_price(t)
         if np.isfinite(price):
             self.decision_prices.append(price)
             self.unresolved.append((t, price))

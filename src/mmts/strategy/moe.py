@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from mmts.core.settings import check_settings, option
-from mmts.models.output import Action, ModelOutput
+from mmts.models.output import NO_USABLE_INPUT, Action, ModelOutput
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,9 @@ class MixtureOfExperts:
             else:
                 usable[name] = out
         for name, reason in left_out.items():
-            log.warning("expert %s left the mixture at %d: %s", name, time, reason)
+            # Routine on history without a book: not worth a warning per decision.
+            level = logging.DEBUG if reason.startswith(NO_USABLE_INPUT) else logging.WARNING
+            log.log(level, "expert %s left the mixture at %d: %s", name, time, reason)
         weights = self.weights(sorted(usable))
         probs = np.zeros(3)
         for name, out in usable.items():

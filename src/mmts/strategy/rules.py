@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from mmts.features.inputs import ModelInput
-from mmts.models.output import Action, ModelOutput
+from mmts.models.output import Action, InputUnavailable, ModelOutput
 from mmts.models.registry import register_model_type
 
 
@@ -26,7 +26,8 @@ def _output(
 class ImbalanceRule:
     """BUY when the latest ``window_s`` book-imbalance MA exceeds ``threshold``, SELL below -it.
 
-    HOLD otherwise or without a book; confidence grows with the imbalance.
+    HOLD otherwise; confidence grows with the imbalance. Without a book it has no opinion
+    (:class:`InputUnavailable`: it leaves the mixture instead of voting HOLD).
     """
 
     model_type = "rule_imbalance"
@@ -43,7 +44,7 @@ class ImbalanceRule:
             )
         mask = x.masks["imbalance"]
         if not mask.any():
-            return _output(self.name, self.model_type, x, Action.HOLD, 0.0)
+            raise InputUnavailable("no order book in the input (the imbalance block is masked)")
         value = float(
             x.blocks["imbalance"][np.flatnonzero(mask)[-1], 1 + windows.index(self.window_s)]
         )
@@ -73,7 +74,10 @@ class MovingAverageRule:
         mask = x.masks[f"ohlcv_{self.timeframe}"]
         closes = block[mask, 3].astype(np.float64)  # log(close / latest close)
         if closes.shape[0] < self.slow:
-            return _output(self.name, self.model_type, x, Action.HOLD, 0.0)
+            raise InputUnavailable(
+                f"{closes.shape[0]} {self.timeframe} closes in the input; the slow average needs "
+                f"{self.slow}"
+            )
         gap = float(closes[-self.fast :].mean() - closes[-self.slow :].mean())
         strength = min(abs(gap) / 0.002, 1.0)  # 0.2 % apart counts as certain
         return _output(

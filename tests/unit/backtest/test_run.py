@@ -63,6 +63,13 @@ def test_run_folder_and_byte_identical_rerun(experiment: str, tmp_path: Path,
                 "profit_factor", "turnover", "fees", "exposure", "trades", "annual_return"):  # fmt: skip
         assert key in first["metrics"], key
     assert "total_return" in first["metrics"]["buy_and_hold"]
+    # No order book in this period: the book rule has no opinion and leaves every decision's
+    # mixture (it used to vote HOLD and take half the weight).
+    left_out = decisions["left_out"].map(json.loads)
+    weights = decisions["expert_weights"].map(json.loads)
+    assert all(lo["imbalance"].startswith("no usable input: no order book") for lo in left_out)
+    assert all("imbalance" not in w for w in weights)
+    assert all(w.get("ma_cross") == 1.0 for w in weights.iloc[200:])  # after its 100-bar warm-up
     second = Path(_run(experiment, tmp_path / "b", capsys)["run_dir"])
     for name in (
         "orders.parquet",

@@ -164,3 +164,27 @@ def _experiment() -> Any:
 
     exp = load_experiment()
     return dataclasses.replace(exp, features=CFG)
+
+
+def test_past_the_recorded_book_decisions_price_at_the_bars_not_the_stale_mid(
+    sample_store_path: Any,
+) -> None:
+    store = open_store(sample_store_path)
+    start, end = to_ns("2024-08-09T00:04:00Z") or 0, to_ns("2024-08-09T00:09:00Z") or 0
+    rt = Runtime(RuntimeConfig(decision_every_ns=10 * 10**9, horizon_ns=60 * 10**9), CFG,
+                 {"ma_cross": MovingAverageRule()}, MixtureOfExperts(MoeConfig()), RiskConfig(),
+                 SimulatedVenue(), Portfolio(cash=10_000.0), start=start)  # fmt: skip
+    for event in replay_events(store, CFG, start, end):
+        rt.feed(event)
+    rt.finish(end)
+    last_book = int(store.book_events("ETH/USDT")["local_ts"][-1])  # 00:05:04.53
+    closes = store.bars("ETH/USDT", "1m", start="2024-08-09T00:00:00Z", end="2024-08-09T00:10:00Z")
+    close_at = {
+        int(t) + 60 * 10**9: c for t, c in zip(closes.index.asi8, closes["close"], strict=True)
+    }
+    for d in rt.decisions:
+        if d["time"] <= last_book + CFG.book_stale_s * 10**9:
+            continue  # the book's mid while it is fresh
+        latest = max(t for t in close_at if t <= d["time"])
+        assert d["price"] == close_at[latest], d["time"]  # the last 1 m close, not the old mid
+    assert sum(d["time"] > last_book + 5 * 10**9 for d in rt.decisions) >= 20

@@ -8,7 +8,7 @@ import pytest
 from mmts.config import FeatureConfig
 from mmts.data import open_store
 from mmts.features import model_input
-from mmts.models.output import Action, ModelOutput
+from mmts.models.output import Action, InputUnavailable, ModelOutput
 from mmts.strategy.moe import MixtureOfExperts, MoeConfig
 from mmts.strategy.rules import ImbalanceRule, MovingAverageRule
 
@@ -72,7 +72,8 @@ def test_rule_experts_read_the_standardized_input(sample_store_path) -> None:
     without = model_input(store, "2024-08-20T00:00:00Z", cfg)
     imbalance = ImbalanceRule(threshold=0.0)
     assert imbalance.predict(with_book).action in (Action.BUY, Action.SELL)
-    assert imbalance.predict(without).action is Action.HOLD
+    with pytest.raises(InputUnavailable, match="no order book"):  # no opinion, not a HOLD vote
+        imbalance.predict(without)
     ma = MovingAverageRule()
     out = ma.predict(without)
     closes = without.blocks["ohlcv_1m"][without.masks["ohlcv_1m"], 3]
