@@ -98,12 +98,15 @@ def _evaluate(args: argparse.Namespace) -> int:
     checkpoints = _checkpoints(args, exp)
     models, notes = load_active_models(checkpoints.root, exp.features, checkpoints.keep,
                                       experiment=exp)  # fmt: skip
+    # The experiment's own data: its training segment fits the logistic baseline, and its test
+    # segment is the default period; --store may hold other (say, later) data to evaluate on.
+    train_store = open_store(exp.store, must_exist=True)
     start, end = args.start, args.end
     if start is None or end is None:
-        ranges = prepare(store, exp).ranges()["test"]
+        ranges = prepare(train_store, exp).ranges()["test"]
         start = start or ranges[0]
         end = end or exp.data.end
-    report = evaluate(store, exp, start, end, models)
+    report = evaluate(store, exp, start, end, models, train_store=train_store)
     if notes:
         report.setdefault("warnings", []).extend(notes)
     if not models:

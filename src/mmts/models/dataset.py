@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from mmts.core.time import to_ns
+from mmts.core.time import iso, to_ns
 from mmts.core.timeframes import timeframe_ns
 from mmts.features.history import InputHistory
 from mmts.features.inputs import ModelInput
@@ -50,6 +50,11 @@ def label_decisions(store: Any, exp: Experiment, start: object, end: object) -> 
     symbol = exp.features.primary_symbol
     bars = store.bars(symbol, tf, start=lo - step, end=hi + (exp.labels.horizon + 1) * step)
     opens = bars.index.as_unit("ns").asi8
+    if opens.shape[0] == 0:
+        raise ValueError(
+            f"no {symbol} {tf} bars in {iso(lo)} .. {iso(hi)} in store "
+            f"{str(getattr(store, 'root', store))!r}: no decision to label there"
+        )
     closes = bars["close"].to_numpy(np.float64)
     fwd = forward_returns(opens, closes, step, exp.labels.horizon)
     times = decision_grid(lo, hi, exp.decision_step)

@@ -50,8 +50,13 @@ def _inputs(history: InputHistory, times: np.ndarray) -> list[ModelInput]:
 
 
 def evaluate(store: Any, exp: Experiment, start: object, end: object,
-             models: dict[str, Any], *, batch: int = 256) -> dict[str, Any]:  # fmt: skip
+             models: dict[str, Any], *, batch: int = 256,
+             train_store: Any = None) -> dict[str, Any]:  # fmt: skip
     """Evaluate ``models`` (name → predictor with ``predict_batch``) and the baselines.
+
+    ``store`` holds the evaluated period; the logistic baseline is fitted on the experiment's
+    training segment in ``train_store`` (default: the experiment's own ``store``), so a store
+    of newly imported later months evaluates models trained on the bundled data.
 
     A predictor with an ``upstream`` tuple (the DQN reads the CNN) gets inputs whose
     ``model_outputs`` slots hold those models' outputs for the same decision; stateful ones
@@ -115,7 +120,17 @@ def evaluate(store: Any, exp: Experiment, start: object, end: object,
     out["baselines"]["flat"] = trading_metrics(
         np.full(n, int(Action.HOLD)), labels, period.prices, exp
     )
-    train = prepare(store, exp).train
+    if train_store is None:
+        from mmts.data import open_store
+
+        train_store = open_store(exp.store, must_exist=True)
+    try:
+        train = prepare(train_store, exp).train
+    except ValueError as e:
+        raise ValueError(
+            f"the logistic baseline is fitted on the experiment's training segment, which is "
+            f"missing: {e}"
+        ) from e
     train_times = train.decisions.times[train.index]
     overlap = (train_times >= period.times[0]) & (train_times <= period.times[-1])
     if overlap.any():

@@ -181,3 +181,32 @@ def test_retraining_never_takes_the_active_checkpoint_away(
     assert seen == [True, True]
     assert second["best"] == first["best"]  # same seed, data and config: the same checkpoint
     assert not list((root / "cnn" / ".staging").glob("*/*")), "staging is left empty"
+
+
+def test_evaluate_on_a_store_that_holds_only_later_data(
+    sample_store_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mmts.core.time import to_ns
+
+    experiment = str(_experiment(tmp_path, sample_store_path))  # trains on 08-12 .. 08-20
+    assert main(["train", "cnn", "--experiment", experiment, "--no-progress", "--json"]) == 0
+    capsys.readouterr()
+    # Newly imported months, the normal out-of-sample case: real bars from 08-21 on only.
+    sample, later = open_store(sample_store_path), open_store(tmp_path / "later")
+    cut = to_ns("2024-08-21T00:00:00Z")
+    for symbol in ("ETH/USDT", "BTC/USDT"):
+        for kind in ("bars_1m", "bars_1h", "bars_1d"):
+            later.write("binance", symbol, kind, sample.read("binance", symbol, kind, cut, None))
+    args = ["evaluate", "--experiment", experiment, "--store", str(tmp_path / "later"),
+            "--start", "2024-08-22T00:00:00Z", "--end", "2024-08-24T00:00:00Z", "--json"]  # fmt: skip
+    assert main(args) == 0, capsys.readouterr().err
+    report = json.loads(capsys.readouterr().out)
+    assert report["period"]["decisions"] == 2 * 24 * 4 and "logistic" in report["baselines"]
+    # Where the experiment's own (training) data is missing, it says which.
+    Path(experiment).write_text(
+        Path(experiment).read_text().replace(str(sample_store_path), str(tmp_path / "later"))
+    )
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "fitted on the experiment's training segment, which is missing" in err
+    assert "no ETH/USDT 1m bars in 2024-08-12T00:00:00Z .. 2024-08-20T00:00:00Z" in err
