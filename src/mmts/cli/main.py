@@ -130,6 +130,8 @@ def _data_info(args: argparse.Namespace) -> int:
     for e in entries:
         gaps = e["gaps"]
         note = f"  gaps: {len(gaps)}" if isinstance(gaps, list) and gaps else ""
+        if e.get("derived_from"):
+            note += f"  (derived from {e['derived_from']} on read)"
         print(
             f"{e['exchange']:<8} {e['market']:<7} {e['symbol']:<16} {e['kind']:<8} "
             f"{e['start']} .. {e['end']}  {e['rows']} rows{note}"

@@ -67,11 +67,13 @@ def complete_bars_from_trades(trades: np.ndarray, step_ns: int) -> np.ndarray:
     return np.concatenate(parts)
 
 
-def resample_records(bars: np.ndarray, step_ns: int, *, complete_only: bool = True) -> np.ndarray:
+def resample_records(bars: np.ndarray, step_ns: int, *, complete_only: bool = True,
+                     source_step_ns: int | None = None) -> np.ndarray:  # fmt: skip
     """Resample sorted ``bar_dt`` records to ``step_ns``.
 
-    With ``complete_only`` a bar is kept only if every source bar of its interval is present
-    (the source step is the smallest spacing between source bars).
+    With ``complete_only`` a bar is kept only if every source bar of its interval is present;
+    the source step is ``source_step_ns`` when given (it should be: a lone source bar says
+    nothing of its own length), else the smallest spacing between source bars.
     """
     if bars.shape[0] == 0:
         return bars.copy()
@@ -84,7 +86,10 @@ def resample_records(bars: np.ndarray, step_ns: int, *, complete_only: bool = Tr
     out["volume"], out["trades"] = v, n
     if complete_only:
         gaps = np.diff(bars["ts"])
-        source_step = int(gaps[gaps > 0].min()) if np.any(gaps > 0) else step_ns
+        if source_step_ns is not None:
+            source_step = int(source_step_ns)
+        else:
+            source_step = int(gaps[gaps > 0].min()) if np.any(gaps > 0) else step_ns
         out = out[src == step_ns // source_step]
     return out
 

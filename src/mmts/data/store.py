@@ -37,8 +37,8 @@ from mmts.core.files import write_atomically
 from mmts.core.schema import EVENT_DTYPES, NO_ID, NO_TS, bar_dt, gap_dt
 from mmts.core.symbols import market_of, path_to_symbol, symbol_to_path
 from mmts.core.time import iso, to_ns
-from mmts.core.timeframes import NS_PER_SECOND, timeframe_ns
-from mmts.data.bars import records_to_frame
+from mmts.core.timeframes import NS_PER_SECOND, STANDARD_TIMEFRAMES, timeframe_ns
+from mmts.data.bars import records_to_frame, resample_records
 from mmts.data.book_replay import BookReplay, sync_book
 
 _MINUTE_NS = 60 * NS_PER_SECOND
@@ -343,7 +343,10 @@ class Store:
         Parameters
         ----------
         symbol : unified symbol, e.g. ``'ETH/USDT'``.
-        timeframe : ``'1s'``, ``'1m'``, ``'1h'``, ``'1d'`` (any stored ``bars_<tf>``).
+        timeframe : ``'1s'``, ``'1m'``, ``'1h'``, ``'1d'``, ...: a stored ``bars_<tf>``, or derived
+            on read from the coarsest stored finer timeframe that divides it (complete
+            intervals only: an hour missing a minute is no 1 h bar), so a store of 1 m klines
+            also serves 1 h and 1 d.
         start, end : ISO strings, Timestamps or int ns; naive times are UTC; end is exclusive.
         exchange : needed only when several exchanges hold the symbol.
         with_trades : add the ``trades`` count column (-1 where the source did not say).
@@ -352,11 +355,56 @@ class Store:
         -------
         DataFrame indexed by bar open time (UTC), columns ``open high low close volume``.
         """
+        return records_to_frame(
+            self.bar_records(symbol, timeframe, start, end, exchange=exchange),
+            with_trades=with_trades,
+        )
+
+    def bar_source(
+        self, symbol: str, timeframe: str, exchange: str | None = None
+    ) -> tuple[str, str]:
+        """Return ``(exchange, stored timeframe)`` that serves ``timeframe`` bars of ``symbol``.
+
+        The timeframe itself when stored, else the coarsest stored one that divides it.
+        """
         kind = f"bars_{timeframe}"
         kind_dtype(kind)
-        ex = self.resolve_exchange(symbol, kind, exchange)
-        records = self.read(ex, symbol, kind, to_ns(start), to_ns(end))
-        return records_to_frame(records, with_trades=with_trades)
+        if self.exchanges_for(symbol, kind) or (
+            exchange is not None and self.partitions(exchange, symbol, kind)
+        ):
+            return self.resolve_exchange(symbol, kind, exchange), timeframe
+        step = timeframe_ns(timeframe)
+        finer = sorted(
+            (timeframe_ns(k.kind.removeprefix("bars_")), k.kind.removeprefix("bars_"))
+            for k in self.streams()
+            if k.symbol == symbol and k.kind.startswith("bars_")
+            and (exchange is None or k.exchange == exchange)
+            and timeframe_ns(k.kind.removeprefix("bars_")) < step
+            and step % timeframe_ns(k.kind.removeprefix("bars_")) == 0
+        )  # fmt: skip
+        if not finer:
+            return self.resolve_exchange(symbol, kind, exchange), timeframe  # names what is there
+        source = finer[-1][1]
+        return self.resolve_exchange(symbol, f"bars_{source}", exchange), source
+
+    def bar_records(self, symbol: str, timeframe: str, start: object = None, end: object = None,
+                    *, exchange: str | None = None) -> np.ndarray:  # fmt: skip
+        """Return ``bar_dt`` records of :meth:`bars` (stored, or derived on read)."""
+        ex, source = self.bar_source(symbol, timeframe, exchange)
+        lo, hi = to_ns(start), to_ns(end)
+        if source == timeframe:
+            return self.read(ex, symbol, f"bars_{timeframe}", lo, hi)
+        step = timeframe_ns(timeframe)
+        rows = self.read(ex, symbol, f"bars_{source}", None if lo is None else lo // step * step,
+                         None if hi is None else -(-hi // step) * step)  # fmt: skip
+        derived = resample_records(rows, step, source_step_ns=timeframe_ns(source))
+        keep = np.ones(derived.shape[0], bool)
+        if lo is not None:
+            keep &= derived["ts"] >= lo
+        if hi is not None:
+            keep &= derived["ts"] < hi
+        out: np.ndarray = derived[keep]
+        return out
 
     def trades(
         self, symbol: str, start: object = None, end: object = None, *, exchange: str | None = None
@@ -560,10 +608,14 @@ class Store:
 
         ``start``/``end`` are the first and last time (bar open time for bars, receive time for
         events) as ISO-8601 UTC. ``gaps`` lists missing bars (for bar kinds) or update-id gaps
-        (for ``book``), each with ``start`` and ``end`` (``null`` if never repaired).
+        (for ``book``), each with ``start`` and ``end`` (``null`` if never repaired). A standard
+        timeframe (1m, 1h, 1d) that is not stored but served from a finer one (:meth:`bars`) is
+        listed too, with ``derived_from`` naming the stored kind.
         """
         out: list[dict[str, object]] = []
-        for key in self.streams():
+        keys = self.streams()
+        stored = {(k.exchange, k.symbol, k.kind) for k in keys}
+        for key in keys:
             if key.kind == "gaps" or key.kind.startswith("features_"):
                 continue
             field = time_field(key.kind)
@@ -581,6 +633,26 @@ class Store:
                 "gaps": self._gaps_for(key, times),
             }
             out.append(entry)
+        for exchange, symbol in sorted(
+            {(k.exchange, k.symbol) for k in keys if k.kind.startswith("bars_")}
+        ):
+            for tf in STANDARD_TIMEFRAMES:
+                if (exchange, symbol, f"bars_{tf}") in stored:
+                    continue
+                try:
+                    _, source = self.bar_source(symbol, tf, exchange)
+                except UnknownSymbolError:
+                    continue  # nothing finer is stored either
+                times = self.bar_records(symbol, tf, exchange=exchange)["ts"]
+                if times.shape[0] == 0:
+                    continue
+                key = StreamKey(exchange, symbol, f"bars_{tf}")
+                out.append({
+                    "exchange": exchange, "market": key.market, "symbol": symbol, "kind": key.kind,
+                    "start": iso(int(times.min())), "end": iso(int(times.max())),
+                    "rows": int(times.shape[0]), "gaps": self._gaps_for(key, times),
+                    "derived_from": f"bars_{source}",
+                })  # fmt: skip
         return out
 
     def _read_column(self, key: StreamKey, column: str) -> np.ndarray:

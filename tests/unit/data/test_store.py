@@ -90,8 +90,9 @@ def test_read_range_is_half_open_and_prunes_partitions(tmp_path: Path) -> None:
 def test_unknown_symbol_error_says_what_is_there(tmp_path: Path) -> None:
     store = Store(tmp_path)
     store.write("binance", "BTC/USDT", "bars_1m", _bars(0, 3))
-    with pytest.raises(UnknownSymbolError, match=r"no bars_1h for BTC/USDT.*binance:bars_1m"):
-        store.bars("BTC/USDT", "1h")
+    assert store.bars("BTC/USDT", "1h").empty  # derivable from 1 m, but no hour is whole
+    with pytest.raises(UnknownSymbolError, match=r"no bars_1s for BTC/USDT.*binance:bars_1m"):
+        store.bars("BTC/USDT", "1s")  # nothing finer to build seconds from
     with pytest.raises(UnknownSymbolError, match=r"symbols \['BTC/USDT'\]"):
         store.bars("ETH/USDT", "1m")
 
@@ -154,3 +155,60 @@ def test_a_book_asked_for_past_its_last_event_is_stale(sample_store_path: Path) 
     anyway = store.book("ETH/USDT", "2024-08-20T00:00:00Z", stale_after_s=None)
     for a, b in zip(fresh, anyway, strict=True):
         pd.testing.assert_frame_equal(a, b)
+
+
+@pytest.fixture
+def minutes_only(sample_store_path: Path, tmp_path: Path) -> Store:
+    """The bundled store's real 1 m klines alone (what a user who imports 1 m klines has)."""
+    import shutil
+
+    for symbol_dir in (sample_store_path / "binance").iterdir():
+        shutil.copytree(
+            symbol_dir / "bars_1m", tmp_path / "m" / "binance" / symbol_dir.name / "bars_1m"
+        )
+    return open_store(tmp_path / "m")
+
+
+def test_hours_and_days_are_derived_from_stored_minutes(
+    minutes_only: Store, sample_store_path: Path
+) -> None:
+    sample = open_store(sample_store_path)
+    derived = minutes_only.bars("ETH/USDT", "1h", start="2024-08-01", end="2024-08-10")
+    stored = sample.bars("ETH/USDT", "1h", start="2024-08-01", end="2024-08-10")  # Binance's own
+    assert len(derived) == len(stored) == 9 * 24
+    pd.testing.assert_frame_equal(derived.drop(columns="volume"), stored.drop(columns="volume"))
+    np.testing.assert_allclose(derived["volume"], stored["volume"], rtol=1e-9)
+    days = minutes_only.bars("ETH/USDT", "1d", start="2024-08-01", end="2024-08-10")
+    pd.testing.assert_frame_equal(
+        days.drop(columns="volume"),
+        sample.bars("ETH/USDT", "1d", start="2024-08-01", end="2024-08-10").drop(columns="volume"),
+    )
+    # A start inside an hour: that hour is not whole in [start, end), so it is not served.
+    inside = minutes_only.bars(
+        "ETH/USDT", "1h", start="2024-08-01T00:30:00Z", end="2024-08-01T03:00:00Z"
+    )
+    assert [str(t) for t in inside.index] == [
+        "2024-08-01 01:00:00+00:00",
+        "2024-08-01 02:00:00+00:00",
+    ]
+
+
+def test_an_hour_missing_a_minute_is_no_hour(minutes_only: Store, tmp_path: Path) -> None:
+    rows = minutes_only.read(
+        "binance", "ETH/USDT", "bars_1m", to_ns("2024-08-01"), to_ns("2024-08-01T03:00:00Z")
+    )
+    holed = open_store(tmp_path / "holed")
+    holed.write("binance", "ETH/USDT", "bars_1m", np.delete(rows, 61))  # 01:01 is missing
+    hours = holed.bars("ETH/USDT", "1h")
+    assert [str(t) for t in hours.index] == [
+        "2024-08-01 00:00:00+00:00",
+        "2024-08-01 02:00:00+00:00",
+    ]
+
+
+def test_info_says_which_timeframes_are_derived(minutes_only: Store) -> None:
+    entries = {(e["symbol"], e["kind"]): e for e in minutes_only.info()}
+    assert "derived_from" not in entries[("ETH/USDT", "bars_1m")]
+    assert entries[("ETH/USDT", "bars_1h")]["derived_from"] == "bars_1m"
+    assert entries[("ETH/USDT", "bars_1d")]["derived_from"] == "bars_1m"
+    assert ("ETH/USDT", "bars_1s") not in entries  # nothing finer to build seconds from

@@ -100,3 +100,29 @@ def test_validator_names_block_and_shapes(sample: Store) -> None:
     wrong_type = replace(x, blocks={**x.blocks, "anchors": x.blocks["anchors"].astype(np.float64)})
     with pytest.raises(InvalidModelInput, match="dtype float64; expected float32"):
         validate(wrong_type)
+
+
+def test_a_store_of_1m_klines_gives_full_1h_frames_batch_and_step(
+    sample: Store, tmp_path: Path
+) -> None:
+    from mmts.backtest.replay import replay_events
+    from mmts.config import FeatureConfig
+    from mmts.core.events import BarEvent
+    from mmts.features.inputs_stream import ModelInputBuilder
+
+    minutes = open_store(tmp_path / "m")
+    _copy_until(sample, minutes, to_ns("2024-08-25") or 0, {"bars_1m"})
+    at = "2024-08-20T00:00:00Z"
+    derived, stored = model_input(minutes, at), model_input(sample, at)
+    assert derived.masks["ohlcv_1h"].all()  # 300 whole hours, built from the minutes
+    np.testing.assert_allclose(derived.blocks["ohlcv_1h"], stored.blocks["ohlcv_1h"], rtol=1e-6)
+    # The step driver gets the same hours as events (replay reads bars the same way).
+    cfg = FeatureConfig(tick={"ETH/USDT": 0.01})
+    builder = ModelInputBuilder(cfg)
+    t = to_ns(at) or 0
+    for event in replay_events(minutes, cfg, t, t):
+        if isinstance(event, BarEvent):
+            builder.on_bar(event.symbol, event.timeframe, event.open_ns, event.ohlcv)
+    step = builder.build(t, outputs={})
+    np.testing.assert_array_equal(step.blocks["ohlcv_1h"], derived.blocks["ohlcv_1h"])
+    np.testing.assert_array_equal(step.masks["ohlcv_1d"], derived.masks["ohlcv_1d"])
