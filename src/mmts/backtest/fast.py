@@ -28,6 +28,10 @@ from mmts.runtime.engine import run_expert
 
 Outputs = tuple[dict[str, ModelOutput | None], dict[str, str]]
 
+#: Decisions per batch: inputs built, and networks run, this many at a time. Small batches stay
+#: in cache (measured by ``benchmarks/bench_backtest.py``; see the README).
+FAST_BATCH = 32
+
 
 def _upstream(expert: Any) -> tuple[str, ...]:
     return tuple(getattr(expert, "upstream", ()))

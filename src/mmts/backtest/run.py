@@ -8,16 +8,20 @@ byte-identical orders, fills, decisions, equity and metrics.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from mmts.backtest.fast import FAST_BATCH
 from mmts.backtest.metrics import equity_metrics, trade_metrics
 from mmts.backtest.replay import replay_events
 from mmts.backtest.report import write_report
@@ -48,40 +52,44 @@ def data_hash(store: Any, exp: Experiment, start: int, end: int) -> str:
 
 def run_backtest(store: Any, exp: Experiment, trading: TradingConfig, start: object, end: object,
                  *, out: str | Path | None = None, checkpoint_dir: str | Path | None = None,
-                 progress: bool = False) -> dict[str, Any]:  # fmt: skip
-    """Run the experiment's experts over ``[start, end]`` and write the run folder."""
+                 progress: bool = False, engine: str = "auto", workers: int | None = None,
+                 batch: int = FAST_BATCH) -> dict[str, Any]:  # fmt: skip
+    """Run the experiment's experts over ``[start, end]`` and write the run folder.
+
+    ``engine``: ``event`` runs every expert at every decision in the event loop; ``fast``
+    computes the experts' outputs first, in batches of ``batch`` in ``workers`` processes
+    (default: one per core), then runs the same event loop on them — same orders and fills
+    (tested); ``auto`` takes ``fast`` whenever every expert allows it (:func:`fast_engine_problem`).
+    """
     from mmts.models.train import git_commit
 
     lo, hi = to_ns(start), to_ns(end)
     if lo is None or hi is None or hi <= lo:
         raise ValueError(f"need start < end; were {start} and {end}")
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}; was {engine!r}")
     bt = trading.backtest
     experts, versions = build_experts(exp, trading, checkpoint_dir)
-    runtime = new_runtime(exp, trading, experts, start=lo)
-    started = time.perf_counter()
-    events = replay_events(store, exp.features, lo, hi, bt.fill_timeframe)
-    if progress:
-        from tqdm import tqdm
-
-        events = tqdm(events, desc="replay", unit=" events", mininterval=1.0)
-    n_events = 0
-    for event in events:
-        runtime.feed(event)
-        n_events += 1
-    runtime.finish(hi)
-    seconds = time.perf_counter() - started
+    problem = fast_engine_problem(experts)
+    if engine == "fast" and problem:
+        raise ValueError(f"the fast engine cannot run these experts: {problem}; use --engine event")
+    chosen = "event" if engine == "event" or problem else "fast"
+    with one_torch_thread():
+        runtime, n_events, seconds, timing = _replay(store, exp, trading, experts, lo, hi, chosen,
+                                                     workers, batch, progress)  # fmt: skip
     manifest = {
         "experiment": exp.to_dict(), "trading": json.loads(json.dumps(dataclasses.asdict(trading), default=list)),
         "data": {"store": str(getattr(store, "root", "")), "start": iso(lo), "end": iso(hi),
                  "hash": data_hash(store, exp, lo, hi)},
         "models": versions, "seed": exp.seed, "git_commit": git_commit(),
-        "costs": exp.costs.resolved(),
+        "costs": exp.costs.resolved(), "engine": chosen,
     }  # fmt: skip
     frames = runtime_frames(runtime)
     if frames["equity"].empty:
         raise ValueError(_why_no_decision(runtime, lo, hi, n_events))
     metrics = _metrics(frames, bt.initial_cash, exp)
     metrics["events"] = n_events
+    metrics["engine"] = chosen
     name = f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}_{exp.name}"
     run_dir = Path(out or bt.out) / name
     suffix = 1
@@ -99,7 +107,95 @@ def run_backtest(store: Any, exp: Experiment, trading: TradingConfig, start: obj
     except BaseException:
         shutil.rmtree(run_dir, ignore_errors=True)  # a failed run leaves no half-written folder
         raise
-    return {"run_dir": str(run_dir), "metrics": metrics, "seconds": round(seconds, 2)}
+    return {"run_dir": str(run_dir), "metrics": metrics, "seconds": round(seconds, 2),
+            "engine": chosen, "engine_note": problem if engine == "auto" and problem else "",
+            "timing": timing}  # fmt: skip
+
+
+#: The backtest engines (see :func:`run_backtest`).
+ENGINES = ("auto", "event", "fast")
+
+
+def fast_engine_problem(experts: dict[str, Any]) -> str:
+    """Say why the fast engine cannot compute these experts' outputs ahead (``""``: it can).
+
+    It can when every expert is stateless (its output depends only on the decision's input), or
+    keeps its state in a way it can score ahead and walk (``scores`` and ``walk``, the DQN).
+    """
+    stateful = [n for n, e in experts.items()
+                if (hasattr(e, "reset") or hasattr(e, "state"))
+                and not (hasattr(e, "scores") and hasattr(e, "walk"))]  # fmt: skip
+    if stateful:
+        return f"{', '.join(sorted(stateful))} keep state between decisions that cannot be scored ahead"
+    return ""
+
+
+def default_workers() -> int:
+    """Worker processes for the fast engine: one per core this process may use."""
+    import os
+
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+@contextlib.contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """Run networks with one torch intra-op thread, restored after.
+
+    One decision's networks are too small for more to help, and the fast engine's workers use
+    every core already.
+    """
+    import sys
+
+    if "torch" not in sys.modules:  # rule experts only: torch is never imported
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _replay(store: Any, exp: Experiment, trading: TradingConfig, experts: dict[str, Any],
+            lo: int, hi: int, engine: str, workers: int | None, batch: int,
+            progress: bool) -> tuple[Any, int, float, dict[str, Any]]:  # fmt: skip
+    """Replay ``[lo, hi]`` through a new runtime; return it, the events, seconds and timings.
+
+    The fast engine first computes every decision's expert outputs (``backtest.fast``); the
+    event loop then takes them from that table instead of running the experts.
+    """
+    started = time.perf_counter()
+    outputs_at = None
+    timing: dict[str, Any] = {}
+    if engine == "fast":
+        from mmts.backtest.fast import batch_outputs
+
+        step = exp.decision_step
+        times = np.arange(-(-lo // step) * step, hi + 1, step, dtype=np.int64)
+        n_workers = workers or default_workers()
+        table = batch_outputs(store, exp.features, experts, times, batch=batch, workers=n_workers)
+        outputs_at = table.__getitem__
+        timing.update(experts_s=round(time.perf_counter() - started, 2), workers=n_workers,
+                      batch=batch)  # fmt: skip
+    runtime = new_runtime(exp, trading, experts, start=lo, outputs_at=outputs_at)
+    loop_started = time.perf_counter()
+    events = replay_events(store, exp.features, lo, hi, trading.backtest.fill_timeframe)
+    if progress:
+        from tqdm import tqdm
+
+        events = tqdm(events, desc="replay", unit=" events", mininterval=1.0)
+    n_events = 0
+    for event in events:
+        runtime.feed(event)
+        n_events += 1
+    runtime.finish(hi)
+    timing["loop_s"] = round(time.perf_counter() - loop_started, 2)
+    return runtime, n_events, time.perf_counter() - started, timing
 
 
 def _why_no_decision(runtime: Any, lo: int, hi: int, n_events: int) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from mmts.core.files import json_text
@@ -25,6 +26,11 @@ def add_commands(commands: Any) -> None:
     bt.add_argument("--checkpoints", help="checkpoint folder (default: the experiment's)")
     bt.add_argument("--train-missing", action="store_true",
                     help="train the CNN/RL experts first when they have no checkpoint")  # fmt: skip
+    bt.add_argument("--engine", choices=["auto", "event", "fast"], default="auto",
+                    help="fast: the experts' outputs in batches on every core first, then the "
+                    "same event loop (same orders and fills); event: every expert at every "
+                    "decision; auto (default): fast whenever the experts allow it")  # fmt: skip
+    bt.add_argument("--workers", type=int, help="fast engine processes (default: one per core)")
     bt.add_argument("--no-progress", action="store_true", help="hide progress bars")
     bt.add_argument("--json", action="store_true", help='print {"run_dir": ..., "metrics": {...}}')
     bt.set_defaults(handler=_backtest)
@@ -59,13 +65,16 @@ def _backtest(args: argparse.Namespace) -> int:
         test = prepare(store, exp).ranges()["test"]
         start, end = start or test[0], end or test[1]
     result = run_backtest(store, exp, trading, start, end, out=args.out, checkpoint_dir=checkpoints,
-                          progress=not args.no_progress)  # fmt: skip
+                          progress=not args.no_progress, engine=args.engine, workers=args.workers)  # fmt: skip
+    if result["engine_note"]:
+        print(f"engine: event loop ({result['engine_note']})", file=sys.stderr)
     if args.json:
         print(json_text({"run_dir": result["run_dir"], "metrics": result["metrics"]}))
         return 0
     m, bh = result["metrics"], result["metrics"]["buy_and_hold"]
     print(
-        f"run {result['run_dir']} ({result['seconds']} s, {m['events']} events, {m['decisions']} decisions)"
+        f"run {result['run_dir']} ({result['seconds']} s, {result['engine']} engine, "
+        f"{m['events']} events, {m['decisions']} decisions)"
     )
     print(f"{'':<14}{'return':>9}{'sharpe':>8}{'max_dd':>8}{'trades':>7}{'fees':>9}")
     for name, row in (("strategy", m), ("buy-and-hold", bh)):

@@ -57,7 +57,8 @@ def build_experts(exp: Experiment, trading: TradingConfig, checkpoint_dir: str |
 
 
 def new_runtime(exp: Experiment, trading: TradingConfig, experts: dict[str, Any], *,
-                start: int | None, venue: Any = None, portfolio: Portfolio | None = None) -> Runtime:  # fmt: skip
+                start: int | None, venue: Any = None, portfolio: Portfolio | None = None,
+                outputs_at: Any = None) -> Runtime:  # fmt: skip
     """Build the runtime of ``exp`` with ``experts``; ``venue`` defaults to the simulated (paper) one."""
     bt = trading.backtest
     if venue is None:
@@ -67,7 +68,8 @@ def new_runtime(exp: Experiment, trading: TradingConfig, experts: dict[str, Any]
     runtime_cfg = RuntimeConfig(decision_every_ns=exp.decision_step, horizon_ns=exp.horizon_ns, costs=exp.costs,
                                 dead_zone=exp.labels.dead_zone, fill_timeframe=bt.fill_timeframe)  # fmt: skip
     return Runtime(runtime_cfg, exp.features, experts, MixtureOfExperts(trading.strategy), trading.risk,
-                   venue, portfolio or Portfolio(cash=bt.initial_cash), start=start)  # fmt: skip
+                   venue, portfolio or Portfolio(cash=bt.initial_cash), start=start,
+                   outputs_at=outputs_at)  # fmt: skip
 
 
 def runtime_frames(
