@@ -49,7 +49,8 @@ def tests_nojit(session: nox.Session) -> None:
     _install(session, "test")
     session.run(
         "pytest", "-p", "no:cacheprovider", "tests/unit/core", "tests/unit/data/test_binance_ws.py",
-        "tests/unit/data/test_bars.py", *session.posargs, env={"NUMBA_DISABLE_JIT": "1"},
+        "tests/unit/data/test_bars.py", "tests/unit/features/test_input_formulas.py", *session.posargs,
+        env={"NUMBA_DISABLE_JIT": "1"},
     )  # fmt: skip
 
 

@@ -13,6 +13,7 @@ loop's (tested).
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
@@ -37,18 +38,30 @@ def _upstream(expert: Any) -> tuple[str, ...]:
     return tuple(getattr(expert, "upstream", ()))
 
 
+Slice = tuple[dict[int, Outputs], dict[str, tuple[np.ndarray, np.ndarray]], dict[str, float]]
+
+
 def _slice(store: Any, features: FeatureConfig, experts: dict[str, Any], times: np.ndarray,
-           batch: int) -> tuple[dict[int, Outputs], dict[str, tuple[np.ndarray, np.ndarray]]]:  # fmt: skip
-    """Return a contiguous slice's outputs and the scores of walkable upstream-fed experts."""
+           batch: int) -> Slice:  # fmt: skip
+    """Return a slice's outputs, the scores of walkable upstream-fed experts, and timings.
+
+    Timings: seconds reading history (``history_s``), building inputs (``inputs_s``) and in
+    the experts (``experts_s``).
+    """
+    clock = time.perf_counter()
     slots = tuple(sorted({u for e in experts.values() for u in _upstream(e)}))
     history = InputHistory(store, int(times[0]), int(times[-1]), features, slots)
+    timing = {"history_s": time.perf_counter() - clock, "inputs_s": 0.0, "experts_s": 0.0}
     order = sorted(experts, key=lambda n: len(_upstream(experts[n])))
     table: dict[int, Outputs] = {int(t): ({}, {}) for t in times}
     scores: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
     slot = history.layout.slot_size
     for k in range(0, times.shape[0], batch):
         chunk = [int(t) for t in times[k : k + batch]]
+        clock = time.perf_counter()
         base = [history.at(t, {}) for t in chunk]
+        timing["inputs_s"] += time.perf_counter() - clock
+        clock = time.perf_counter()
         for name in order:
             expert = experts[name]
             upstream = _upstream(expert)
@@ -70,9 +83,10 @@ def _slice(store: Any, features: FeatureConfig, experts: dict[str, Any], times: 
                 continue
             for t, x in zip(chunk, base, strict=True):
                 run_expert(name, expert, x, table[t][0], table[t][1], slot)
+        timing["experts_s"] += time.perf_counter() - clock
     joined = {n: (np.concatenate([q for q, _ in parts]), np.concatenate([v for _, v in parts]))
               for n, parts in scores.items()}  # fmt: skip
-    return table, joined
+    return table, joined, timing
 
 
 def _pack(table: dict[int, Outputs], times: np.ndarray) -> dict[str, Any]:
@@ -138,27 +152,36 @@ def _worker(args: tuple[str, FeatureConfig, dict[str, Any], np.ndarray, int]) ->
 
     torch.set_num_threads(1)
     root, features, experts, times, batch = args
-    table, scores = _slice(open_store(root), features, experts, times, batch)
-    return _pack(table, times), scores
+    table, scores, timing = _slice(open_store(root), features, experts, times, batch)
+    return _pack(table, times), scores, timing
 
 
 def batch_outputs(store: Any, features: FeatureConfig, experts: dict[str, Any], times: np.ndarray,
-                  batch: int = 256, workers: int = 1) -> dict[int, Outputs]:  # fmt: skip
-    """Return ``{t: (outputs, failures)}`` for every decision time (the runtime's ``outputs_at``)."""
+                  batch: int = FAST_BATCH, workers: int = 1,
+                  timing: dict[str, float] | None = None) -> dict[int, Outputs]:  # fmt: skip
+    """Return ``{t: (outputs, failures)}`` for every decision time (the runtime's ``outputs_at``).
+
+    ``timing``, when given, receives the seconds spent reading history, building inputs and in
+    the experts (summed over workers: CPU seconds), and the walk.
+    """
     times = np.asarray(times, np.int64)
     if workers > 1 and times.shape[0] >= 2 * batch:
         slices = [s for s in np.array_split(times, workers) if s.shape[0]]
         jobs = [(str(Path(store.root)), features, experts, s, batch) for s in slices]
         with ProcessPoolExecutor(len(jobs), mp_context=get_context("spawn")) as pool:
             parts = [
-                (_unpack(packed, s), sc)
-                for (packed, sc), s in zip(pool.map(_worker, jobs), slices, strict=True)
+                (_unpack(packed, s), sc, tm)
+                for (packed, sc, tm), s in zip(pool.map(_worker, jobs), slices, strict=True)
             ]
     else:
         parts = [_slice(store, features, experts, times, batch)]
+    clock = time.perf_counter()
     table: dict[int, Outputs] = {}
     scores: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
-    for part, part_scores in parts:
+    for part, part_scores, part_timing in parts:
+        if timing is not None:
+            for key, seconds in part_timing.items():
+                timing[key] = timing.get(key, 0.0) + seconds
         table.update(part)
         for name, qv in part_scores.items():
             scores.setdefault(name, []).append(qv)
@@ -168,4 +191,6 @@ def batch_outputs(store: Any, features: FeatureConfig, experts: dict[str, Any], 
         v3 = np.concatenate([v for _, v in pieces])
         for t, out in zip(order, experts[name].walk(order, q3, v3), strict=True):
             table[t][0][name] = out
+    if timing is not None:
+        timing["walk_s"] = timing.get("walk_s", 0.0) + time.perf_counter() - clock
     return table

@@ -178,10 +178,12 @@ def _replay(store: Any, exp: Experiment, trading: TradingConfig, experts: dict[s
         step = exp.decision_step
         times = np.arange(-(-lo // step) * step, hi + 1, step, dtype=np.int64)
         n_workers = workers or default_workers()
-        table = batch_outputs(store, exp.features, experts, times, batch=batch, workers=n_workers)
+        cpu: dict[str, float] = {}
+        table = batch_outputs(store, exp.features, experts, times, batch=batch, workers=n_workers,
+                              timing=cpu)  # fmt: skip
         outputs_at = table.__getitem__
-        timing.update(experts_s=round(time.perf_counter() - started, 2), workers=n_workers,
-                      batch=batch)  # fmt: skip
+        timing.update(outputs_s=round(time.perf_counter() - started, 2), workers=n_workers,
+                      batch=batch, cpu={k: round(v, 2) for k, v in cpu.items()})  # fmt: skip
     runtime = new_runtime(exp, trading, experts, start=lo, outputs_at=outputs_at)
     loop_started = time.perf_counter()
     events = replay_events(store, exp.features, lo, hi, trading.backtest.fill_timeframe)

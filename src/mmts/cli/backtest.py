@@ -69,7 +69,9 @@ def _backtest(args: argparse.Namespace) -> int:
     if result["engine_note"]:
         print(f"engine: event loop ({result['engine_note']})", file=sys.stderr)
     if args.json:
-        print(json_text({"run_dir": result["run_dir"], "metrics": result["metrics"]}))
+        print(
+            json_text({k: result[k] for k in ("run_dir", "metrics", "engine", "timing", "seconds")})
+        )
         return 0
     m, bh = result["metrics"], result["metrics"]["buy_and_hold"]
     print(
