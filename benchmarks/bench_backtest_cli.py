@@ -60,7 +60,8 @@ def _same_orders(a: dict[str, object], b: dict[str, object]) -> None:
         y = pd.read_parquet(Path(str(b["run_dir"])) / f"{table}.parquet")
         if len(x) != len(y) or not (x["time"] == y["time"]).all():
             raise AssertionError(f"the engines' {table} differ: {len(x)} vs {len(y)}")
-        np.testing.assert_allclose(x["qty"], y["qty"], rtol=1e-6)
+        # Batched and one-at-a-time float32 inference differ in the last bits: sizes to 1e-5.
+        np.testing.assert_allclose(x["qty"], y["qty"], rtol=1e-5)
 
 
 def batch_sizes(
