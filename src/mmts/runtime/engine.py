@@ -15,7 +15,6 @@ primary symbol's book is known but out of sync (``Runtime.paused`` lists those t
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import deque
 from collections.abc import Callable
@@ -26,6 +25,7 @@ import numpy as np
 
 from mmts.config import FeatureConfig
 from mmts.core.events import BarEvent, BookEvent, Event
+from mmts.core.files import json_text
 from mmts.core.performance import YEAR_NS
 from mmts.execution.costs import CostModel
 from mmts.execution.portfolio import Portfolio
@@ -124,7 +124,6 @@ class Runtime:
         self.fills: list[Fill] = []
         self.orders: list[Order] = []
         self.equity: list[tuple[int, float, float, float]] = []
-        self.outputs: dict[str, list[ModelOutput]] = {name: [] for name in experts}
         self.outputs_at = outputs_at
         #: Decision times skipped because the primary book was out of sync: ``(time, reason)``.
         self.paused: list[tuple[int, str]] = []
@@ -226,8 +225,6 @@ class Runtime:
         slot = self.builder.layout.slot_size
         for name in self.order:
             run_expert(name, self.experts[name], base, outputs, failures, slot)
-            if outputs[name] is not None:
-                self.outputs[name].append(outputs[name])  # type: ignore[arg-type]
         return outputs, failures
 
     def _resolve(self, t: int) -> None:
@@ -299,9 +296,9 @@ class Runtime:
         self.decisions.append({
             "time": t, "action": decision.action.name, "size": float(verdict.target),
             "confidence": float(decision.confidence), "price": float(price),
-            "expert_weights": json.dumps(decision.weights, sort_keys=True),
-            "experts": json.dumps(decision.experts, sort_keys=True), "why": decision.why,
-            "left_out": json.dumps(decision.left_out, sort_keys=True),
+            "expert_weights": json_text(decision.weights, indent=None),
+            "experts": json_text(decision.experts, indent=None), "why": decision.why,
+            "left_out": json_text(decision.left_out, indent=None),
             "risk": "; ".join(verdict.reasons), "var": float(verdict.var),
             "expected_shortfall": float(verdict.expected_shortfall),
         })  # fmt: skip

@@ -146,7 +146,8 @@ class MixtureOfExperts:
             test = "no expert produced an output: HOLD"
             action = self.stance = Action.HOLD
         self.pending[time] = {n: np.asarray(o.probabilities, np.float64) for n, o in usable.items()}
-        experts = {n: {"action": o.action.name, "confidence": o.confidence,
+        experts = {n: {"action": o.action.name,
+                       "confidence": o.confidence if np.isfinite(o.confidence) else None,
                        "probabilities": [float(p) for p in o.probabilities], "weight": weights[n]}
                    for n, o in usable.items()}  # fmt: skip
         return MoeDecision(
