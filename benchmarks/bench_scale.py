@@ -1,7 +1,8 @@
 """Scale: a synthetic day of one symbol's depth at 100 ms (~17 M level updates).
 
 Reports events/s of book sync + COB in one pass (one core) and memory for that day, per symbol (BTC- and
-ETH-like prices) in a fresh subprocess: the day's depth rows themselves (input), the extra
+ETH-like prices) in a fresh subprocess: the day's depth rows as a replay reads them (the
+replay's fields only, ``core.schema.REPLAY_FIELDS``), the extra
 memory the batch pipeline allocates on top of them at its peak (numpy allocations traced with
 tracemalloc), and the process's peak RSS (which also counts generating the synthetic day).
 Synthetic data: for scale only.
@@ -18,7 +19,14 @@ import gc, json, resource, sys, time, tracemalloc
 from mmts.features.cob import cob_from_rows, whole_seconds
 from mmts.testing.synthetic import day_of_depth
 mid, width = float(sys.argv[1]), float(sys.argv[2])
-rows = day_of_depth(seed=1, mid=mid)
+import numpy as np
+from mmts.core.schema import REPLAY_FIELDS
+full = day_of_depth(seed=1, mid=mid)
+# As the product reads a stored day for a replay (Store.book_events(fields=REPLAY_FIELDS)).
+rows = np.empty(full.shape[0], [(n, full.dtype.fields[n][0]) for n in REPLAY_FIELDS])
+for name in REPLAY_FIELDS:
+    rows[name] = full[name]
+del full
 times = whole_seconds(int(rows["local_ts"].min()), int(rows["local_ts"].max()))
 gc.collect()
 tracemalloc.start()

@@ -53,6 +53,10 @@ book_dt = np.dtype(
     ]
 )
 
+#: The fields a book replay reads (``book_dt`` without the exchange time): a day of two
+#: symbols' depth is ~14 % smaller in memory read this way.
+REPLAY_FIELDS = tuple(n for n in book_dt.names or () if n != "exch_ts")
+
 #: Best bid and offer (Binance ``bookTicker``).
 #: ``update_id``: the book update id it reflects; ``bid_px``/``bid_qty``/``ask_px``/``ask_qty``:
 #: the top of book, quote per base and base units.

@@ -34,7 +34,7 @@ from mmts.core import sync_nb
 from mmts.core.enums import FLAG_SNAPSHOT
 from mmts.core.errors import DataIntegrityError, UnknownSymbolError
 from mmts.core.files import write_atomically
-from mmts.core.schema import EVENT_DTYPES, NO_ID, NO_TS, bar_dt, gap_dt
+from mmts.core.schema import EVENT_DTYPES, NO_ID, NO_TS, REPLAY_FIELDS, bar_dt, gap_dt
 from mmts.core.symbols import market_of, path_to_symbol, symbol_to_path
 from mmts.core.time import iso, to_ns
 from mmts.core.timeframes import NS_PER_SECOND, STANDARD_TIMEFRAMES, timeframe_ns
@@ -285,7 +285,7 @@ class Store:
         path: Path, dtype: np.dtype, filters: list[tuple[str, str, int]] | None = None
     ) -> np.ndarray:
         try:
-            table = pq.read_table(path, filters=filters)
+            table = pq.read_table(path, columns=list(dtype.names or ()), filters=filters)
         except (OSError, pa.ArrowInvalid) as e:
             raise DataIntegrityError(f"cannot read store file {path}: {e}") from e
         return table_to_records(table, dtype)
@@ -299,13 +299,16 @@ class Store:
         end_ns: int | None = None,
         *,
         margin_ns: int = 0,
+        fields: tuple[str, ...] | None = None,
     ) -> np.ndarray:
         """Read rows of one series with ``start_ns <= time < end_ns`` on its time column.
 
         ``margin_ns`` widens the partitions opened (not the filter); callers that filter on
-        another time column use it.
+        another time column use it. ``fields``: read only these columns (a narrower record).
         """
         dtype = kind_dtype(kind)
+        if fields is not None:
+            dtype = np.dtype([(name, dtype.fields[name][0]) for name in fields])  # type: ignore[index]
         field = time_field(kind)
         unit = period_unit(kind)
         parts = []
@@ -324,7 +327,7 @@ class Store:
             parts.append(self._read_file(path, dtype, filters or None))
         if not parts:
             return np.empty(0, dtype)
-        return np.concatenate(parts)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)  # one day: no copy
 
     # -- user-facing reads (DataFrames) ----------------------------------------------------------
 
@@ -458,11 +461,20 @@ class Store:
         )
 
     def book_events(
-        self, symbol: str, start: object = None, end: object = None, *, exchange: str | None = None
+        self,
+        symbol: str,
+        start: object = None,
+        end: object = None,
+        *,
+        exchange: str | None = None,
+        fields: tuple[str, ...] | None = None,
     ) -> np.ndarray:
-        """Return stored depth rows (``book_dt``) with receive time in ``[start, end)``."""
+        """Return stored depth rows (``book_dt``) with receive time in ``[start, end)``.
+
+        ``fields``: only these columns (``core.schema.REPLAY_FIELDS`` for a replay).
+        """
         ex = self.resolve_exchange(symbol, "book", exchange)
-        return self.read(ex, symbol, "book", to_ns(start), to_ns(end))
+        return self.read(ex, symbol, "book", to_ns(start), to_ns(end), fields=fields)
 
     def book(
         self,
@@ -494,7 +506,7 @@ class Store:
         if at_ns is None:
             raise ValueError("at must be a time, was None")
         ex = self.resolve_exchange(symbol, "book", exchange)
-        rows = self.read(ex, symbol, "book", None, at_ns + 1)
+        rows = self.read(ex, symbol, "book", None, at_ns + 1, fields=REPLAY_FIELDS)
         if stale_after_s is not None and rows.shape[0]:
             last = int(rows["local_ts"][-1])
             if at_ns - last > stale_after_s * NS_PER_SECOND:
@@ -587,7 +599,7 @@ class Store:
         The replay's application log lets feature builders rebuild the book in step with it.
         """
         ex = self.resolve_exchange(symbol, "book", exchange)
-        rows = self.read(ex, symbol, "book", None, to_ns(end))
+        rows = self.read(ex, symbol, "book", None, to_ns(end), fields=REPLAY_FIELDS)
         return sync_book(rows, market_of(symbol) != "spot"), rows
 
     def gaps(self, symbol: str, *, exchange: str | None = None) -> pd.DataFrame:

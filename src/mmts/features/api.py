@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from mmts.config import FeatureConfig
+from mmts.core.schema import REPLAY_FIELDS
 from mmts.core.symbols import market_of
 from mmts.core.time import to_ns
 from mmts.features.cob import cob_frame, cob_from_rows, whole_seconds
@@ -45,7 +46,7 @@ def cob(
     if width <= 0:
         raise ValueError(f"bucket_usd must be positive; was {bucket_usd}")
     start_ns, end_ns = to_ns(start), to_ns(end)
-    rows = store.book_events(symbol, None, end_ns, exchange=exchange)  # type: ignore[attr-defined]
+    rows = store.book_events(symbol, None, end_ns, exchange=exchange, fields=REPLAY_FIELDS)  # type: ignore[attr-defined]
     if rows.shape[0] == 0:
         times = np.empty(0, np.int64)
     else:

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from mmts.config import FeatureConfig
+from mmts.core.schema import REPLAY_FIELDS
 from mmts.core.time import to_ns
 from mmts.core.timeframes import NS_PER_SECOND, timeframe_ns
 from mmts.features.cob import whole_seconds
@@ -75,7 +76,7 @@ class InputHistory:
     ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
         cfg = self.config
         try:
-            rows = store.book_events(cfg.primary_symbol, None, hi + 1)
+            rows = store.book_events(cfg.primary_symbol, None, hi + 1, fields=REPLAY_FIELDS)
         except KeyError:
             rows = None
         empty = np.empty(0, np.int64)

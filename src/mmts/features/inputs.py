@@ -29,6 +29,7 @@ import numpy as np
 
 from mmts.config import FeatureConfig
 from mmts.core.errors import MmtsError
+from mmts.core.schema import REPLAY_FIELDS
 from mmts.core.symbols import market_of
 from mmts.core.time import to_ns
 from mmts.core.timeframes import NS_PER_SECOND, timeframe_ns
@@ -378,7 +379,7 @@ def model_input(
         np.full((times.shape[0], len(cfg.imbalance_windows_s)), np.nan),
     )
     try:
-        rows = store.book_events(cfg.primary_symbol, None, at_ns + 1)
+        rows = store.book_events(cfg.primary_symbol, None, at_ns + 1, fields=REPLAY_FIELDS)
     except KeyError:
         rows = None
     if rows is not None and rows.shape[0]:
