@@ -9,6 +9,7 @@ hidden state other models (the RL agent) consume.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import torch
@@ -50,11 +51,30 @@ class SeriesBranches(nn.Module):
         h = h.reshape(b, self.k, self.channels, steps)
         m = torch.cat(ms, -1).transpose(1, 2)  # [B, k, T]
         # Downsample the masks the way the convolutions do (any available row in the span).
-        mt = nn.functional.adaptive_max_pool1d(m, steps).unsqueeze(2)  # [B, k, 1, T']
+        mt = window_max(m, steps).unsqueeze(2)  # [B, k, 1, T']
         mean = (h * mt).sum(-1) / mt.sum(-1).clamp(min=1.0)
         last = h[..., -1] * mt[..., -1]
         available = (m.sum(-1, keepdim=True) > 0).to(h.dtype)  # [B, k, 1]
         return torch.cat([mean, last, available], -1).flatten(1)
+
+
+@functools.cache
+def _windows(length: int, steps: int) -> torch.Tensor:
+    """Row indices of adaptive max pooling's windows, ``[steps, widest]`` (short ones repeat)."""
+    starts = [(i * length) // steps for i in range(steps)]
+    ends = [-(-((i + 1) * length) // steps) for i in range(steps)]
+    widest = max(e - s for s, e in zip(starts, ends, strict=True))
+    return torch.tensor([[min(s + j, e - 1) for j in range(widest)]
+                         for s, e in zip(starts, ends, strict=True)])  # fmt: skip
+
+
+def window_max(x: torch.Tensor, steps: int) -> torch.Tensor:
+    """``adaptive_max_pool1d(x, steps)`` exactly, from a gather and a max.
+
+    ONNX has no adaptive pooling whose output size does not divide the input length; a gather
+    over the same windows exports, and gives the same values (tested).
+    """
+    return x[..., _windows(x.shape[-1], steps)].amax(-1)
 
 
 class CnnNet(nn.Module):

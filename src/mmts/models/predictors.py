@@ -32,6 +32,48 @@ def collate_inputs(xs: list[ModelInput]) -> dict[str, torch.Tensor]:
     return {k: torch.stack([it[k] for it in items]) for k in items[0]}
 
 
+class OnnxNet:
+    """A network exported to ONNX and loaded into an ONNX Runtime session (one thread)."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+        self.input_names = [i.name for i in session.get_inputs()]
+
+
+def onnx_session(net: torch.nn.Module, batch: dict[str, torch.Tensor]) -> OnnxNet:
+    """Export ``net`` (fed ``batch``, a dict of tensors) to ONNX in memory; open a session.
+
+    Inputs the network does not read are dropped by the exporter; the session says which it
+    wants. One intra- and inter-op thread, as everywhere else one decision runs.
+    """
+    import io
+
+    import onnxruntime as ort
+
+    names = list(batch)
+
+    class Positional(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = net
+
+        def forward(self, *tensors: torch.Tensor) -> Any:
+            return self.net(dict(zip(names, tensors, strict=True)))
+
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the exporter warns about shape-dependent code
+        torch.onnx.export(
+            Positional().eval(), tuple(batch[n] for n in names),
+            buffer,  # type: ignore[arg-type]  # the TorchScript exporter writes to a file object
+            input_names=names, output_names=["logits", "hidden"], dynamo=False,
+        )  # fmt: skip
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    session = ort.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
+    return OnnxNet(session)
+
+
 class CnnPredictor:
     """A trained CNN: ``predict(x)`` for one decision, ``predict_batch`` for replay."""
 
@@ -45,7 +87,7 @@ class CnnPredictor:
         self.version = version
         self.symbol = symbol or layout.config.primary_symbol
         self._shapes = layout.shapes()
-        self._single: Any = None  # the network traced for one decision (built on first use)
+        self._single: Any = None  # ONNX Runtime session for one decision (built on first use)
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickle without the traced copy (it is rebuilt on first use)."""
@@ -75,17 +117,20 @@ class CnnPredictor:
 
     @torch.inference_mode()
     def predict(self, x: ModelInput) -> ModelOutput:
-        """Predict one decision (a traced, frozen copy of the network: less per-op overhead)."""
+        """Predict one decision with ONNX Runtime (the live path; see :func:`onnx_session`).
+
+        Measured on the benchmark VM, one thread, the default CNN: p50 0.73 / p99 0.85 ms per
+        decision against 1.14 / 1.83 ms for the traced, frozen torch network; outputs equal to
+        1e-5 (tested). Batches (replay) stay with torch, faster there.
+        """
         self._check(x)
         batch = collate_inputs([x])
         if self._single is None:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # tracing warns about shape-dependent code
-                traced = torch.jit.trace(self.net, (batch,), strict=False)  # type: ignore[no-untyped-call]
-                self._single = torch.jit.freeze(traced)
-        logits, hidden = self._single(batch)
-        probs = torch.softmax(logits, -1).numpy().astype(np.float64)
-        return self._output(x.at, probs[0], hidden.numpy()[0])
+            self._single = onnx_session(self.net, batch)
+        feeds = {name: batch[name].numpy() for name in self._single.input_names}
+        logits, hidden = self._single.session.run(None, feeds)
+        shifted = np.exp(logits.astype(np.float64) - logits.max(-1, keepdims=True))
+        return self._output(x.at, (shifted / shifted.sum(-1, keepdims=True))[0], hidden[0])
 
     def _output(self, at: int, probs: np.ndarray, hidden: np.ndarray) -> ModelOutput:
         probs = probs / probs.sum()
