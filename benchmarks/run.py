@@ -16,6 +16,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import bench_backtest
+import bench_backtest_cli
 import bench_cob
 import bench_import
 import bench_live
@@ -44,6 +45,7 @@ def main() -> None:
     rows += bench_models.run(HERE.parent)
     rows += bench_signals.run()
     rows += bench_backtest.run(HERE.parent)
+    rows += bench_backtest_cli.run(args.shared)
     rows += bench_live.run(HERE.parent, args.shared, 30.0 if args.quick else 90.0)
     if not args.quick:
         rows += bench_scale.run()
