@@ -36,13 +36,20 @@ from mmts.runtime.setup import build_experts, new_runtime, runtime_frames
 def data_hash(store: Any, exp: Experiment, start: int, end: int) -> str:
     """Hash the stored partitions a run reads (same data → same hash)."""
     digest = hashlib.sha256()
-    kinds = [(exp.features.primary_symbol, f"bars_{tf}") for tf in exp.features.timeframes]
-    kinds += [(exp.features.reference_symbol, "bars_1s"), (exp.features.primary_symbol, "book")]
-    for symbol, kind in kinds:
-        try:
-            exchange = store.resolve_exchange(symbol, kind, None)
+    series = [(exp.features.primary_symbol, tf) for tf in exp.features.timeframes]
+    series.append((exp.features.reference_symbol, "1s"))
+    read: dict[tuple[str, str], str] = {}  # (symbol, stored kind) -> exchange
+    for symbol, tf in series:
+        try:  # a derived timeframe reads its stored source: hash that
+            exchange, source = store.bar_source(symbol, tf)
         except KeyError:
             continue
+        read[(symbol, f"bars_{source}")] = exchange
+    with contextlib.suppress(KeyError):  # no book stored: nothing to hash
+        read[(exp.features.primary_symbol, "book")] = store.resolve_exchange(
+            exp.features.primary_symbol, "book", None
+        )
+    for (symbol, kind), exchange in read.items():
         for path in store.partitions(exchange, symbol, kind):
             digest.update(f"{symbol}/{kind}/{path.name}".encode())
             digest.update(path.read_bytes())

@@ -136,3 +136,22 @@ def test_vectorbt_agrees_with_the_runs_fills_and_metrics(
 
 def _refuse(name: str) -> None:
     raise AssertionError(f"metrics.json holds {name}")
+
+
+def test_the_data_hash_covers_what_a_derived_timeframe_reads(
+    sample_store_path: Path, tmp_path: Path
+) -> None:
+    from mmts.backtest.run import data_hash
+    from mmts.core.time import to_ns
+    from mmts.data import open_store
+    from mmts.models.experiment import experiment_from_dict
+
+    exp = experiment_from_dict({"features": {"timeframes": ["1h"]}})  # served from 1 m bars
+    sample = open_store(sample_store_path)
+    hashes = []
+    for until in ("2024-08-20", "2024-08-21"):
+        store = open_store(tmp_path / until)
+        rows = sample.read("binance", "ETH/USDT", "bars_1m", None, to_ns(until))
+        store.write("binance", "ETH/USDT", "bars_1m", rows)
+        hashes.append(data_hash(store, exp, 0, 1))
+    assert hashes[0] != hashes[1]  # another day of minutes: other 1 h bars, another hash
