@@ -370,24 +370,14 @@ class Store:
 
         The timeframe itself when stored, else the coarsest stored one that divides it.
         """
-        kind = f"bars_{timeframe}"
-        kind_dtype(kind)
-        if self.exchanges_for(symbol, kind) or (
-            exchange is not None and self.partitions(exchange, symbol, kind)
-        ):
-            return self.resolve_exchange(symbol, kind, exchange), timeframe
+        kind_dtype(f"bars_{timeframe}")
+        stored = {k.kind.removeprefix("bars_") for k in self.streams()
+                  if k.symbol == symbol and k.kind.startswith("bars_")
+                  and (exchange is None or k.exchange == exchange)}  # fmt: skip
         step = timeframe_ns(timeframe)
-        finer = sorted(
-            (timeframe_ns(k.kind.removeprefix("bars_")), k.kind.removeprefix("bars_"))
-            for k in self.streams()
-            if k.symbol == symbol and k.kind.startswith("bars_")
-            and (exchange is None or k.exchange == exchange)
-            and timeframe_ns(k.kind.removeprefix("bars_")) < step
-            and step % timeframe_ns(k.kind.removeprefix("bars_")) == 0
-        )  # fmt: skip
-        if not finer:
-            return self.resolve_exchange(symbol, kind, exchange), timeframe  # names what is there
-        source = finer[-1][1]
+        finer = [tf for tf in stored if timeframe_ns(tf) < step and step % timeframe_ns(tf) == 0]
+        source = timeframe if timeframe in stored or not finer else max(finer, key=timeframe_ns)
+        # resolve_exchange names what is there when nothing serves the timeframe
         return self.resolve_exchange(symbol, f"bars_{source}", exchange), source
 
     def bar_records(self, symbol: str, timeframe: str, start: object = None, end: object = None,
