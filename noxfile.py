@@ -7,6 +7,8 @@ runs a session in the current environment without installing anything.
 from __future__ import annotations
 
 import os
+import shutil
+import time
 from pathlib import Path
 
 import nox
@@ -23,35 +25,97 @@ SHARED_DATA = Path(os.environ.get("MMTS_SHARED_DATA", ROOT.parent / "shared" / "
 
 
 def _install(session: nox.Session, *groups: str, extras: str = "") -> None:
-    """Install the package (editable) and dependency groups, unless running with --no-venv."""
+    """Install the package (editable) and dependency groups, unless running with --no-venv.
+
+    The first install on a machine downloads torch (CPU), lightning, vectorbt and ccxt: minutes
+    of pip that is silent by default, so the session says so before and after.
+    """
     if session.venv_backend == "none":
         return
+    started = time.monotonic()
+    session.log(
+        "installing mmts and its dependencies into .nox/ (torch CPU, lightning, vectorbt, ccxt, "
+        "...): about 5 minutes the first time on a 2-core machine, seconds once installed"
+    )
     session.install("--upgrade", "pip")
     target = f".[{extras}]" if extras else "."
     session.install(*CONSTRAINTS, "-e", target)
     deps = nox.project.dependency_groups(PROJECT, *groups) if groups else ()
     if deps:
         session.install(*CONSTRAINTS, *deps)
+    session.log(f"installed in {time.monotonic() - started:.0f} s")
+
+
+#: Headless browsers the page tests drive; Debian's ``chromium`` is installed when none is found.
+BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+
+def _browser(session: nox.Session) -> None:
+    """Make sure a headless Chromium is on PATH (the report's screenshot test renders the page).
+
+    Installed from Debian's packages when the machine has none and nox runs as root (CI does);
+    elsewhere the page tests skip, and say so.
+    """
+    if any(shutil.which(name) for name in BROWSERS):
+        return
+    if shutil.which("apt-get") is None or os.geteuid() != 0:
+        session.warn("no Chromium on PATH and no root apt-get: the page tests will skip")
+        return
+    session.log("installing Chromium from Debian's packages (the report is tested in it): ~1 min")
+    env = {"DEBIAN_FRONTEND": "noninteractive"}
+    session.run("apt-get", "update", "-qq", external=True, env=env)
+    session.run("apt-get", "install", "-y", "-qq", "chromium", "fonts-dejavu-core",
+                external=True, env=env)  # fmt: skip
 
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Run the test suite (everything but GPU and nightly tests)."""
+    """Run the full test suite (everything but GPU and nightly tests): what CI runs."""
     _install(session, "test")
-    session.run(
-        "pytest", "-m", "not gpu and not nightly", "-p", "no:cacheprovider", *session.posargs
-    )
+    _browser(session)
+    session.run("pytest", "-m", "not gpu and not nightly", "-p", "no:cacheprovider",
+                "--durations=20", *session.posargs)  # fmt: skip
+
+
+@nox.session(default=False)
+def quick(session: nox.Session) -> None:
+    """The edit loop: every test not marked slow (no notebooks, no live sessions, no training)."""
+    _install(session, "test")
+    session.run("pytest", "-m", "not slow and not gpu and not nightly", "-p", "no:cacheprovider",
+                "--durations=20", *session.posargs)  # fmt: skip
+
+
+#: The kernels' tests that also run with numba's JIT off (the kernels are plain Python there).
+KERNEL_TESTS = ("tests/unit/core", "tests/unit/data/test_binance_ws.py", "tests/unit/data/test_bars.py",
+                "tests/unit/features/test_input_formulas.py")  # fmt: skip
 
 
 @nox.session(default=False)
 def tests_nojit(session: nox.Session) -> None:
     """Run the kernel tests with numba's JIT off: the kernels are plain Python there too."""
     _install(session, "test")
-    session.run(
-        "pytest", "-p", "no:cacheprovider", "tests/unit/core", "tests/unit/data/test_binance_ws.py",
-        "tests/unit/data/test_bars.py", "tests/unit/features/test_input_formulas.py", *session.posargs,
-        env={"NUMBA_DISABLE_JIT": "1"},
-    )  # fmt: skip
+    session.run("pytest", "-p", "no:cacheprovider", *KERNEL_TESTS, *session.posargs,
+                env={"NUMBA_DISABLE_JIT": "1"})  # fmt: skip
+
+
+@nox.session(default=False)
+def coverage(session: nox.Session) -> None:
+    """Line and branch coverage of the full suite, per package; an HTML report in coverage-html/.
+
+    Compiled kernels are invisible to coverage.py, so their tests run a second time with the
+    JIT off and both runs are combined. Subprocesses (the CLI, the fast engine's workers) count.
+    """
+    _install(session, "test", "coverage")
+    _browser(session)
+    session.run("coverage", "erase")
+    session.run("coverage", "run", "-m", "pytest", "-m", "not gpu and not nightly",
+                "-p", "no:cacheprovider", "-q", *session.posargs)  # fmt: skip
+    session.run("coverage", "run", "-m", "pytest", "-p", "no:cacheprovider", "-q", *KERNEL_TESTS,
+                env={"NUMBA_DISABLE_JIT": "1"})  # fmt: skip
+    session.run("coverage", "combine", "-q")
+    session.run("coverage", "html", "-q", "-d", "coverage-html")
+    session.run("coverage", "json", "-q", "-o", "coverage.json")
+    session.run("python", "scripts/coverage_by_package.py", "coverage.json")
 
 
 @nox.session
@@ -72,6 +136,10 @@ def backtest(session: nox.Session) -> None:
     """
     _install(session)
     session.run("mmts", "data", "info", "--store", "data")
+    session.log(
+        "backtest: trains the CNN and the DQN first when they have no checkpoint (about 10 "
+        "minutes on a 2-core machine, once), then replays the test segment (about a minute)"
+    )
     session.run("mmts", "backtest", "--train-missing", *session.posargs)
 
 

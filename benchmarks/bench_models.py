@@ -23,9 +23,8 @@ from mmts.features.history import InputHistory
 from mmts.features.inputs import ModelInputLayout
 from mmts.models.cnn import CnnNet
 from mmts.models.experiment import load_experiment
-from mmts.models.predictors import CnnPredictor, DqnPredictor
+from mmts.models.predictors import RL_UPSTREAM, CnnPredictor, DqnPredictor
 from mmts.models.rl.dqn import DuelingQNet
-from mmts.models.rl.train import RL_UPSTREAM
 from mmts.models.summary import summary_features
 
 

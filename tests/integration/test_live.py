@@ -31,6 +31,8 @@ from mmts.testing.exchange_sim import Fault
 from mmts.testing.experts import untrained_experts
 from mmts.testing.sim_exchange import SimExchange
 
+pytestmark = [pytest.mark.slow, pytest.mark.network]
+
 ROOT = Path(__file__).resolve().parents[2]
 EXPERIMENT = ROOT / "experiments" / "paper_rules.toml"
 START, END = "2024-08-08T23:54:14Z", "2024-08-09T00:05:05Z"

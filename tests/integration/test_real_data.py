@@ -12,6 +12,9 @@ import pytest
 from mmts.data import bars_from_trades, import_paths, open_store, resample
 from mmts.data.store import Store
 
+#: The full real recordings, parsed once for the module: tens of seconds.
+pytestmark = pytest.mark.slow
+
 OHLC = ["open", "high", "low", "close"]
 
 

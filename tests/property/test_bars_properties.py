@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -25,6 +26,7 @@ def trade_streams(draw: st.DrawFn, max_size: int = 200) -> np.ndarray:
     return t
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None)
 @given(trade_streams())
 def test_minute_bars_equal_resampled_second_bars(trades: np.ndarray) -> None:

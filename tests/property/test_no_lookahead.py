@@ -6,6 +6,7 @@ Also: the batch and step drivers give bit-identical features on random streams.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -24,6 +25,7 @@ def _same(a: tuple[np.ndarray, ...], b: tuple[np.ndarray, ...]) -> bool:
     return all(np.array_equal(x, y, equal_nan=True) for x, y in zip(a, b, strict=True))
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None)
 @given(book_stream(), st.floats(0, 1), st.integers(0, 2**32 - 1))
 def test_cob_at_t_ignores_everything_after_t(rows: np.ndarray, cut_frac: float, seed: int) -> None:

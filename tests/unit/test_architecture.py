@@ -1,4 +1,9 @@
-"""Layers import only downward (STYLE.md section 3); kernels import only numba-friendly modules."""
+"""The house's rules (STYLE.md section 3), drawn again from the code on every run.
+
+Layers import only downward; kernels import only numba-friendly modules; no import cycle, even
+one hidden in a function-level import; no private name taken from another module; no layer
+takes an untyped ``store: object``.
+"""
 
 from __future__ import annotations
 
@@ -105,6 +110,127 @@ def kernel_imports(src: Path) -> list[str]:
     return bad
 
 
+def _module_name(path: Path, src: Path) -> str:
+    parts = ["mmts", *path.relative_to(src).with_suffix("").parts]
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph(src: Path) -> dict[str, set[str]]:
+    """Module -> the mmts modules it imports, anywhere in its body (function-level too).
+
+    ``from mmts.a import b`` is an edge to ``mmts.a.b`` when that is a module, else to
+    ``mmts.a`` (a package's ``__init__``).
+    """
+    paths = {_module_name(p, src): p for p in sorted(src.rglob("*.py"))}
+    graph: dict[str, set[str]] = {name: set() for name in paths}
+    for name, path in paths.items():
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Import):
+                graph[name] |= {a.name for a in node.names if a.name in paths}
+            elif isinstance(node, ast.ImportFrom) and node.module in paths:
+                for alias in node.names:
+                    sub = f"{node.module}.{alias.name}"
+                    graph[name].add(sub if sub in paths else node.module)
+    return graph
+
+
+def import_cycles(src: Path) -> list[list[str]]:
+    """Every set of modules that import each other, directly or through others (Tarjan)."""
+    graph = import_graph(src)
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1 or v in graph[v]:
+                cycles.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return sorted(cycles)
+
+
+def private_names_taken(src: Path) -> list[str]:
+    """Every ``_name`` one module takes from another: imported, or read off another's object.
+
+    An attribute ``obj._name`` counts when the module reading it defines no ``_name`` itself
+    (a class reading its own kind's private state is fine).
+    """
+    bad = []
+    for path in sorted(src.rglob("*.py")):
+        own = _module_name(path, src)
+        tree = ast.parse(path.read_text(), filename=str(path))
+        defined = {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.ClassDef)}
+        defined |= {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)
+                    and isinstance(n.ctx, ast.Store)}  # fmt: skip
+        defined |= {t.id for n in ast.walk(tree) if isinstance(n, ast.Assign | ast.AnnAssign)
+                    for t in (n.targets if isinstance(n, ast.Assign) else [n.target])
+                    if isinstance(t, ast.Name)}  # fmt: skip
+        rel = path.relative_to(src)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("mmts"):
+                for alias in node.names:
+                    private = alias.name.startswith("_") and not alias.name.startswith("__")
+                    if private and node.module != own:
+                        bad.append(f"{rel} imports {alias.name} from {node.module}")
+            elif isinstance(node, ast.Attribute):
+                name = node.attr
+                if not name.startswith("_") or name.startswith("__") or name in defined:
+                    continue
+                if isinstance(node.value, ast.Name) and node.value.id in {"self", "cls"}:
+                    continue
+                bad.append(f"{rel}:{node.lineno} reads {ast.unparse(node)}")
+    return bad
+
+
+def untyped_stores(src: Path) -> list[str]:
+    """Every parameter annotated ``store: object`` or ``store: Any`` (use the store protocols)."""
+    bad = []
+    for path in sorted(src.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if not (isinstance(node, ast.arg) and node.arg == "store" and node.annotation):
+                continue
+            hint = ast.unparse(node.annotation)
+            if hint in {"object", "Any", "typing.Any"}:
+                bad.append(f"{path.relative_to(src)}:{node.lineno} store: {hint}")
+    return bad
+
+
+def test_no_import_cycles() -> None:
+    cycles = import_cycles(SRC)
+    assert not cycles, "import cycles:\n" + "\n".join(" <-> ".join(c) for c in cycles)
+
+
+def test_no_private_name_is_taken_across_modules() -> None:
+    bad = private_names_taken(SRC)
+    assert not bad, "\n".join(bad)
+
+
+def test_no_layer_takes_an_untyped_store() -> None:
+    bad = untyped_stores(SRC)
+    assert not bad, "use mmts.core.stores protocols or mmts.data.Store:\n" + "\n".join(bad)
+
+
 def test_no_module_imports_upward() -> None:
     bad = upward_imports(SRC)
     assert not bad, "upward imports:\n" + "\n".join(bad)
@@ -129,3 +255,25 @@ def test_the_checks_catch_what_they_look_for(tmp_path: Path) -> None:
         "sidecar/m.py is in an unknown layer 'sidecar': add it to ALLOWED",
     ]
     assert kernel_imports(tmp_path) == ["features/x_nb.py imports pandas"]
+
+
+def test_the_house_checks_catch_what_they_look_for(tmp_path: Path) -> None:
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "__init__.py").write_text("")
+    (tmp_path / "models" / "a.py").write_text("def f():\n    from mmts.models.b import g\n")
+    (tmp_path / "models" / "b.py").write_text(
+        "from mmts.models import a\nfrom mmts.models.c import _h\n"
+    )
+    (tmp_path / "models" / "c.py").write_text(
+        "def _h(): ...\nclass C:\n    def m(self, o):\n        return o._x, self._y, o._z\n"
+        "    def n(self):\n        self._z = 1\n"
+    )
+    (tmp_path / "models" / "d.py").write_text(
+        "def f(store: object, other: Any, store2: int): ...\n"
+    )
+    assert import_cycles(tmp_path) == [["mmts.models.a", "mmts.models.b"]]
+    assert private_names_taken(tmp_path) == [
+        "models/b.py imports _h from mmts.models.c",
+        "models/c.py:4 reads o._x",
+    ]
+    assert untyped_stores(tmp_path) == ["models/d.py:1 store: object"]

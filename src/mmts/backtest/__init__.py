@@ -1,5 +1,6 @@
-"""Backtests: target-position studies (``run_signals``) and, next, the full event-driven runtime."""
+"""Backtests: target-position studies (``run_signals``), the event-driven runtime's runs, and runs read back."""
 
+from mmts.backtest.results import BacktestRun, load_run
 from mmts.backtest.signals import SignalResult, run_signals, sma_cross_targets
 
-__all__ = ["SignalResult", "run_signals", "sma_cross_targets"]
+__all__ = ["BacktestRun", "SignalResult", "load_run", "run_signals", "sma_cross_targets"]

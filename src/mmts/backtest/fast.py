@@ -22,8 +22,10 @@ from typing import Any
 import numpy as np
 
 from mmts.config import FeatureConfig
+from mmts.data.store import Store
 from mmts.features.history import InputHistory
 from mmts.features.inputs import with_model_outputs
+from mmts.models.expert import check_experts, dependency_order, model_slots
 from mmts.models.output import ModelOutput
 from mmts.runtime.engine import run_expert
 
@@ -34,14 +36,10 @@ Outputs = tuple[dict[str, ModelOutput | None], dict[str, str]]
 FAST_BATCH = 32
 
 
-def _upstream(expert: Any) -> tuple[str, ...]:
-    return tuple(getattr(expert, "upstream", ()))
-
-
 Slice = tuple[dict[int, Outputs], dict[str, tuple[np.ndarray, np.ndarray]], dict[str, float]]
 
 
-def _slice(store: Any, features: FeatureConfig, experts: dict[str, Any], times: np.ndarray,
+def _slice(store: Store, features: FeatureConfig, experts: dict[str, Any], times: np.ndarray,
            batch: int) -> Slice:  # fmt: skip
     """Return a slice's outputs, the scores of walkable upstream-fed experts, and timings.
 
@@ -49,10 +47,10 @@ def _slice(store: Any, features: FeatureConfig, experts: dict[str, Any], times: 
     the experts (``experts_s``).
     """
     clock = time.perf_counter()
-    slots = tuple(sorted({u for e in experts.values() for u in _upstream(e)}))
-    history = InputHistory(store, int(times[0]), int(times[-1]), features, slots)
+    found = check_experts(experts)
+    history = InputHistory(store, int(times[0]), int(times[-1]), features, model_slots(found))
     timing = {"history_s": time.perf_counter() - clock, "inputs_s": 0.0, "experts_s": 0.0}
-    order = sorted(experts, key=lambda n: len(_upstream(experts[n])))
+    order = dependency_order(found)
     table: dict[int, Outputs] = {int(t): ({}, {}) for t in times}
     scores: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
     slot = history.layout.slot_size
@@ -64,8 +62,8 @@ def _slice(store: Any, features: FeatureConfig, experts: dict[str, Any], times: 
         clock = time.perf_counter()
         for name in order:
             expert = experts[name]
-            upstream = _upstream(expert)
-            if not upstream and hasattr(expert, "predict_batch") and not hasattr(expert, "reset"):
+            upstream = found[name].upstream
+            if not upstream and found[name].batch and not found[name].keeps_state:
                 try:
                     for t, out in zip(chunk, expert.predict_batch(base), strict=True):
                         table[t][0][name] = out
@@ -74,7 +72,7 @@ def _slice(store: Any, features: FeatureConfig, experts: dict[str, Any], times: 
                         table[t][0][name] = None
                         table[t][1][name] = f"{type(e).__name__}: {e}"
                 continue
-            if upstream and hasattr(expert, "scores"):
+            if upstream and found[name].walkable:
                 if not all(table[t][0].get(u) is not None for t in chunk for u in upstream):
                     raise RuntimeError(f"{name}: upstream {upstream} produced no output")
                 xs = [with_model_outputs(x, {u: table[t][0][u].to_slot(slot) for u in upstream})  # type: ignore[union-attr]
@@ -82,7 +80,7 @@ def _slice(store: Any, features: FeatureConfig, experts: dict[str, Any], times: 
                 scores.setdefault(name, []).append(expert.scores(xs))
                 continue
             for t, x in zip(chunk, base, strict=True):
-                run_expert(name, expert, x, table[t][0], table[t][1], slot)
+                run_expert(name, expert, x, table[t][0], table[t][1], slot, upstream=upstream)
         timing["experts_s"] += time.perf_counter() - clock
     joined = {n: (np.concatenate([q for q, _ in parts]), np.concatenate([v for _, v in parts]))
               for n, parts in scores.items()}  # fmt: skip
@@ -156,7 +154,7 @@ def _worker(args: tuple[str, FeatureConfig, dict[str, Any], np.ndarray, int]) ->
     return _pack(table, times), scores, timing
 
 
-def batch_outputs(store: Any, features: FeatureConfig, experts: dict[str, Any], times: np.ndarray,
+def batch_outputs(store: Store, features: FeatureConfig, experts: dict[str, Any], times: np.ndarray,
                   batch: int = FAST_BATCH, workers: int = 1,
                   timing: dict[str, float] | None = None) -> dict[int, Outputs]:  # fmt: skip
     """Return ``{t: (outputs, failures)}`` for every decision time (the runtime's ``outputs_at``).

@@ -60,27 +60,54 @@ def equity_metrics(
     }
 
 
-def closed_trade_pnls(signed_qty: np.ndarray, price: np.ndarray, fee: np.ndarray) -> np.ndarray:
-    """Net PnL of every trade the fills close, in fill order (see the module docstring)."""
+#: The columns of :func:`closed_trades`.
+TRADE_COLUMNS = ("entry_time", "exit_time", "side", "qty", "entry_price", "exit_price", "pnl",
+                 "return")  # fmt: skip
+
+
+def closed_trades(times: np.ndarray, signed_qty: np.ndarray, price: np.ndarray,
+                  fee: np.ndarray) -> pd.DataFrame:  # fmt: skip
+    """Every trade the fills close, in fill order (see the module docstring for what one is).
+
+    Columns: ``entry_time`` (when the position's side opened) and ``exit_time`` (the closing
+    fill, int ns), ``side`` (+1 long, -1 short), ``qty`` closed, ``entry_price`` (the average
+    entry), ``exit_price``, ``pnl`` (net of its share of entry and exit fees) and ``return``
+    (``pnl`` over the entry notional of ``qty``).
+    """
     account = Portfolio()
     open_fees = 0.0  # entry fees of the open position not yet charged to a closed trade
-    pnls: list[float] = []
-    for qty, px, paid in zip(signed_qty.tolist(), price.tolist(), fee.tolist(), strict=True):
-        before = account.position
+    opened = 0
+    rows: list[tuple[int, int, int, float, float, float, float, float]] = []
+    for t, qty, px, paid in zip(np.asarray(times, np.int64).tolist(), signed_qty.tolist(),
+                                price.tolist(), fee.tolist(), strict=True):  # fmt: skip
+        before, entry = account.position, account.average_price
         realized = account.apply_fill(qty, px, paid)
         if before != 0.0 and qty * before < 0:
             closed = min(abs(qty), abs(before))
             entry_share = open_fees * closed / abs(before)
             open_fees -= entry_share
             exit_share = paid * closed / abs(qty)
-            pnls.append(realized - entry_share - exit_share)
+            pnl = realized - entry_share - exit_share
+            rows.append((opened, t, int(np.sign(before)), closed, entry, px, pnl,
+                         pnl / (closed * entry)))  # fmt: skip
             if abs(qty) > abs(before):  # the rest of the fill opens the new side
                 open_fees = paid - exit_share
+                opened = t
             elif account.position == 0.0:
                 open_fees = 0.0
         else:
+            if before == 0.0:
+                opened = t
             open_fees += paid
-    return np.asarray(pnls, np.float64)
+    return pd.DataFrame(rows, columns=list(TRADE_COLUMNS)).astype(
+        {"entry_time": np.int64, "exit_time": np.int64, "side": np.int64, "qty": np.float64}
+    )
+
+
+def closed_trade_pnls(signed_qty: np.ndarray, price: np.ndarray, fee: np.ndarray) -> np.ndarray:
+    """Net PnL of every trade the fills close, in fill order (:func:`closed_trades`)."""
+    times = np.zeros(np.asarray(signed_qty).shape[0], np.int64)
+    return closed_trades(times, signed_qty, price, fee)["pnl"].to_numpy(np.float64)
 
 
 def trade_metrics(fills: pd.DataFrame, equity: pd.DataFrame, start_equity: float) -> dict[str, Any]:

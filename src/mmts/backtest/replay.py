@@ -4,26 +4,27 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterator
-from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from mmts.config import FeatureConfig
 from mmts.core.events import BarEvent, BookEvent, Event
 from mmts.core.sync_nb import LOG_INVALIDATE, LOG_RESET, LOG_SYNCED
 from mmts.core.time import to_ns
 from mmts.core.timeframes import timeframe_ns
+from mmts.data.store import Store
 
 
 def _bar_events(
-    store: Any, symbol: str, tf: str, lo: int, hi: int, rank: int
+    store: Store, symbol: str, tf: str, lo: int, hi: int, rank: int
 ) -> Iterator[tuple[int, int, int, Event]]:
     step = timeframe_ns(tf)
     try:
         bars = store.bars(symbol, tf, start=lo - step, end=hi)
     except KeyError:
         return
-    opens = bars.index.as_unit("ns").asi8
+    opens = pd.DatetimeIndex(bars.index).as_unit("ns").asi8
     values = bars[["open", "high", "low", "close", "volume"]].to_numpy(np.float64)
     for k in range(opens.shape[0]):
         close_time = int(opens[k]) + step
@@ -33,7 +34,7 @@ def _bar_events(
 
 
 def _book_events(
-    store: Any, symbol: str, lo: int, hi: int, stale_ns: int
+    store: Store, symbol: str, lo: int, hi: int, stale_ns: int
 ) -> Iterator[tuple[int, int, int, Event]]:
     try:
         replay, rows = store.book_replay(symbol, hi + 1)
@@ -56,7 +57,9 @@ def _book_events(
         yield ts, 1, 0, event
 
 
-def _book_at(store: Any, symbol: str, at: int, stamp: int) -> Iterator[tuple[int, int, int, Event]]:
+def _book_at(
+    store: Store, symbol: str, at: int, stamp: int
+) -> Iterator[tuple[int, int, int, Event]]:
     """Yield the book replayed from the rows received before ``at`` as a snapshot at ``stamp``."""
     before, _ = store.book_replay(symbol, at)
     yield stamp, 1, 0, BookEvent(stamp, LOG_RESET)
@@ -67,7 +70,7 @@ def _book_at(store: Any, symbol: str, at: int, stamp: int) -> Iterator[tuple[int
     yield stamp, 1, 0, BookEvent(stamp, LOG_SYNCED if before.valid else LOG_INVALIDATE)
 
 
-def replay_events(store: Any, features: FeatureConfig, start: object, end: object,
+def replay_events(store: Store, features: FeatureConfig, start: object, end: object,
                   fill_timeframe: str = "1m", warmup_bars: bool = True) -> Iterator[Event]:  # fmt: skip
     """Yield every event the runtime needs in ``[start, end]``, in time order.
 

@@ -1,8 +1,15 @@
-"""The run report: price with trades, equity and drawdown, confidence and expert weights."""
+"""The run report: a tearsheet in ``report.html`` (interactive) and a summary in ``report.png``.
+
+``report.html`` is one self-contained file (Plotly's script inlined, no network): the metrics
+beside buy-and-hold with units and definitions; equity against buy-and-hold with the underwater
+curve; price with every fill and the exposure; gross PnL against fees; monthly returns; the
+trade list with each trade's PnL; the mixture's confidence and expert weights; and the run's
+configuration and model versions. Every chart zooms and pans. Numbers come from
+``backtest.tearsheet``; this module only draws.
+"""
 
 from __future__ import annotations
 
-import base64
 import html
 import json
 from pathlib import Path
@@ -11,25 +18,254 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mmts.core.performance import format_metric
+from mmts.backtest import tearsheet
+
+#: Trades listed in the report (all of them are in ``fills.parquet``).
+MAX_TRADES_SHOWN = 500
+#: The underwater panel shows at least this depth, so a 0.3 % dip looks like one.
+MIN_DRAWDOWN_AXIS = 0.02
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;margin:1.5em 2em;color:#222;max-width:1400px}
+h1{font-size:1.5em;margin-bottom:.2em} h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid #ddd}
+.sub{color:#666;margin-top:0} table{border-collapse:collapse;font-size:.9em}
+td,th{padding:3px 10px;border-bottom:1px solid #eee;text-align:right} th{background:#f6f6f6}
+td.l,th.l{text-align:left} .def{color:#666;text-align:left} .pos{color:#1a7f37} .neg{color:#c62828}
+.scroll{max-height:420px;overflow:auto;display:inline-block} pre{background:#f6f6f6;padding:1em;
+font-size:.8em;overflow:auto;max-height:420px}
+"""
 
 
 def write_report(run_dir: Path, decisions: pd.DataFrame, fills: pd.DataFrame, equity: pd.DataFrame,
-                 metrics: dict[str, Any], title: str) -> None:  # fmt: skip
-    """Write ``report.png`` and a self-contained ``report.html`` (the PNG inlined) into ``run_dir``."""
+                 metrics: dict[str, Any], title: str, manifest: dict[str, Any] | None = None,
+                 ) -> None:  # fmt: skip
+    """Write ``report.html`` (the tearsheet) and ``report.png`` (its summary) into ``run_dir``."""
+    _write_png(run_dir / "report.png", decisions, fills, equity, metrics, title)
+    (run_dir / "report.html").write_text(
+        report_html(decisions, fills, equity, metrics, title, manifest or {}), encoding="utf-8"
+    )
+
+
+def report_html(decisions: pd.DataFrame, fills: pd.DataFrame, equity: pd.DataFrame,
+                metrics: dict[str, Any], title: str, manifest: dict[str, Any]) -> str:  # fmt: skip
+    """Return the tearsheet as one HTML page (see the module docstring)."""
+    start = float(metrics["start_equity"])
+    sections = [
+        ("Metrics", _metrics_table(metrics)),
+        ("Equity and drawdown", _figure(_equity_figure(equity, start), "equity", first=True)),
+        ("Price, fills and exposure", _figure(_price_figure(equity, fills), "price")),
+        ("Gross PnL and fees", _pnl_section(fills, equity, start)),
+        ("Monthly returns", _monthly_table(tearsheet.monthly_returns(equity, start))),
+        ("Trades", _trades_table(tearsheet.trade_list(fills) if len(fills) else None)),
+        ("The mixture: confidence and expert weights", _figure(_mixture_figure(decisions), "mixture")),
+        ("The run", _run_section(metrics, manifest)),
+    ]  # fmt: skip
+    period = f"{metrics.get('decisions', 0):,} decisions every {metrics.get('decision_every', '?')}"
+    body = "".join(f"<h2>{html.escape(name)}</h2>{content}" for name, content in sections)
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
+            f"<p class='sub'>{html.escape(period)}; engine {html.escape(str(metrics.get('engine', '?')))}"
+            f"; {metrics.get('events', 0):,} events replayed</p>{body}</body></html>")  # fmt: skip
+
+
+# -- tables ----------------------------------------------------------------------------------------
+
+
+def _metrics_table(metrics: dict[str, Any]) -> str:
+    rows = "".join(
+        f"<tr><td class='l'>{html.escape(r['metric'])}</td><td>{html.escape(r['strategy'])}</td>"
+        f"<td>{html.escape(r['buy_and_hold'])}</td><td class='def'>{html.escape(r['definition'])}</td></tr>"
+        for r in tearsheet.metric_rows(metrics)
+    )  # fmt: skip
+    return ("<table><tr><th class='l'>metric</th><th>strategy</th><th>buy-and-hold</th>"
+            f"<th class='l'>definition</th></tr>{rows}</table>")  # fmt: skip
+
+
+def _signed(value: float, text: str) -> str:
+    css = "pos" if value > 0 else "neg" if value < 0 else ""
+    return f"<td class='{css}'>{html.escape(text)}</td>"
+
+
+def _monthly_table(table: pd.DataFrame) -> str:
+    months = "".join(f"<th>{m}</th>" for m in ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul",
+                                                "Aug", "Sep", "Oct", "Nov", "Dec"))  # fmt: skip
+    rows = []
+    for year, values in table.iterrows():
+        cells = "".join("<td></td>" if not np.isfinite(v) else _signed(v, f"{100 * v:.2f} %")
+                        for v in values.to_numpy(np.float64))  # fmt: skip
+        rows.append(f"<tr><td class='l'>{year}</td>{cells}</tr>")
+    return f"<table><tr><th class='l'>year</th>{months}</tr>{''.join(rows)}</table>"
+
+
+def _trades_table(trades: pd.DataFrame | None) -> str:
+    if trades is None or trades.empty:
+        return "<p>No trade was closed in this run.</p>"
+    shown = trades.iloc[:MAX_TRADES_SHOWN]
+    note = (f"<p>The first {MAX_TRADES_SHOWN} of {len(trades):,} trades; every fill is in "
+            "fills.parquet.</p>" if len(trades) > MAX_TRADES_SHOWN else "")  # fmt: skip
+    rows = "".join(_trade_row(r) for r in shown.to_dict("records"))
+    wins = int((trades["pnl"] > 0).sum())
+    summary = (f"<p>{len(trades):,} closed trades, {wins:,} won; net PnL "
+               f"{trades['pnl'].sum():,.2f} (net of fees).</p>")  # fmt: skip
+    return (f"{summary}{note}<div class='scroll'><table><tr><th class='l'>entry (UTC)</th>"
+            "<th class='l'>exit (UTC)</th><th class='l'>side</th><th>qty</th><th>entry price</th>"
+            f"<th>exit price</th><th>PnL</th><th>return</th></tr>{rows}</table></div>")  # fmt: skip
+
+
+def _trade_row(r: dict[Any, Any]) -> str:
+    pnl, ret = float(r["pnl"]), float(r["return"])
+    return (f"<tr><td class='l'>{r['entry_time']:%Y-%m-%d %H:%M:%S}</td>"
+            f"<td class='l'>{r['exit_time']:%Y-%m-%d %H:%M:%S}</td>"
+            f"<td class='l'>{'long' if r['side'] > 0 else 'short'}</td><td>{r['qty']:.6g}</td>"
+            f"<td>{r['entry_price']:,.4f}</td><td>{r['exit_price']:,.4f}</td>"
+            f"{_signed(pnl, f'{pnl:,.2f}')}{_signed(pnl, f'{100 * ret:.3f} %')}</tr>")  # fmt: skip
+
+
+def _pnl_section(fills: pd.DataFrame, equity: pd.DataFrame, start: float) -> str:
+    pnl = tearsheet.pnl_breakdown(fills, equity, start)
+    last = pnl.iloc[-1]
+    text = (f"<p>Gross PnL (before fees) {last['gross']:,.2f}; fees {last['fees']:,.2f} "
+            f"({_share(last['fees'], last['gross'])} of gross); net PnL {last['net']:,.2f}.</p>")  # fmt: skip
+    return text + _figure(_pnl_figure(pnl), "pnl")
+
+
+def _share(part: float, whole: float) -> str:
+    return f"{100 * part / abs(whole):.0f} %" if whole else "n/a"
+
+
+def _run_section(metrics: dict[str, Any], manifest: dict[str, Any]) -> str:
+    models = manifest.get("models", {})
+    model_rows = "".join(f"<tr><td class='l'>{html.escape(n)}</td><td class='l'>{html.escape(str(v))}</td></tr>"
+                         for n, v in models.items())  # fmt: skip
+    data = manifest.get("data", {})
+    facts = {
+        "data": f"{data.get('store', '?')} {data.get('start', '')} .. {data.get('end', '')}",
+        "data hash": data.get("hash", "?"), "git commit": manifest.get("git_commit", "?"),
+        "engine": metrics.get("engine", "?"), "events": f"{metrics.get('events', 0):,}",
+        "decisions": f"{metrics.get('decisions', 0):,} every {metrics.get('decision_every', '?')}",
+        "costs": json.dumps(manifest.get("costs", {})),
+    }  # fmt: skip
+    fact_rows = "".join(f"<tr><td class='l'>{html.escape(k)}</td><td class='l'>{html.escape(str(v))}</td></tr>"
+                        for k, v in facts.items())  # fmt: skip
+    config = {k: manifest[k] for k in ("experiment", "trading") if k in manifest}
+    return (f"<table><tr><th class='l'>expert</th><th class='l'>version</th></tr>{model_rows}</table>"
+            f"<p></p><table>{fact_rows}</table><p>Configuration (experiment and trading tables):</p>"
+            f"<pre>{html.escape(json.dumps(config, indent=2))}</pre>")  # fmt: skip
+
+
+# -- interactive charts (Plotly) ------------------------------------------------------------------
+
+
+def _figure(fig: Any, name: str, *, first: bool = False) -> str:
+    """Return ``fig`` as an HTML fragment; the first one carries Plotly's script (inlined)."""
+    import plotly.io as pio
+
+    fig.update_layout(margin={"l": 60, "r": 20, "t": 30, "b": 30}, template="plotly_white",
+                      legend={"orientation": "h", "y": 1.08}, hovermode="x unified")  # fmt: skip
+    return str(pio.to_html(fig, include_plotlyjs=first, full_html=False, div_id=f"fig-{name}",
+                           config={"displaylogo": False, "responsive": True}))  # fmt: skip
+
+
+def _equity_figure(equity: pd.DataFrame, start: float) -> Any:
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    t = pd.to_datetime(equity["time"], utc=True)
+    hold = start * equity["price"] / equity["price"].iloc[0]
+    dd = tearsheet.drawdown(equity)
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.68, 0.32],
+                        vertical_spacing=0.04)  # fmt: skip
+    fig.add_trace(go.Scatter(x=t, y=equity["equity"], name="strategy", line={"width": 1.4}), 1, 1)
+    fig.add_trace(
+        go.Scatter(x=t, y=hold, name="buy-and-hold", line={"width": 1, "color": "#999"}), 1, 1
+    )
+    fig.add_trace(go.Scatter(x=t, y=100 * dd.to_numpy(), name="drawdown %", fill="tozeroy",
+                             line={"width": 0.8, "color": "#c62828"}), 2, 1)  # fmt: skip
+    depth = max(MIN_DRAWDOWN_AXIS, 1.15 * float(-dd.min()) if len(dd) else 0.0)
+    fig.update_yaxes(title_text="equity", row=1, col=1)
+    fig.update_yaxes(
+        title_text="drawdown %", range=[-100 * depth, 0], ticksuffix=" %", row=2, col=1
+    )
+    fig.update_layout(height=520)
+    return fig
+
+
+def _price_figure(equity: pd.DataFrame, fills: pd.DataFrame) -> Any:
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    t = pd.to_datetime(equity["time"], utc=True)
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3],
+                        vertical_spacing=0.04)  # fmt: skip
+    fig.add_trace(go.Scatter(x=t, y=equity["price"], name="decision price",
+                             line={"width": 1, "color": "#555"}), 1, 1)  # fmt: skip
+    if len(fills):
+        ft = pd.to_datetime(fills["time"], utc=True)
+        for side, name, symbol, color in ((1, "buy", "triangle-up", "#1a7f37"),
+                                          (-1, "sell", "triangle-down", "#c62828")):  # fmt: skip
+            mask = (fills["side"] == side).to_numpy()
+            fig.add_trace(go.Scatter(x=ft[mask], y=fills["price"][mask], mode="markers", name=name,
+                                     marker={"symbol": symbol, "color": color, "size": 8}), 1, 1)  # fmt: skip
+    fig.add_trace(go.Scatter(x=t, y=100 * tearsheet.exposure(equity).to_numpy(), name="exposure %",
+                             line={"width": 1, "shape": "hv", "color": "#1f77b4"}, fill="tozeroy"), 2, 1)  # fmt: skip
+    fig.update_yaxes(title_text="price", row=1, col=1)
+    fig.update_yaxes(title_text="exposure %", ticksuffix=" %", row=2, col=1)
+    fig.update_layout(height=520)
+    return fig
+
+
+def _pnl_figure(pnl: pd.DataFrame) -> Any:
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for column, name, color in (("gross", "gross PnL", "#1f77b4"), ("fees", "fees paid", "#c62828"),
+                                ("net", "net PnL", "#222")):  # fmt: skip
+        fig.add_trace(
+            go.Scatter(x=pnl.index, y=pnl[column], name=name, line={"width": 1.2, "color": color})
+        )
+    fig.update_yaxes(title_text="quote currency")
+    fig.update_layout(height=320)
+    return fig
+
+
+def _mixture_figure(decisions: pd.DataFrame) -> Any:
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    t = pd.to_datetime(decisions["time"], utc=True)
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.06)
+    fig.add_trace(go.Scatter(x=t, y=decisions["confidence"], name="confidence",
+                             line={"width": 0.8}), 1, 1)  # fmt: skip
+    weights = pd.DataFrame([json.loads(w) for w in decisions["expert_weights"]], index=t).fillna(
+        0.0
+    )
+    for name in weights.columns:
+        fig.add_trace(go.Scatter(x=weights.index, y=weights[name], name=f"weight {name}",
+                                 stackgroup="w", line={"width": 0.5}), 2, 1)  # fmt: skip
+    fig.update_yaxes(title_text="confidence", row=1, col=1)
+    fig.update_yaxes(title_text="expert weight", range=[0, 1], row=2, col=1)
+    fig.update_layout(height=420)
+    return fig
+
+
+# -- the static summary (matplotlib) --------------------------------------------------------------
+
+
+def _write_png(path: Path, decisions: pd.DataFrame, fills: pd.DataFrame, equity: pd.DataFrame,
+               metrics: dict[str, Any], title: str) -> None:  # fmt: skip
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import PercentFormatter
 
-    fig, axes = plt.subplots(
-        4, 1, figsize=(12, 11), sharex=True, gridspec_kw={"height_ratios": [3, 2, 1.3, 1.3]}
-    )
+    fig, axes = plt.subplots(5, 1, figsize=(12, 12), sharex=True,
+                             gridspec_kw={"height_ratios": [3, 2.2, 1.1, 1.1, 1.2]})  # fmt: skip
     t = pd.to_datetime(equity["time"], utc=True)
     axes[0].plot(t, equity["price"], lw=0.8, color="0.3", label="price")
     if len(fills):
         ft = pd.to_datetime(fills["time"], utc=True)
-        buys = fills["side"] > 0
+        buys = (fills["side"] > 0).to_numpy()
         axes[0].scatter(
             ft[buys], fills["price"][buys], marker="^", color="tab:green", s=18, label="buy"
         )
@@ -38,41 +274,28 @@ def write_report(run_dir: Path, decisions: pd.DataFrame, fills: pd.DataFrame, eq
         )
     axes[0].legend(loc="upper left")
     axes[0].set_title(title)
-    eq = equity["equity"].to_numpy()
-    axes[1].plot(t, eq, color="tab:blue", label="equity")
-    axes[1].plot(t, metrics["start_equity"] * equity["price"] / equity["price"].iloc[0], color="0.6",
-                 lw=0.8, label="buy-and-hold")  # fmt: skip
-    ax_dd = axes[1].twinx()
-    peak = np.maximum.accumulate(eq)
-    ax_dd.fill_between(t, 0, -(1 - eq / peak), color="tab:red", alpha=0.2)
-    ax_dd.set_ylabel("drawdown")
+    start = float(metrics["start_equity"])
+    axes[1].plot(t, equity["equity"], color="tab:blue", label="strategy")
+    axes[1].plot(t, start * equity["price"] / equity["price"].iloc[0], color="0.6", lw=0.8,
+                 label="buy-and-hold")  # fmt: skip
+    axes[1].set_ylabel("equity")
     axes[1].legend(loc="upper left")
+    dd = tearsheet.drawdown(equity).to_numpy()
+    axes[2].fill_between(t, 0, dd, color="tab:red", alpha=0.35, lw=0)
+    axes[2].set_ylim(-max(MIN_DRAWDOWN_AXIS, 1.15 * float(-dd.min()) if dd.size else 0.0), 0)
+    axes[2].yaxis.set_major_formatter(PercentFormatter(1.0))
+    axes[2].set_ylabel("drawdown")
+    axes[3].fill_between(t, 0, tearsheet.exposure(equity).to_numpy(), step="post", alpha=0.4)
+    axes[3].yaxis.set_major_formatter(PercentFormatter(1.0))
+    axes[3].set_ylabel("exposure")
     dt = pd.to_datetime(decisions["time"], utc=True)
-    axes[2].plot(dt, decisions["confidence"], lw=0.7)
-    axes[2].set_ylabel("confidence")
     weights = pd.DataFrame([json.loads(w) for w in decisions["expert_weights"]], index=dt).fillna(
         0.0
     )
     if not weights.empty:
-        axes[3].stackplot(weights.index, weights.T.to_numpy(), labels=list(weights.columns))
-        axes[3].legend(loc="upper left", fontsize=8)
-    axes[3].set_ylabel("expert weights")
+        axes[4].stackplot(weights.index, weights.T.to_numpy(), labels=list(weights.columns))
+        axes[4].legend(loc="upper left", fontsize=8)
+    axes[4].set_ylabel("expert weights")
     fig.tight_layout()
-    png = run_dir / "report.png"
-    fig.savefig(png, dpi=90, metadata={"Software": None})
+    fig.savefig(path, dpi=90, metadata={"Software": None})
     plt.close(fig)
-    rows = "".join(
-        f"<tr><td>{html.escape(k)}</td><td>{_fmt(v)}</td><td>{_fmt(metrics['buy_and_hold'].get(k, ''))}</td></tr>"
-        for k, v in metrics.items() if not isinstance(v, dict)
-    )  # fmt: skip
-    image = base64.b64encode(png.read_bytes()).decode()
-    (run_dir / "report.html").write_text(
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        "<style>body{font-family:sans-serif;margin:2em}td{padding:2px 12px}</style></head><body>"
-        f"<h1>{html.escape(title)}</h1><table><tr><th>metric</th><th>strategy</th><th>buy-and-hold</th></tr>"
-        f"{rows}</table><img src='data:image/png;base64,{image}' style='max-width:100%'></body></html>"
-    )
-
-
-def _fmt(value: Any) -> str:
-    return html.escape(format_metric(value))

@@ -26,14 +26,17 @@ from mmts.backtest.metrics import equity_metrics, trade_metrics
 from mmts.backtest.replay import replay_events
 from mmts.backtest.report import write_report
 from mmts.core.files import write_json
+from mmts.core.progress import duration, note
 from mmts.core.time import iso, to_ns
-from mmts.core.timeframes import timeframe_ns
+from mmts.core.timeframes import NS_PER_SECOND
+from mmts.data.store import Store
 from mmts.models.experiment import Experiment
+from mmts.models.expert import check_experts
 from mmts.runtime.config import TradingConfig
 from mmts.runtime.setup import build_experts, new_runtime, runtime_frames
 
 
-def data_hash(store: Any, exp: Experiment, start: int, end: int) -> str:
+def data_hash(store: Store, exp: Experiment, start: int, end: int) -> str:
     """Hash the stored partitions a run reads (same data → same hash)."""
     digest = hashlib.sha256()
     series = [(exp.features.primary_symbol, tf) for tf in exp.features.timeframes]
@@ -57,7 +60,7 @@ def data_hash(store: Any, exp: Experiment, start: int, end: int) -> str:
     return digest.hexdigest()[:16]
 
 
-def run_backtest(store: Any, exp: Experiment, trading: TradingConfig, start: object, end: object,
+def run_backtest(store: Store, exp: Experiment, trading: TradingConfig, start: object, end: object,
                  *, out: str | Path | None = None, checkpoint_dir: str | Path | None = None,
                  progress: bool = False, engine: str = "auto", workers: int | None = None,
                  batch: int = FAST_BATCH) -> dict[str, Any]:  # fmt: skip
@@ -86,7 +89,7 @@ def run_backtest(store: Any, exp: Experiment, trading: TradingConfig, start: obj
                                                      workers, batch, progress)  # fmt: skip
     manifest = {
         "experiment": exp.to_dict(), "trading": json.loads(json.dumps(dataclasses.asdict(trading), default=list)),
-        "data": {"store": str(getattr(store, "root", "")), "start": iso(lo), "end": iso(hi),
+        "data": {"store": str(store.root), "start": iso(lo), "end": iso(hi),
                  "hash": data_hash(store, exp, lo, hi)},
         "models": versions, "seed": exp.seed, "git_commit": git_commit(),
         "costs": exp.costs.resolved(), "engine": chosen,
@@ -110,7 +113,7 @@ def run_backtest(store: Any, exp: Experiment, trading: TradingConfig, start: obj
         write_json(run_dir / "manifest.json", manifest)
         write_json(run_dir / "metrics.json", metrics)
         write_report(run_dir, frames["decisions"], frames["fills"], frames["equity"], metrics,
-                     f"{exp.name}: {iso(lo)[:16]} .. {iso(hi)[:16]}")  # fmt: skip
+                     f"{exp.name}: {iso(lo)[:16]} .. {iso(hi)[:16]}", manifest)  # fmt: skip
     except BaseException:
         shutil.rmtree(run_dir, ignore_errors=True)  # a failed run leaves no half-written folder
         raise
@@ -129,9 +132,7 @@ def fast_engine_problem(experts: dict[str, Any]) -> str:
     It can when every expert is stateless (its output depends only on the decision's input), or
     keeps its state in a way it can score ahead and walk (``scores`` and ``walk``, the DQN).
     """
-    stateful = [n for n, e in experts.items()
-                if (hasattr(e, "reset") or hasattr(e, "state"))
-                and not (hasattr(e, "scores") and hasattr(e, "walk"))]  # fmt: skip
+    stateful = [n for n, a in check_experts(experts).items() if a.keeps_state and not a.walkable]
     if stateful:
         return f"{', '.join(sorted(stateful))} keep state between decisions that cannot be scored ahead"
     return ""
@@ -168,7 +169,7 @@ def one_torch_thread() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _replay(store: Any, exp: Experiment, trading: TradingConfig, experts: dict[str, Any],
+def _replay(store: Store, exp: Experiment, trading: TradingConfig, experts: dict[str, Any],
             lo: int, hi: int, engine: str, workers: int | None, batch: int,
             progress: bool) -> tuple[Any, int, float, dict[str, Any]]:  # fmt: skip
     """Replay ``[lo, hi]`` through a new runtime; return it, the events, seconds and timings.
@@ -185,23 +186,41 @@ def _replay(store: Any, exp: Experiment, trading: TradingConfig, experts: dict[s
         step = exp.decision_step
         times = np.arange(-(-lo // step) * step, hi + 1, step, dtype=np.int64)
         n_workers = workers or default_workers()
+        if progress:
+            note(f"backtest: the experts' outputs at {times.shape[0]:,} decisions, in batches of "
+                 f"{batch} in {n_workers} process(es)")  # fmt: skip
         cpu: dict[str, float] = {}
         table = batch_outputs(store, exp.features, experts, times, batch=batch, workers=n_workers,
                               timing=cpu)  # fmt: skip
         outputs_at = table.__getitem__
         timing.update(outputs_s=round(time.perf_counter() - started, 2), workers=n_workers,
                       batch=batch, cpu={k: round(v, 2) for k, v in cpu.items()})  # fmt: skip
+        if progress:
+            note(f"backtest: expert outputs done ({duration(timing['outputs_s'])})")
     runtime = new_runtime(exp, trading, experts, start=lo, outputs_at=outputs_at)
     loop_started = time.perf_counter()
     events = replay_events(store, exp.features, lo, hi, trading.backtest.fill_timeframe)
+    n_events = 0
     if progress:
         from tqdm import tqdm
 
-        events = tqdm(events, desc="replay", unit=" events", mininterval=1.0)
-    n_events = 0
-    for event in events:
-        runtime.feed(event)
-        n_events += 1
+        # Progress in market time: its total is known before the replay starts, so is the ETA.
+        span_s = max(1, (hi - lo) // NS_PER_SECOND)
+        bar = tqdm(total=span_s, desc="replay", unit=" market s", mininterval=1.0, unit_scale=True)
+        shown = 0
+        for event in events:
+            runtime.feed(event)
+            n_events += 1
+            reached = min(span_s, max(0, (event.time - lo) // NS_PER_SECOND))
+            if reached > shown:
+                bar.update(reached - shown)
+                shown = reached
+        bar.update(span_s - shown)
+        bar.close()
+    else:
+        for event in events:
+            runtime.feed(event)
+            n_events += 1
     runtime.finish(hi)
     timing["loop_s"] = round(time.perf_counter() - loop_started, 2)
     return runtime, n_events, time.perf_counter() - started, timing
@@ -231,5 +250,5 @@ def _metrics(frames: dict[str, pd.DataFrame], cash: float, exp: Experiment) -> d
         **ours, **trade_metrics(frames["fills"], equity, cash), "start_equity": cash,
         "end_equity": float(equity["equity"].iloc[-1]), "decisions": len(frames["decisions"]),
         "decision_every": f"{exp.data.decision_every} x {exp.data.decision_timeframe}",
-        "buy_and_hold": bh, "bar_ns": timeframe_ns(exp.data.decision_timeframe),
+        "buy_and_hold": bh,
     }  # fmt: skip

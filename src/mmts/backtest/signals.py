@@ -21,12 +21,15 @@ class SignalResult:
 
     #: One row per fill: ``time``, ``side`` (+1 buy, -1 sell), ``qty`` (>0), ``price``, ``fee``.
     fills: pd.DataFrame
-    #: Per bar after its fills: ``position`` and ``equity`` (cash + position * close; cash starts
-    #: at 0, so equity is the running PnL), indexed like the bars.
+    #: Per bar after its fills: ``position`` and ``equity`` (cash + position * close, cash
+    #: starting at ``initial_cash``), indexed like the bars. With the default ``initial_cash=0``
+    #: equity is the running PnL of trading the target units; give the capital behind them to
+    #: read it as an equity curve (returns, drawdowns).
     equity: pd.DataFrame
-    #: Final equity minus the start (0): PnL marked at the last close, net of fees.
+    #: Final equity minus ``initial_cash``: PnL marked at the last close, net of fees.
     pnl: float
     fees: float
+    initial_cash: float = 0.0
 
 
 def _check_bars(bars: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -55,13 +58,15 @@ def run_signals(
     fee_bps: float = 0.0,
     slippage_bps: float = 0.0,
     fill: str = "next_open",
+    initial_cash: float = 0.0,
 ) -> SignalResult:
     """Backtest target positions (units of the asset; NaN keeps the current one).
 
     ``target_position[t]`` is decided on bar ``t``'s close; with ``fill="next_open"`` it fills
     at bar ``t + 1``'s open (a target on the last bar never fills), with ``fill="close"`` at bar
     ``t``'s close. Fees are ``fee_bps`` of each fill's notional; buys pay ``slippage_bps`` above
-    the price, sells receive that much below. PnL is marked at the last close.
+    the price, sells receive that much below. PnL is marked at the last close. ``initial_cash``:
+    the money equity starts from (0: equity is the PnL; targets are units, never scaled by it).
     """
     if fill not in ("next_open", "close"):
         raise ValueError(f"fill must be 'next_open' or 'close'; was {fill!r}")
@@ -82,10 +87,11 @@ def run_signals(
         "time": bars.index[bar], "side": np.sign(qty).astype(np.int8), "qty": np.abs(qty),
         "price": price, "fee": fee,
     })  # fmt: skip
-    frame = pd.DataFrame({"position": position, "equity": equity}, index=bars.index)
-    return SignalResult(
-        fills, frame, float(equity[-1]) if equity.shape[0] else 0.0, float(fee.sum())
-    )
+    if not np.isfinite(initial_cash):
+        raise ValueError(f"initial_cash must be a finite amount; was {initial_cash}")
+    frame = pd.DataFrame({"position": position, "equity": initial_cash + equity}, index=bars.index)
+    pnl = float(equity[-1]) if equity.shape[0] else 0.0
+    return SignalResult(fills, frame, pnl, float(fee.sum()), float(initial_cash))
 
 
 def sma_cross_targets(close: np.ndarray | pd.Series, fast: int = 20, slow: int = 100) -> np.ndarray:

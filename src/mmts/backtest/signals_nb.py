@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from mmts.core.jit import njit
 
 #: Bars between exact re-summations of the running SMA windows.
 REANCHOR = 4096

@@ -42,7 +42,7 @@ def _backtest(args: argparse.Namespace) -> int:
     from mmts.data import open_store
     from mmts.models.checkpoints import CheckpointStore
     from mmts.models.experiment import load_experiment
-    from mmts.models.train import prepare
+    from mmts.models.prepare import prepare
 
     exp = load_experiment(args.experiment)
     trading = load_trading(args.experiment)

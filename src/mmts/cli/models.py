@@ -91,7 +91,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from mmts.data import open_store
     from mmts.models.evaluate import evaluate
     from mmts.models.predictors import load_active_models
-    from mmts.models.train import prepare
+    from mmts.models.prepare import prepare
 
     exp = _load(args)
     store = open_store(args.store or exp.store, must_exist=True)

@@ -17,7 +17,8 @@ reference the tick book is tested against; ``core.sync_nb`` runs Binance's sync 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from mmts.core.jit import njit
 
 SIDE_BID = 0
 SIDE_ASK = 1

@@ -52,13 +52,20 @@ def sortino_ratio(returns: np.ndarray, periods_per_year: float) -> float | None:
     return _finite(float(r.mean()) / downside * math.sqrt(periods_per_year))
 
 
+def underwater(curve: np.ndarray) -> np.ndarray:
+    """Each point's fall from the running peak before it, as a fraction of that peak (≤ 0)."""
+    c = np.asarray(curve, np.float64)
+    if c.shape[0] == 0:
+        return np.zeros(0)
+    return c / np.maximum.accumulate(c) - 1.0
+
+
 def max_drawdown(curve: np.ndarray) -> float:
     """Largest fall from a running peak of a value curve, as a fraction of that peak (≥ 0)."""
     c = np.asarray(curve, np.float64)
     if c.shape[0] == 0:
         return 0.0
-    peak = np.maximum.accumulate(c)
-    return float(np.max(1.0 - c / peak))
+    return float(-np.min(underwater(c)))
 
 
 def annualized_return(total_return: float, years: float) -> float | None:

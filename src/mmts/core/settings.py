@@ -14,7 +14,7 @@ import dataclasses
 import math
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 #: The attribute naming a settings class's TOML table (``[train]``).
@@ -34,13 +34,14 @@ def option(
     gt: float | None = None,
     le: float | None = None,
     lt: float | None = None,
-    choices: tuple[Any, ...] | None = None,
+    choices: tuple[Any, ...] | Callable[[], Iterable[Any]] | None = None,
     check: Callable[[Any], str | None] | None = None,
 ) -> Any:
     """Declare a setting: its default (or ``factory``), what it means and what it may be.
 
     ``ge``/``gt``/``le``/``lt`` bound a number (every element of a tuple, every value of a
-    table); ``choices`` lists the allowed values; ``check`` returns a complaint or ``None``.
+    table); ``choices`` lists the allowed values (or a callable returns them: a registry that
+    grows); ``check`` returns a complaint or ``None``.
     """
     meta = {"doc": doc, "ge": ge, "gt": gt, "le": le, "lt": lt, "choices": choices, "check": check}
     if factory is not None:
@@ -109,11 +110,18 @@ def _conforms(value: Any, hint: Any) -> bool:
     return isinstance(value, hint)
 
 
+def allowed_choices(meta: typing.Mapping[str, Any]) -> tuple[Any, ...] | None:
+    """Return a setting's allowed values, asking the callable that lists them where there is one."""
+    choices = meta.get("choices")
+    return tuple(choices()) if callable(choices) else choices
+
+
 def _bounds_text(meta: typing.Mapping[str, Any]) -> str:
     parts = [f"{op} {meta[key]:g}" for key, op in (("ge", ">="), ("gt", ">"), ("le", "<="),
                                                    ("lt", "<")) if meta.get(key) is not None]  # fmt: skip
-    if meta.get("choices"):
-        parts.append("one of " + ", ".join(repr(c) for c in meta["choices"]))
+    choices = allowed_choices(meta)
+    if choices:
+        parts.append("one of " + ", ".join(repr(c) for c in choices))
     return " and ".join(parts)
 
 
@@ -157,7 +165,7 @@ def check_settings(obj: Any) -> None:
             raise SettingsError(
                 f"{where}: expected {wanted}, got {value!r} ({type(value).__name__})"
             )
-        choices = f.metadata.get("choices")
+        choices = allowed_choices(f.metadata)
         if choices and value is not None:
             values = value if isinstance(value, tuple) else (value,)
             bad = [v for v in values if v not in choices]

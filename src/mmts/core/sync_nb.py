@@ -17,10 +17,10 @@ Sync status (int64 array, mutated in place; see :func:`new_sync_status`)::
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from mmts.core import tickbook_nb as tbk
 from mmts.core.enums import FLAG_SNAPSHOT
+from mmts.core.jit import njit
 
 # Incident kinds.
 INCIDENT_GAP = 1

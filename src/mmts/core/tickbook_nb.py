@@ -23,9 +23,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
 from mmts.core import book_nb
+from mmts.core.jit import njit
 
 M_BASE = 0
 M_W = 1

@@ -8,7 +8,8 @@ so resampling takes open, high and low only from bars with volume > 0.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from mmts.core.jit import njit
 
 
 @njit(cache=True)

@@ -15,7 +15,8 @@ divided by an exact power of ten is correctly rounded, hence bit-identical to Py
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from mmts.core.jit import njit
 
 # Message kinds (``kind`` column).
 MSG_BLANK = 0

@@ -7,13 +7,14 @@ import pandas as pd
 
 from mmts.config import FeatureConfig
 from mmts.core.schema import REPLAY_FIELDS
+from mmts.core.stores import MarketData, require_market_data
 from mmts.core.symbols import market_of
 from mmts.core.time import to_ns
 from mmts.features.cob import cob_frame, cob_from_rows, whole_seconds
 
 
 def cob(
-    store: object,
+    store: MarketData,
     symbol: str,
     start: object = None,
     end: object = None,
@@ -41,12 +42,13 @@ def cob(
     config : feature configuration (imbalance offsets and windows, default widths).
     exchange : needed only when several exchanges hold the symbol.
     """
+    require_market_data(store, "mmts.features.cob")
     cfg = config or FeatureConfig()
     width = cfg.bucket_width(symbol) if bucket_usd is None else float(bucket_usd)
     if width <= 0:
         raise ValueError(f"bucket_usd must be positive; was {bucket_usd}")
     start_ns, end_ns = to_ns(start), to_ns(end)
-    rows = store.book_events(symbol, None, end_ns, exchange=exchange, fields=REPLAY_FIELDS)  # type: ignore[attr-defined]
+    rows = store.book_events(symbol, None, end_ns, exchange=exchange, fields=REPLAY_FIELDS)
     if rows.shape[0] == 0:
         times = np.empty(0, np.int64)
     else:

@@ -7,6 +7,7 @@ from typing import Any
 import pandas as pd
 
 from mmts.config import FeatureConfig
+from mmts.core.stores import FeatureStore
 from mmts.core.time import iso
 from mmts.features.api import cob
 from mmts.features.pivots import pivots
@@ -16,7 +17,7 @@ PIVOT_TIMEFRAMES = ("1m", "1h", "1d")
 
 
 def build_features(
-    store: Any,
+    store: FeatureStore,
     symbols: list[str] | None = None,
     start: object = None,
     end: object = None,

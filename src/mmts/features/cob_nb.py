@@ -24,10 +24,10 @@ State (arrays, mutated in place)::
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from mmts.core import sync_nb
 from mmts.core import tickbook_nb as tbk
+from mmts.core.jit import njit
 
 STATUS_VALID = 0
 STATUS_N_SAMPLES = 1

@@ -8,12 +8,12 @@ bit for bit (tested), for any ``t`` inside the span it was built for.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
+import pandas as pd
 
 from mmts.config import FeatureConfig
 from mmts.core.schema import REPLAY_FIELDS
+from mmts.core.stores import MarketData, require_market_data
 from mmts.core.time import to_ns
 from mmts.core.timeframes import NS_PER_SECOND, timeframe_ns
 from mmts.features.cob import whole_seconds
@@ -21,9 +21,9 @@ from mmts.features.inputs import (
     OHLCV_FEATURES,
     ModelInput,
     ModelInputLayout,
-    _last_closed_open,
     assemble,
     decision_seconds,
+    last_closed_open,
     primary_cob_rows,
 )
 
@@ -41,12 +41,13 @@ class InputHistory:
 
     def __init__(
         self,
-        store: Any,
+        store: MarketData,
         start: object,
         end: object,
         config: FeatureConfig | None = None,
         model_slots: tuple[str, ...] = (),
     ) -> None:
+        require_market_data(store, "InputHistory")
         cfg = config or FeatureConfig()
         lo, hi = to_ns(start), to_ns(end)
         if lo is None or hi is None or hi < lo:
@@ -64,7 +65,7 @@ class InputHistory:
             except KeyError:
                 self.series[(symbol, tf)] = (np.empty(0, np.int64), np.empty((0, OHLCV_FEATURES)))
                 continue
-            opens = bars.index.as_unit("ns").asi8
+            opens = pd.DatetimeIndex(bars.index).as_unit("ns").asi8
             values = bars[["open", "high", "low", "close", "volume"]].to_numpy(np.float64)
             self.series[(symbol, tf)] = (opens, values)
         self._cob_times, self._cob = self._cob_rows(store, lo, hi)
@@ -72,7 +73,7 @@ class InputHistory:
         self._pivot_cache: dict[tuple[int, int], tuple[np.ndarray, ...]] = {}
 
     def _cob_rows(
-        self, store: Any, lo: int, hi: int
+        self, store: MarketData, lo: int, hi: int
     ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
         cfg = self.config
         try:
@@ -96,7 +97,7 @@ class InputHistory:
         bars = {}
         for (symbol, tf), (opens, values) in self.series.items():
             step = timeframe_ns(tf)
-            stop = int(np.searchsorted(opens, _last_closed_open(t, step), side="right"))
+            stop = int(np.searchsorted(opens, last_closed_open(t, step), side="right"))
             begin = int(np.searchsorted(opens, t - (cfg.frames + 1) * step, side="left"))
             begin = max(begin, stop - cfg.frames)
             bars[(symbol, tf)] = (opens[begin:stop], values[begin:stop])

@@ -9,7 +9,10 @@ the layout version. Every value is computed from data at or before the decision 
   is the block's latest close and the mean volume is over the block's rows (both from the past).
   Missing bars (history too short, no 1 s data) are zero rows with mask False.
 - ``cob``: the COB rows of the last ``frames`` seconds, bucket notionals divided by the row's
-  total notional; ``imbalance``: the imbalance and its moving averages for the same seconds.
+  total notional: the bids at offsets ``-n..0`` from the mid, then the asks at ``0..+n`` (a
+  bid above the mid or an ask below it cannot exist in a valid book, so those buckets of the
+  COB table, always empty, are not part of the input); ``imbalance``: the imbalance and its
+  moving averages for the same seconds.
   Rows where the book is unknown or invalid are masked (order-book history is short).
 - ``pivots``: per level and kind (high, low) the latest confirmed pivot:
   ``[log(price/c0), log1p(seconds since the pivot), log1p(seconds since confirmation)]``.
@@ -26,19 +29,22 @@ from functools import cached_property
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from mmts.config import FeatureConfig
 from mmts.core.errors import MmtsError
 from mmts.core.schema import REPLAY_FIELDS
+from mmts.core.stores import MarketData, require_market_data
 from mmts.core.symbols import market_of
-from mmts.core.time import to_ns
+from mmts.core.time import iso, to_ns
 from mmts.core.timeframes import NS_PER_SECOND, timeframe_ns
 from mmts.features.cob import cob_from_rows, whole_seconds
 from mmts.features.inputs_nb import cob_blocks_nb, ohlcv_block_nb, pivot_select_nb
 from mmts.features.pivots import pivot_arrays
 
-#: Bump when a block's meaning or shape changes; checkpoints record it.
-LAYOUT_VERSION = "1.0"
+#: Bump when a block's meaning or shape changes; checkpoints record it (2.0: the ``cob`` block
+#: holds each side's own half of the grid, 2 (n + 1) columns instead of 2 (2n + 1)).
+LAYOUT_VERSION = "2.0"
 OHLCV_FEATURES = 5
 PIVOT_FEATURES = 3
 
@@ -65,7 +71,7 @@ class ModelInputLayout:
     @cached_property
     def _shapes(self) -> dict[str, tuple[int, ...]]:
         c = self.config
-        n_cob = 2 * (2 * c.n_buckets + 1)
+        n_cob = 2 * (c.n_buckets + 1)  # bids at -n..0, asks at 0..+n
         shapes: dict[str, tuple[int, ...]] = {}
         for tf in c.timeframes:
             shapes[f"ohlcv_{tf}"] = (c.frames, OHLCV_FEATURES)
@@ -88,7 +94,7 @@ class ModelInputLayout:
             "reference_symbol": self.config.reference_symbol,
             "normalisation": {
                 "ohlcv": "log(price / latest close of the block); log1p(volume / block mean)",
-                "cob": "bucket USD / row total USD",
+                "cob": "bucket USD / row total USD; bids at offsets -n..0, then asks at 0..+n",
                 "imbalance": "raw, in [-1, 1]",
                 "pivots": "log(price / latest 1m close); log1p(seconds since pivot, confirmation)",
                 "anchors": "raw latest closes (primary timeframes, then reference 1s)",
@@ -97,7 +103,7 @@ class ModelInputLayout:
         }
 
 
-@dataclass
+@dataclass(repr=False)
 class ModelInput:
     """One decision's input: blocks, masks (True = available) and the layout they follow."""
 
@@ -105,6 +111,21 @@ class ModelInput:
     layout: ModelInputLayout
     blocks: dict[str, np.ndarray] = field(default_factory=dict)
     masks: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        """Summarise for a notebook cell: time, layout, each block's shape and availability."""
+        slots = f", model slots {list(self.layout.model_slots)}" if self.layout.model_slots else ""
+        lines = [f"ModelInput at {iso(self.at)} (layout {self.layout.version}{slots})"]
+        width = max((len(name) for name in self.blocks), default=0)
+        for name, block in self.blocks.items():
+            mask = self.masks.get(name)
+            shown = (
+                "no mask"
+                if mask is None or not mask.size
+                else f"{mask.mean():.0%} of rows available"
+            )
+            lines.append(f"  {name:<{width}}  {block.dtype} {tuple(block.shape)!s:<11} {shown}")
+        return "\n".join(lines)
 
     @property
     def version(self) -> str:
@@ -218,7 +239,7 @@ def _grid_bars(
     opens: np.ndarray, bars: np.ndarray, at: int, step: int, frames: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Keep the closed bars that fall on the ``frames``-slot grid ending at ``at``."""
-    last_open = _last_closed_open(at, step)
+    last_open = last_closed_open(at, step)
     keep = (opens <= last_open) & (opens > last_open - frames * step)
     return opens[keep], bars[keep]
 
@@ -248,7 +269,7 @@ def assemble(
         step = timeframe_ns(tf)
         opens, values = bars.get((symbol, tf), empty)
         x.blocks[name], x.masks[name], c0 = ohlcv_block(
-            opens, values, _last_closed_open(at, step), step, cfg.frames
+            opens, values, last_closed_open(at, step), step, cfg.frames
         )
         anchors.append(c0)
     x.blocks["cob"], x.masks["cob"], x.blocks["imbalance"], x.masks["imbalance"] = cob_blocks(
@@ -319,13 +340,13 @@ def decision_seconds(at: int, frames: int) -> np.ndarray:
 # -- the batch driver: read everything from a store ----------------------------------------------
 
 
-def _last_closed_open(at: int, step: int) -> int:
+def last_closed_open(at: int, step: int) -> int:
     """Open time of the last bar closed at ``at`` (open + step <= at)."""
     return (at - step) - (at - step) % step
 
 
 def _closed_bars(
-    store: Any, symbol: str, timeframe: str, at: int, frames: int
+    store: MarketData, symbol: str, timeframe: str, at: int, frames: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return ``(open times ns, [n, 5] OHLCV)`` of the last ``frames`` bars closed at ``at``."""
     step = timeframe_ns(timeframe)
@@ -333,14 +354,14 @@ def _closed_bars(
         bars = store.bars(symbol, timeframe, start=at - (frames + 1) * step, end=at - step + 1)
     except KeyError:
         return np.empty(0, np.int64), np.empty((0, OHLCV_FEATURES))
-    opens = bars.index.as_unit("ns").asi8
+    opens = pd.DatetimeIndex(bars.index).as_unit("ns").asi8
     closed = opens + step <= at
     values = bars[["open", "high", "low", "close", "volume"]].to_numpy(np.float64)[closed]
     return opens[closed][-frames:], values[-frames:]
 
 
 def model_input(
-    store: Any,
+    store: MarketData,
     at: object,
     config: FeatureConfig | None = None,
     *,
@@ -359,6 +380,7 @@ def model_input(
 
     Returns a validated :class:`ModelInput`; masks say which rows hold data.
     """
+    require_market_data(store, "mmts.features.model_input")
     cfg = config or FeatureConfig()
     at_ns = to_ns(at)
     if at_ns is None:

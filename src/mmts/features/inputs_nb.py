@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+
+from mmts.core.jit import njit
 
 
 @njit(cache=True)
@@ -53,31 +54,36 @@ def ohlcv_block_nb(opens, values, last_open, step, frames):
 
 @njit(cache=True)
 def cob_blocks_nb(bid, ask, imb, ma):
-    """Normalise COB rows: bucket notionals as shares of the row's total; imbalance and MAs.
+    """Normalise COB rows: each side's buckets as shares of the row's total; imbalance and MAs.
 
-    Returns ``(cob float32[n, 2m], cob_mask, imbalance float32[n, 1 + w], imbalance_mask)``.
+    ``bid``/``ask`` hold ``m = 2n + 1`` buckets at offsets ``-n..+n`` from the mid. A bid
+    above the mid or an ask below it cannot exist in a valid book, so the block keeps the bids
+    at ``-n..0`` and the asks at ``0..+n``: ``cob`` is ``[bids -n..0, asks 0..+n]``.
+
+    Returns ``(cob float32[r, 2(n + 1)], cob_mask, imbalance float32[r, 1 + w], imbalance_mask)``.
     """
-    n = bid.shape[0]
-    m = bid.shape[1]
+    rows = bid.shape[0]
+    centre = bid.shape[1] // 2
+    side = centre + 1
     w = ma.shape[1]
-    cob = np.zeros((n, 2 * m), np.float32)
-    cob_mask = np.zeros(n, np.bool_)
-    imbalance = np.zeros((n, 1 + w), np.float32)
-    imb_mask = np.zeros(n, np.bool_)
-    for r in range(n):
+    cob = np.zeros((rows, 2 * side), np.float32)
+    cob_mask = np.zeros(rows, np.bool_)
+    imbalance = np.zeros((rows, 1 + w), np.float32)
+    imb_mask = np.zeros(rows, np.bool_)
+    for r in range(rows):
         total = 0.0
-        for k in range(m):
+        for k in range(side):
             if np.isfinite(bid[r, k]):
                 total += bid[r, k]
-            if np.isfinite(ask[r, k]):
-                total += ask[r, k]
+            if np.isfinite(ask[r, centre + k]):
+                total += ask[r, centre + k]
         if total > 0 and np.isfinite(total):
             cob_mask[r] = True
-            for k in range(m):
+            for k in range(side):
                 if np.isfinite(bid[r, k]):
                     cob[r, k] = bid[r, k] / total
-                if np.isfinite(ask[r, k]):
-                    cob[r, m + k] = ask[r, k] / total
+                if np.isfinite(ask[r, centre + k]):
+                    cob[r, side + k] = ask[r, centre + k] / total
         ok = np.isfinite(imb[r])
         for k in range(w):
             ok = ok and np.isfinite(ma[r, k])

@@ -116,6 +116,33 @@ class ModelInputBuilder:
         self._rows_until(ts - 1)
         self.cob.apply(code, ts, side, price, qty)
 
+    # -- the primary book, for what trades on it (a venue walking it, the decision price) -------
+
+    @property
+    def book_known(self) -> bool:
+        """Whether any book event arrived: from then on, a book is expected."""
+        return self.cob.known
+
+    @property
+    def book_valid(self) -> bool:
+        """Whether the book is synced and not broken since."""
+        return self.cob.valid
+
+    def book_levels(self, depth: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Return the top ``depth`` ``(bid prices, bid qtys, ask prices, ask qtys)``; empty while invalid."""
+        return self.cob.levels(depth)
+
+    def book_mid(self, t: int) -> float:
+        """Return the book's mid at ``t``; NaN when it is invalid, one-sided, or stale at ``t``.
+
+        A book with no event for ``book_stale_s`` (a recording that ended, a silent feed) is
+        not the market at ``t``: its features are unknown, and so is its mid.
+        """
+        if t - self.cob.last_ts > self.cob.stale_ns:
+            return float("nan")
+        bid, ask = self.cob.best()
+        return (bid + ask) / 2.0 if np.isfinite(bid) and np.isfinite(ask) else float("nan")
+
     def on_model_output(self, name: str, vector: np.ndarray) -> None:
         """Keep the latest output vector of an upstream model."""
         self.outputs[name] = np.asarray(vector, np.float32)

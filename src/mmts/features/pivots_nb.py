@@ -12,7 +12,8 @@ A pivot becomes knowable only when its ``n``-th right neighbour exists: at level
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from mmts.core.jit import njit
 
 
 @njit(cache=True)

@@ -38,6 +38,7 @@ from mmts.live.orders import KEY_VARIABLES, OrderManager, credentials, make_exch
 from mmts.live.protocols import EXCHANGES
 from mmts.live.tasks import spawn
 from mmts.models.experiment import Experiment
+from mmts.models.expert import check_experts, dependency_order
 from mmts.runtime.config import TradingConfig
 from mmts.runtime.engine import Runtime
 from mmts.runtime.setup import build_experts, new_runtime, runtime_frames
@@ -90,6 +91,7 @@ class LiveSession:
         else:
             self.versions = {name: getattr(e, "version", "given") for name, e in experts.items()}
         self.experts = experts
+        self.abilities = check_experts(experts)
         self.out = Path(cfg.out)
         self.out.mkdir(parents=True, exist_ok=True)
         self.status_stream = status_stream if status_stream is not None else sys.stderr
@@ -338,15 +340,17 @@ class LiveSession:
         base = builder.build(now + 10**9, outputs={})
         outputs: dict[str, Any] = {}
         failures: dict[str, str] = {}
-        for name in sorted(
-            self.experts, key=lambda n: len(getattr(self.experts[n], "upstream", ()))
-        ):
-            run_expert(name, self.experts[name], base, outputs, failures, builder.layout.slot_size)
-        for expert in self.experts.values():  # stateful experts (the DQN's position) start over
-            if hasattr(expert, "reset"):
-                expert.reset()
+        for name in dependency_order(self.abilities):
+            run_expert(name, self.experts[name], base, outputs, failures, builder.layout.slot_size,
+                       upstream=self.abilities[name].upstream)  # fmt: skip
+        for (
+            name,
+            found,
+        ) in self.abilities.items():  # stateful experts (the DQN's position) start over
+            if found.resettable:
+                self.experts[name].reset()
         # the decision path's numba helpers (book levels for the paper venue)
-        builder.cob.levels(5)
+        builder.book_levels(5)
 
     def _order_manager(self, market: LiveMarket) -> OrderManager:
         """Create the real venue: ccxt with keys from the environment, this session's order ids."""
@@ -365,7 +369,7 @@ class LiveSession:
     def _drain_fills(self) -> None:
         """Book fills the exchange reported after the last market event (at shutdown)."""
         if self.runtime is not None and self.orders is not None:
-            self.runtime._book_fills(self.orders.on_book(self.market.clock if self.market else 0))
+            self.runtime.book_fills(self.orders.on_book(self.market.clock if self.market else 0))
 
     async def _housekeeping(self, stop: asyncio.Event) -> None:
         last_save = time.monotonic()

@@ -10,12 +10,9 @@ hidden state other models (the RL agent) consume.
 from __future__ import annotations
 
 import functools
-from typing import Any
 
 import torch
 from torch import nn
-
-from mmts.features.inputs import ModelInputLayout
 
 #: Blocks read as time series by a convolutional branch; ``cob`` and ``imbalance`` share one.
 OHLCV_PREFIXES = ("ohlcv_", "ref_ohlcv_")
@@ -113,16 +110,3 @@ class CnnNet(nn.Module):
             parts.append(torch.cat([batch[name] * m, m], dim=-1).flatten(1))
         hidden = self.trunk(torch.cat(parts, dim=-1))
         return self.head(hidden), hidden
-
-
-def make_cnn_module(layout: ModelInputLayout, channels: int, hidden: int, dropout: float,
-                    learning_rate: float, weight_decay: float,
-                    class_weights: list[float] | None = None) -> Any:  # fmt: skip
-    """Return a ``CnnModule`` (a LightningModule; lightning is imported here, lazily)."""
-    from mmts.models.cnn_module import CnnModule
-
-    return CnnModule(
-        layout_description=layout.describe(), shapes={k: list(v) for k, v in layout.shapes().items()},
-        channels=channels, hidden=hidden, dropout=dropout, learning_rate=learning_rate,
-        weight_decay=weight_decay, class_weights=class_weights,
-    )  # fmt: skip

@@ -8,6 +8,7 @@ import lightning as L
 import torch
 from torch import nn
 
+from mmts.features.inputs import ModelInputLayout
 from mmts.models.cnn import CnnNet
 from mmts.models.metrics import confusion, macro_f1
 
@@ -57,3 +58,14 @@ class CnnModule(L.LightningModule):
             self.parameters(), lr=self.hparams["learning_rate"],
             weight_decay=self.hparams["weight_decay"],
         )  # fmt: skip
+
+
+def make_cnn_module(layout: ModelInputLayout, channels: int, hidden: int, dropout: float,
+                    learning_rate: float, weight_decay: float,
+                    class_weights: list[float] | None = None) -> Any:  # fmt: skip
+    """Return a :class:`CnnModule` of ``layout``'s shapes."""
+    return CnnModule(
+        layout_description=layout.describe(), shapes={k: list(v) for k, v in layout.shapes().items()},
+        channels=channels, hidden=hidden, dropout=dropout, learning_rate=learning_rate,
+        weight_decay=weight_decay, class_weights=class_weights,
+    )  # fmt: skip

@@ -7,8 +7,9 @@ from typing import Any
 import lightning as L
 import torch
 
+from mmts.core.stores import MarketData
 from mmts.models.experiment import Experiment
-from mmts.models.train import Prepared, prepare
+from mmts.models.prepare import Prepared, prepare
 
 
 class DecisionDataModule(L.LightningDataModule):
@@ -18,7 +19,9 @@ class DecisionDataModule(L.LightningDataModule):
     seed, data and config give the same batches.
     """
 
-    def __init__(self, store: Any, exp: Experiment, model_slots: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, store: MarketData, exp: Experiment, model_slots: tuple[str, ...] = ()
+    ) -> None:
         super().__init__()
         self.store, self.exp, self.model_slots = store, exp, model_slots
         self.data: Prepared | None = None
@@ -28,7 +31,8 @@ class DecisionDataModule(L.LightningDataModule):
         if self.data is None:
             self.data = prepare(self.store, self.exp, self.model_slots)
 
-    def _prepared(self) -> Prepared:
+    def prepared(self) -> Prepared:
+        """Return the prepared data (preparing it on first use)."""
         self.setup()
         if self.data is None:  # for the type checker; setup always sets it
             raise RuntimeError("setup() did not prepare the data")
@@ -37,13 +41,13 @@ class DecisionDataModule(L.LightningDataModule):
     def train_dataloader(self) -> Any:
         """Return shuffled training decisions."""
         gen = torch.Generator().manual_seed(self.exp.seed)
-        return torch.utils.data.DataLoader(self._prepared().train, batch_size=self.exp.train.batch_size,
+        return torch.utils.data.DataLoader(self.prepared().train, batch_size=self.exp.train.batch_size,
                                            shuffle=True, generator=gen)  # fmt: skip
 
     def val_dataloader(self) -> Any:
         """Return validation decisions in time order."""
-        return torch.utils.data.DataLoader(self._prepared().val, batch_size=256)
+        return torch.utils.data.DataLoader(self.prepared().val, batch_size=256)
 
     def test_dataloader(self) -> Any:
         """Return test decisions in time order (never used for training or model selection)."""
-        return torch.utils.data.DataLoader(self._prepared().test, batch_size=256)
+        return torch.utils.data.DataLoader(self.prepared().test, batch_size=256)

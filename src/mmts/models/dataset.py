@@ -8,11 +8,12 @@ so no epoch ever holds every 300-frame input in memory at once.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 
+from mmts.core.stores import MarketData
 from mmts.core.time import iso, to_ns
 from mmts.core.timeframes import timeframe_ns
 from mmts.features.history import InputHistory
@@ -37,7 +38,7 @@ class Decisions:
     labels: np.ndarray  # Action class index, or labels.UNKNOWN
 
 
-def label_decisions(store: Any, exp: Experiment, start: object, end: object) -> Decisions:
+def label_decisions(store: MarketData, exp: Experiment, start: object, end: object) -> Decisions:
     """Return the decision grid in ``[start, end)`` with prices, forward returns and labels.
 
     Decisions whose bar is missing are dropped; labels whose exit bar is missing are UNKNOWN.
@@ -49,11 +50,11 @@ def label_decisions(store: Any, exp: Experiment, start: object, end: object) -> 
     step = timeframe_ns(tf)
     symbol = exp.features.primary_symbol
     bars = store.bars(symbol, tf, start=lo - step, end=hi + (exp.labels.horizon + 1) * step)
-    opens = bars.index.as_unit("ns").asi8
+    opens = pd.DatetimeIndex(bars.index).as_unit("ns").asi8
     if opens.shape[0] == 0:
         raise ValueError(
             f"no {symbol} {tf} bars in {iso(lo)} .. {iso(hi)} in store "
-            f"{str(getattr(store, 'root', store))!r}: no decision to label there"
+            f"{str(store.root)!r}: no decision to label there"
         )
     closes = bars["close"].to_numpy(np.float64)
     fwd = forward_returns(opens, closes, step, exp.labels.horizon)

@@ -15,12 +15,14 @@ from typing import Any
 import numpy as np
 
 from mmts.core.performance import YEAR_NS, sharpe_ratio
+from mmts.core.stores import MarketData
 from mmts.core.time import iso
 from mmts.execution.costs import position_returns
 from mmts.features.history import InputHistory
 from mmts.features.inputs import ModelInput
 from mmts.models.dataset import Decisions, label_decisions
 from mmts.models.experiment import Experiment
+from mmts.models.expert import check_experts, dependency_order
 from mmts.models.labels import UNKNOWN
 from mmts.models.metrics import calibration_table, macro_f1
 from mmts.models.output import Action
@@ -49,9 +51,9 @@ def _inputs(history: InputHistory, times: np.ndarray) -> list[ModelInput]:
     return [history.at(int(t)) for t in times]
 
 
-def evaluate(store: Any, exp: Experiment, start: object, end: object,
+def evaluate(store: MarketData, exp: Experiment, start: object, end: object,
              models: dict[str, Any], *, batch: int = 256,
-             train_store: Any = None) -> dict[str, Any]:  # fmt: skip
+             train_store: MarketData | None = None) -> dict[str, Any]:  # fmt: skip
     """Evaluate ``models`` (name → predictor with ``predict_batch``) and the baselines.
 
     ``store`` holds the evaluated period; the logistic baseline is fitted on the experiment's
@@ -66,7 +68,7 @@ def evaluate(store: Any, exp: Experiment, start: object, end: object,
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from mmts.models.train import prepare
+    from mmts.models.prepare import prepare
 
     period = label_decisions(store, exp, start, end)
     if period.times.shape[0] < 2:
@@ -76,17 +78,18 @@ def evaluate(store: Any, exp: Experiment, start: object, end: object,
     summaries: list[np.ndarray] = []
     predictions: dict[str, list[Any]] = {name: [] for name in models}
     chained: dict[tuple[str, ...], InputHistory] = {}
-    for model in models.values():
-        if hasattr(model, "reset"):
+    found = check_experts(models)
+    for name, model in models.items():
+        if found[name].resettable:
             model.reset()
-        upstream = tuple(getattr(model, "upstream", ()))
+        upstream = found[name].upstream
         if upstream and upstream not in chained:
             missing = [u for u in upstream if u not in models]
             if missing:
                 raise ValueError(f"{model.name} reads the outputs of {missing}: evaluate them too")
             chained[upstream] = InputHistory(store, int(period.times[0]), int(period.times[-1]),
                                              exp.features, upstream)  # fmt: skip
-    order = sorted(models, key=lambda n: len(getattr(models[n], "upstream", ())))
+    order = dependency_order(found)
     for lo in range(0, period.times.shape[0], batch):
         times = period.times[lo : lo + batch]
         xs = _inputs(history, times)
@@ -94,7 +97,7 @@ def evaluate(store: Any, exp: Experiment, start: object, end: object,
         fresh: dict[str, list[Any]] = {}
         for name in order:
             model = models[name]
-            upstream = tuple(getattr(model, "upstream", ()))
+            upstream = found[name].upstream
             if upstream:
                 slot = chained[upstream].layout.slot_size
                 xs_up = [

@@ -157,18 +157,22 @@ def load_cnn(entry: dict[str, Any], layout: ModelInputLayout) -> CnnPredictor:
     return CnnPredictor(net, layout, name=entry.get("model", "cnn"), version=entry["id"])
 
 
+#: The RL agent's upstream models: their outputs fill its input's ``model_outputs`` block.
+RL_UPSTREAM = ("cnn",)
+
+
 class DqnPredictor:
     """A trained DQN: greedy target positions, Q-values and a value estimate.
 
     It reads the standardized input whose ``model_outputs`` slot holds the CNN's output (see
-    ``mmts.models.rl.train.RL_UPSTREAM``) and remembers the position its last action took, which
+    ``RL_UPSTREAM``) and remembers the position its last action took, which
     is part of its state; :meth:`reset` goes flat. Probabilities are ``softmax(Q / tau)`` with
     ``tau`` = 1 (Q is in per-mille of return: one unit is about one fee), confidence the
     probability of the chosen action.
     """
 
     model_type = "dqn"
-    upstream = ("cnn",)
+    upstream = RL_UPSTREAM
 
     def __init__(self, net: Any, layout: ModelInputLayout, name: str = "rl",
                  version: str = "untrained") -> None:  # fmt: skip
@@ -288,7 +292,6 @@ def load_active_models(
     label, feature, decision-grid or cost settings than ``experiment`` (when given).
     """
     from mmts.models.checkpoints import CheckpointStore
-    from mmts.models.rl.train import RL_UPSTREAM
 
     store = CheckpointStore(root, keep)
     models: dict[str, Any] = {}

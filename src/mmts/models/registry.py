@@ -1,55 +1,61 @@
-"""Model types by name: a new kind of model (LSTM, Transformer, boosting, a rule) plugs in here.
+"""Experts by name: the one table of what an experiment's ``[backtest] experts`` may name.
 
-A model type is anything with ``name``, ``model_type`` and ``predict(x: ModelInput) ->
-ModelOutput`` (:class:`Predictor`). Registering a factory under a type name lets configs, the
-checkpoint store and the orchestrator create it without knowing the class.
+A new kind of expert (an LSTM, a Transformer, boosting, a rule) plugs in with
+:func:`register_model_type`. A *trained* kind is loaded from its promoted checkpoint when a
+runtime starts (``models.predictors.load_active_models``); its factory builds an untrained one
+(benchmarks, tests). Any other kind is built by its factory, ``factory(name=...)``.
+The built-in kinds (``cnn``, ``rl``) register in ``mmts.models.builtin``; the rules
+(``ma_cross``, ``imbalance``) in ``mmts.strategy.rules``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol, runtime_checkable
+from dataclasses import dataclass
+from typing import Any
 
-from mmts.features.inputs import ModelInput
-from mmts.models.output import ModelOutput
+from mmts.models.expert import Predictor
 
 
-@runtime_checkable
-class Predictor(Protocol):
-    """What every model offers to the rest of the system."""
+@dataclass(frozen=True, slots=True)
+class ModelKind:
+    """One registered kind: its name, how to build one, and whether it comes from training."""
 
     name: str
-    model_type: str
-
-    def predict(self, x: ModelInput) -> ModelOutput:
-        """Return the model's output for one standardized input."""
-        ...
+    factory: Callable[..., Predictor]
+    trained: bool = False
 
 
-_FACTORIES: dict[str, Callable[..., Predictor]] = {}
+_KINDS: dict[str, ModelKind] = {}
 
 
-def register_model_type(model_type: str, factory: Callable[..., Predictor]) -> None:
+def register_model_type(
+    model_type: str, factory: Callable[..., Predictor], *, trained: bool = False
+) -> None:
     """Register ``factory(**kwargs) -> Predictor`` under ``model_type`` (replacing is an error)."""
-    if model_type in _FACTORIES and _FACTORIES[model_type] is not factory:
+    known = _KINDS.get(model_type)
+    if known is not None and known.factory is not factory:
         raise ValueError(f"model type {model_type!r} is already registered")
-    _FACTORIES[model_type] = factory
+    _KINDS[model_type] = ModelKind(model_type, factory, trained)
+
+
+def unregister_model_type(model_type: str) -> None:
+    """Forget ``model_type`` (a notebook redefining its class registers it again after this)."""
+    _KINDS.pop(model_type, None)
 
 
 def model_types() -> list[str]:
     """Return the registered model type names."""
-    _load_builtins()
-    return sorted(_FACTORIES)
+    return sorted(_KINDS)
+
+
+def model_kind(model_type: str) -> ModelKind:
+    """Return the registered kind ``model_type``; unknown names are an error listing the known."""
+    if model_type not in _KINDS:
+        raise KeyError(f"unknown model type {model_type!r}; registered: {model_types()}")
+    return _KINDS[model_type]
 
 
 def create_model(model_type: str, **kwargs: Any) -> Predictor:
     """Create a model of a registered type."""
-    _load_builtins()
-    if model_type not in _FACTORIES:
-        raise KeyError(f"unknown model type {model_type!r}; registered: {sorted(_FACTORIES)}")
-    return _FACTORIES[model_type](**kwargs)
-
-
-def _load_builtins() -> None:
-    # The built-in types register themselves on import; imported here, lazily (torch is heavy).
-    from mmts.models import builtin  # noqa: F401
+    return model_kind(model_type).factory(**kwargs)

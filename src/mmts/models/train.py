@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import time
@@ -12,12 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from mmts.core.time import iso
-from mmts.features.history import InputHistory
+from mmts.core.progress import Stopwatch, duration, note
+from mmts.core.stores import MarketData
 from mmts.models.checkpoints import CheckpointStore
-from mmts.models.dataset import Decisions, DecisionSet, label_decisions
 from mmts.models.experiment import Experiment
-from mmts.models.splits import Split, walk_forward
 
 
 def git_commit() -> str:
@@ -30,56 +29,6 @@ def git_commit() -> str:
         return "unknown"
 
 
-@dataclass
-class Prepared:
-    """Everything a trainer needs: decisions, the split, the history and the datasets."""
-
-    decisions: Decisions
-    split: Split
-    history: InputHistory
-    train: DecisionSet
-    val: DecisionSet
-    test: DecisionSet
-
-    def ranges(self) -> dict[str, list[str]]:
-        """Return the first and last decision time of each segment (ISO)."""
-        t = self.decisions.times
-        return {
-            name: [iso(t[idx[0]]), iso(t[idx[-1]])] if idx.shape[0] else []
-            for name, idx in (
-                ("train", self.split.train),
-                ("val", self.split.val),
-                ("test", self.split.test),
-            )
-        }
-
-
-def prepare(store: Any, exp: Experiment, model_slots: tuple[str, ...] = ()) -> Prepared:
-    """Label the experiment's decisions, split them walk-forward and wrap them as datasets."""
-    decisions = label_decisions(store, exp, exp.data.start, exp.data.end)
-    if decisions.times.shape[0] < 20:
-        raise ValueError(
-            f"only {decisions.times.shape[0]} decisions between {exp.data.start} and "
-            f"{exp.data.end}: the store lacks {exp.data.decision_timeframe} bars of "
-            f"{exp.features.primary_symbol} there"
-        )
-    splits = walk_forward(
-        decisions.times, exp.horizon_ns, n_folds=exp.data.n_folds,
-        val_fraction=exp.data.val_fraction, test_fraction=exp.data.test_fraction,
-    )  # fmt: skip
-    split = splits[exp.data.fold]
-    history = InputHistory(store, int(decisions.times[0]), int(decisions.times[-1]), exp.features,
-                           model_slots)  # fmt: skip
-    train_idx = split.train
-    cap = exp.train.max_train_samples
-    if cap is not None and train_idx.shape[0] > cap:
-        train_idx = train_idx[-cap:]  # the most recent ones
-    return Prepared(
-        decisions, split, history, DecisionSet(history, decisions, train_idx),
-        DecisionSet(history, decisions, split.val), DecisionSet(history, decisions, split.test),
-    )  # fmt: skip
-
-
 def class_weights(counts: np.ndarray) -> list[float]:
     """Inverse-frequency weights normalised to mean 1 (absent classes get weight 0)."""
     counts = np.asarray(counts, np.float64)
@@ -88,12 +37,43 @@ def class_weights(counts: np.ndarray) -> list[float]:
 
 
 def quiet_lightning() -> None:
-    """Silence Lightning's known, harmless warnings (CPU runs, few workers, torch 2.13)."""
+    """Silence Lightning's known, harmless warnings and its banners (devices, tips).
+
+    The device banner ("GPU available: False") and the advertising tip are informational
+    messages of Lightning's rank-zero logger; its warnings still show.
+    """
     warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*GPU available but not used.*")
     warnings.filterwarnings("ignore", message=".*`training_step` returned `None`.*")
+    warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
     os.environ.setdefault("PYTORCH_LIGHTNING_SUPPRESS_TIPS", "1")
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def epoch_report(model: str, epochs: int, metric: str) -> Any:
+    """Return a Lightning callback that says, after every epoch, where training stands.
+
+    ``cnn: epoch 2/4 done, val_loss 1.0421 (1 min 10 s; about 1 min 10 s left)``.
+    """
+    import lightning as L
+
+    watch = Stopwatch()
+
+    class EpochReport(L.Callback):
+        def on_validation_epoch_end(self, trainer: Any, module: Any) -> None:
+            if trainer.sanity_checking:
+                return
+            done = trainer.current_epoch + 1
+            value = trainer.callback_metrics.get(metric)
+            shown = f", {metric} {float(value):.4f}" if value is not None else ""
+            note(f"{model}: epoch {done}/{epochs} done{shown} ({duration(watch.elapsed())}"
+                 f"; about {duration(watch.left(done, epochs))} left)"
+                 if done < epochs else
+                 f"{model}: epoch {done}/{epochs} done{shown} ({duration(watch.elapsed())})")  # fmt: skip
+
+    return EpochReport()
 
 
 @dataclass
@@ -128,10 +108,13 @@ def start_run(exp: Experiment, model: str, root: Path, metric: str, mode: str, e
     staging = root / model / ".staging" / f"{name}-{uuid.uuid4().hex[:8]}"
     checkpoint = ModelCheckpoint(dirpath=staging, filename="epoch{epoch:02d}", monitor=metric,
                                  mode=mode, save_top_k=exp.checkpoints.keep, auto_insert_metric_name=False)  # fmt: skip
+    callbacks: list[Any] = [checkpoint]
+    if progress:
+        callbacks.append(epoch_report(model, epochs, metric))
     trainer = L.Trainer(
         max_epochs=epochs, accelerator="cpu", devices=1, deterministic=True,
         logger=[CSVLogger(folder, name="logs", version=""), TensorBoardLogger(folder, name="tb", version="")],
-        callbacks=[checkpoint], enable_progress_bar=progress, enable_model_summary=False,
+        callbacks=callbacks, enable_progress_bar=progress, enable_model_summary=False,
         log_every_n_steps=log_every, num_sanity_val_steps=0,
     )  # fmt: skip
     return Run(name, folder, trainer, checkpoint, staging)
@@ -173,25 +156,34 @@ def register_run(run: Run, exp: Experiment, model: str, root: Path, layout: Any,
     return entries
 
 
-def train_cnn(store: Any, exp: Experiment, *, progress: bool = True,
+def train_cnn(store: MarketData, exp: Experiment, *, progress: bool = True,
               checkpoint_dir: str | Path | None = None) -> dict[str, Any]:  # fmt: skip
     """Train the CNN of ``exp`` on ``store``; register its best checkpoints; return a summary."""
     quiet_lightning()
     import lightning as L
     import torch
 
-    from mmts.models.cnn import make_cnn_module
+    from mmts.models.cnn_module import make_cnn_module
     from mmts.models.datamodule import DecisionDataModule
     from mmts.models.predictors import load_cnn
 
     started = time.perf_counter()
+    if progress:
+        note(f"cnn: building the dataset (labels and inputs of every {exp.data.decision_every} x "
+             f"{exp.data.decision_timeframe} decision, {exp.data.start or 'first bar'} .. "
+             f"{exp.data.end or 'last bar'})")  # fmt: skip
     datamodule = DecisionDataModule(store, exp)
     datamodule.setup()
-    data = datamodule._prepared()
+    data = datamodule.prepared()
     if len(data.train) == 0 or len(data.val) == 0:
         raise ValueError(
             f"empty split: {len(data.train)} train, {len(data.val)} validation samples"
         )
+    if progress:
+        batches = -(-len(data.train) // exp.train.batch_size)
+        note(f"cnn: {len(data.train):,} training, {len(data.val):,} validation decisions "
+             f"({duration(time.perf_counter() - started)}); training {exp.train.epochs} epochs "
+             f"x {batches} batches of {exp.train.batch_size}")  # fmt: skip
     L.seed_everything(exp.seed, workers=True, verbose=False)
     torch.use_deterministic_algorithms(True)
     cfg = exp.cnn

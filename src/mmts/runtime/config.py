@@ -10,11 +10,12 @@ from typing import Any, ClassVar
 from mmts.config import timeframe_problem
 from mmts.core.settings import SettingsError, build_table, check_settings, option, reference
 from mmts.models.experiment import DEFAULT_EXPERIMENT, check_tables
+from mmts.models.registry import model_types
 from mmts.strategy.moe import MoeConfig
 from mmts.strategy.risk import RiskConfig
 
-#: The experts a ``[backtest] experts`` list may name.
-EXPERT_NAMES = ("cnn", "rl", "ma_cross", "imbalance")
+#: The mixture's members when ``[backtest] experts`` is not given.
+DEFAULT_EXPERTS = ("cnn", "rl", "ma_cross", "imbalance")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -22,14 +23,14 @@ class BacktestConfig:
     """Which experts trade, the simulated venue's latency and slippage, and the money.
 
     ``experts`` names the mixture's members: ``cnn`` and ``rl`` (the active checkpoints),
-    ``ma_cross`` and ``imbalance`` (rule experts, always available). Adding or removing one is a
-    config change only. Fees are the experiment's ``[costs]``.
+    ``ma_cross`` and ``imbalance`` (rule experts, always available), or any kind registered with
+    ``mmts.models.register_model_type``. Adding or removing one is a config change only. Fees are the experiment's ``[costs]``.
     """
 
     TABLE: ClassVar[str] = "backtest"
 
     experts: tuple[str, ...] = option(
-        EXPERT_NAMES, choices=EXPERT_NAMES, doc="the mixture's members"
+        DEFAULT_EXPERTS, choices=model_types, doc="the mixture's members (registered model types)"
     )
     latency_ms: float = option(50.0, ge=0, doc="order travel time to the simulated venue")
     slippage_bps: float = option(

@@ -32,8 +32,10 @@ from mmts.execution.portfolio import Portfolio
 from mmts.execution.venue import Fill, Order
 from mmts.features.inputs import ModelInput, with_model_outputs
 from mmts.features.inputs_stream import ModelInputBuilder
+from mmts.models.expert import check_experts, dependency_order, model_slots
+from mmts.models.labels import cost_aware_labels
 from mmts.models.output import NO_USABLE_INPUT, Action, InputUnavailable, ModelOutput
-from mmts.strategy.moe import ExpertRecord, MixtureOfExperts
+from mmts.strategy.moe import MixtureOfExperts
 from mmts.strategy.risk import Market, RiskConfig, RiskState, assess
 
 log = logging.getLogger(__name__)
@@ -58,13 +60,13 @@ class RuntimeConfig:
 
 
 def run_expert(name: str, expert: Any, base: ModelInput, outputs: dict[str, ModelOutput | None],
-               failures: dict[str, str], slot: int) -> None:  # fmt: skip
+               failures: dict[str, str], slot: int, *, upstream: tuple[str, ...]) -> None:  # fmt: skip
     """Run one expert on a decision's input into ``outputs``; a failure goes to ``failures``.
 
-    An expert with ``upstream`` models reads the input with their outputs in its slots; if one
-    of them has no output, it fails too. An expert failing never stops trading.
+    An expert with ``upstream`` models (its :class:`~mmts.models.expert.Abilities`) reads the
+    input with their outputs in its slots; if one of them has no output, it fails too. An
+    expert failing never stops trading.
     """
-    upstream = tuple(getattr(expert, "upstream", ()))
     try:
         x = base
         if upstream:
@@ -108,9 +110,10 @@ class Runtime:
         self.cfg, self.features, self.experts = cfg, features, experts
         self.moe, self.risk, self.venue = moe, risk, venue
         self.portfolio = portfolio or Portfolio()
-        slots = tuple(sorted({u for e in experts.values() for u in getattr(e, "upstream", ())}))
-        self.builder = ModelInputBuilder(features, model_slots=slots)
-        self.order = sorted(experts, key=lambda n: len(getattr(experts[n], "upstream", ())))
+        #: What each expert can do, checked once (a bad expert is an error here, not mid-run).
+        self.abilities = check_experts(experts)
+        self.builder = ModelInputBuilder(features, model_slots=model_slots(self.abilities))
+        self.order = dependency_order(self.abilities)
         self.risk_state = RiskState()
         step = cfg.decision_every_ns
         self.next_decision: int | None = None if start is None else -(-start // step) * step
@@ -135,20 +138,14 @@ class Runtime:
 
     def state(self) -> dict[str, Any]:
         """Everything a restarted session needs to continue (JSON-safe)."""
-        moe = self.moe
         return {
             "next_decision": self.next_decision, "order_id": self.order_id,
             "portfolio": asdict(self.portfolio), "risk": _finite_or_none(asdict(self.risk_state)),
             "decision_prices": self.decision_prices[-self.cfg.risk_window - 1 :],
             "unresolved": [list(u) for u in self.unresolved],
             **_finite_or_none({"price": self.price, "previous_price": self.previous_price}),
-            "experts": {n: e.state() for n, e in self.experts.items() if hasattr(e, "state")},
-            "moe": {
-                "records": {n: asdict(r) for n, r in moe.records.items()},
-                "pending": {str(t): {n: p.tolist() for n, p in made.items()}
-                            for t, made in moe.pending.items()},
-                "stance": int(moe.stance), "last_change": moe.last_change,
-            },
+            "experts": {n: e.state() for n, e in self.experts.items() if self.abilities[n].stateful},
+            "moe": self.moe.state(),
         }  # fmt: skip
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -164,14 +161,9 @@ class Runtime:
         self.unresolved = deque((int(t), float(p)) for t, p in state["unresolved"])
         prices = _none_as_nan({k: state[k] for k in ("price", "previous_price")})
         self.price, self.previous_price = float(prices["price"]), float(prices["previous_price"])
-        moe = state["moe"]
-        self.moe.records = {n: ExpertRecord(**r) for n, r in moe["records"].items()}
-        self.moe.pending = {int(t): {n: np.asarray(p) for n, p in made.items()}
-                            for t, made in moe["pending"].items()}  # fmt: skip
-        self.moe.stance = Action(int(moe["stance"]))
-        self.moe.last_change = int(moe["last_change"])
+        self.moe.restore(state["moe"])
         for name, expert_state in state.get("experts", {}).items():
-            if name in self.experts and hasattr(self.experts[name], "restore"):
+            if name in self.experts and self.abilities[name].stateful:
                 self.experts[name].restore(expert_state)  # stateful experts (the DQN's position)
 
     # -- events ---------------------------------------------------------------------------------
@@ -192,14 +184,14 @@ class Runtime:
                 and event.timeframe == self.cfg.fill_timeframe
             ):
                 o, h, lo, c, _ = event.ohlcv
-                self._book_fills(self.venue.on_bar(event.open_ns, event.time, o, h, lo))
+                self.book_fills(self.venue.on_bar(event.open_ns, event.time, o, h, lo))
                 self._set_price(c)
         elif isinstance(event, BookEvent):
             self.builder.on_book_event(event.code, event.time, event.side, event.price, event.qty)
             if self.venue.working:
-                levels = self.builder.cob.levels(self.cfg.book_depth)
+                levels = self.builder.book_levels(self.cfg.book_depth)
                 if levels[0].shape[0] and levels[2].shape[0]:
-                    self._book_fills(self.venue.on_book(event.time, *levels))
+                    self.book_fills(self.venue.on_book(event.time, *levels))
 
     def finish(self, end: int) -> None:
         """Run the decisions due up to ``end`` (the last event has been fed)."""
@@ -211,7 +203,8 @@ class Runtime:
         self.previous_price = self.price if np.isfinite(self.price) else price
         self.price = price
 
-    def _book_fills(self, fills: list[Fill]) -> None:
+    def book_fills(self, fills: list[Fill]) -> None:
+        """Book fills into the portfolio and the run's record (the venue's, or a live exchange's)."""
         for fill in fills:
             self.portfolio.apply_fill(fill.qty, fill.price, fill.fee)
             self.fills.append(fill)
@@ -224,43 +217,36 @@ class Runtime:
         base = self.builder.build(t, outputs={})
         slot = self.builder.layout.slot_size
         for name in self.order:
-            run_expert(name, self.experts[name], base, outputs, failures, slot)
+            run_expert(
+                name,
+                self.experts[name],
+                base,
+                outputs,
+                failures,
+                slot,
+                upstream=self.abilities[name].upstream,
+            )
         return outputs, failures
 
     def _resolve(self, t: int) -> None:
         """Give the mixture the outcome of every decision whose label horizon has passed."""
         if not np.isfinite(self.price):
             return
-        costs = self.cfg.costs.round_trip
         while self.unresolved and t - self.unresolved[0][0] >= self.cfg.horizon_ns:
             when, price = self.unresolved.popleft()
-            # The cost-aware label (``models.labels.cost_aware_labels``) of the realised return.
-            r = self.price / price - 1.0
-            if r - costs > self.cfg.dead_zone:
-                outcome = Action.BUY
-            elif -r - costs > self.cfg.dead_zone:
-                outcome = Action.SELL
-            else:
-                outcome = Action.HOLD
-            self.moe.resolve(when, outcome)
+            realised = np.array([self.price / price - 1.0])
+            label = cost_aware_labels(realised, self.cfg.costs, self.cfg.dead_zone)[0]
+            self.moe.resolve(when, Action(int(label)))
 
     def decision_price(self, t: int) -> float:
-        """Return the mid of a valid, fresh book at ``t``, else the last primary close.
-
-        A book with no event for ``book_stale_s`` (a recording that ended, a silent feed) is not
-        the market at ``t``: its features are unknown, and so is its mid.
-        """
-        cob = self.builder.cob
-        if t - cob.last_ts <= cob.stale_ns:
-            bid, ask = cob.best()
-            if np.isfinite(bid) and np.isfinite(ask):
-                return (bid + ask) / 2.0
-        return self.price
+        """Return the mid of a valid, fresh book at ``t``, else the last primary close."""
+        mid = self.builder.book_mid(t)
+        return mid if np.isfinite(mid) else self.price
 
     def _decide(self, t: int) -> None:
         self._resolve(t)
-        cob = self.builder.cob
-        if (cob.known or self.book_required) and not cob.valid:
+        builder = self.builder
+        if (builder.book_known or self.book_required) and not builder.book_valid:
             # A known book that is out of sync (an id gap, a dropped connection) until the next
             # snapshot: no decision may rest on it.
             self.paused.append((t, "order book out of sync"))

@@ -16,12 +16,10 @@ import pandas as pd
 from mmts.execution.portfolio import Portfolio
 from mmts.execution.venue import SimulatedVenue
 from mmts.models.experiment import Experiment
+from mmts.models.registry import create_model, model_kind
 from mmts.runtime.config import TradingConfig
 from mmts.runtime.engine import Runtime, RuntimeConfig
 from mmts.strategy.moe import MixtureOfExperts
-from mmts.strategy.rules import ImbalanceRule, MovingAverageRule
-
-RULES = {"ma_cross": MovingAverageRule, "imbalance": ImbalanceRule}
 
 
 def build_experts(exp: Experiment, trading: TradingConfig, checkpoint_dir: str | Path | None = None
@@ -30,8 +28,9 @@ def build_experts(exp: Experiment, trading: TradingConfig, checkpoint_dir: str |
     from mmts.models.predictors import load_active_models
 
     wanted = trading.backtest.experts
+    kinds = {name: model_kind(name) for name in wanted}  # unknown names: an error listing the known
     models: dict[str, Any] = {}
-    if {"cnn", "rl"} & set(wanted):
+    if any(kind.trained for kind in kinds.values()):
         models, _ = load_active_models(
             checkpoint_dir or exp.checkpoints.dir,
             exp.features,
@@ -40,19 +39,17 @@ def build_experts(exp: Experiment, trading: TradingConfig, checkpoint_dir: str |
         )
     experts: dict[str, Any] = {}
     versions: dict[str, str] = {}
-    for name in wanted:
-        if name in RULES:
-            experts[name] = RULES[name](name=name)
-            versions[name] = "rule"
+    for name, kind in kinds.items():
+        if not kind.trained:
+            experts[name] = create_model(name, name=name)
+            versions[name] = str(getattr(experts[name], "version", "rule"))
         elif name in models:
             experts[name] = models[name]
             versions[name] = models[name].version
-        elif name in ("cnn", "rl"):
+        else:
             raise FileNotFoundError(
                 f"expert {name!r} has no checkpoint: run `mmts train {name}` (or `nox -s backtest`)"
             )
-        else:
-            raise ValueError(f"unknown expert {name!r}; known: cnn, rl, {', '.join(RULES)}")
     return experts, versions
 
 

@@ -15,7 +15,7 @@ change of stance within ``cooldown_s`` of the last one. Every decision records w
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
@@ -153,6 +153,23 @@ class MixtureOfExperts:
         return MoeDecision(
             time, action, float(probs[int(action)]), probs, weights, experts, test, left_out
         )
+
+    def state(self) -> dict[str, Any]:
+        """Return the mixture's memory (records, predictions awaiting outcomes, stance), JSON-safe."""
+        return {
+            "records": {n: asdict(r) for n, r in self.records.items()},
+            "pending": {str(t): {n: p.tolist() for n, p in made.items()}
+                        for t, made in self.pending.items()},
+            "stance": int(self.stance), "last_change": self.last_change,
+        }  # fmt: skip
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue from :meth:`state`."""
+        self.records = {n: ExpertRecord(**r) for n, r in state["records"].items()}
+        self.pending = {int(t): {n: np.asarray(p) for n, p in made.items()}
+                        for t, made in state["pending"].items()}  # fmt: skip
+        self.stance = Action(int(state["stance"]))
+        self.last_change = int(state["last_change"])
 
     def resolve(self, time: int, outcome: Action) -> None:
         """Score the experts' predictions made at ``time`` against the realised ``outcome``."""

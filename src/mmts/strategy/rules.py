@@ -85,5 +85,5 @@ class MovingAverageRule:
         )
 
 
-register_model_type("rule_imbalance", ImbalanceRule)
-register_model_type("rule_ma_cross", MovingAverageRule)
+register_model_type("imbalance", ImbalanceRule)
+register_model_type("ma_cross", MovingAverageRule)

@@ -9,20 +9,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from mmts.core.stores import MarketData
 
-def untrained_experts(exp: Any, store: Any, at: int, *, seed: int | None = None,
+
+def untrained_experts(exp: Any, store: MarketData, at: int, *, seed: int | None = None,
                       rules: tuple[str, ...] = ("ma_cross", "imbalance")) -> dict[str, Any]:  # fmt: skip
     """Build the CNN, the DQN reading it, and the named rule experts (``at`` sizes the DQN)."""
     import torch
 
     from mmts.features.history import InputHistory
     from mmts.features.inputs import ModelInputLayout
-    from mmts.models.cnn import CnnNet
-    from mmts.models.predictors import CnnPredictor, DqnPredictor
-    from mmts.models.rl.dqn import DuelingQNet
-    from mmts.models.rl.train import RL_UPSTREAM
+    from mmts.models.predictors import RL_UPSTREAM
+    from mmts.models.registry import create_model
     from mmts.models.summary import summary_features
-    from mmts.strategy.rules import ImbalanceRule, MovingAverageRule
 
     if seed is not None:
         torch.manual_seed(seed)
@@ -30,9 +29,9 @@ def untrained_experts(exp: Any, store: Any, at: int, *, seed: int | None = None,
     rl_layout = ModelInputLayout(config=exp.features, model_slots=RL_UPSTREAM)
     probe = InputHistory(store, at, at, exp.features, RL_UPSTREAM).at(at)
     experts: dict[str, Any] = {
-        "cnn": CnnPredictor(CnnNet(layout.shapes(), exp.cnn.channels, exp.cnn.hidden, 0.0), layout),
-        "rl": DqnPredictor(DuelingQNet(summary_features(probe).shape[0] + 3, exp.rl.hidden), rl_layout),
+        "cnn": create_model("cnn", layout=layout, channels=exp.cnn.channels, hidden=exp.cnn.hidden),
+        "rl": create_model("rl", layout=rl_layout, state_dim=summary_features(probe).shape[0],
+                           hidden=exp.rl.hidden),
     }  # fmt: skip
-    known = {"ma_cross": MovingAverageRule, "imbalance": ImbalanceRule}
-    experts |= {name: known[name]() for name in rules}
+    experts |= {name: create_model(name, name=name) for name in rules}
     return experts

@@ -51,6 +51,7 @@ def _runtime(experts: dict, outputs_at=None) -> Runtime:
                    Portfolio(cash=10_000.0), start=START, outputs_at=outputs_at)  # fmt: skip
 
 
+@pytest.mark.slow
 def test_fast_path_orders_equal_the_event_loop(sample_store_path) -> None:
     store = open_store(sample_store_path)
     loop = _runtime(_experts(store))
@@ -112,6 +113,7 @@ stop_loss = 0.0005
 """
 
 
+@pytest.mark.slow
 def test_mmts_backtest_fast_engine_equals_the_event_loop_on_a_recorded_book(
     sample_store_path, tmp_path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

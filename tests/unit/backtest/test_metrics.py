@@ -70,6 +70,20 @@ def test_a_partial_close_then_a_flip_share_out_the_fees() -> None:
     assert trade_metrics(partial, _positions(2, 1, 0), 100.0)["round_trips"] == 2
 
 
+def test_the_trade_list_names_each_trade_it_counts() -> None:
+    from mmts.backtest.metrics import closed_trades
+
+    fills = _fills([(2, 100, 0.2), (-3, 110, 0.33), (1, 105, 0.105)])
+    trades = closed_trades(np.array([10, 20, 30]), fills["signed_qty"].to_numpy(),
+                           fills["price"].to_numpy(), fills["fee"].to_numpy())  # fmt: skip
+    assert trades["entry_time"].tolist() == [10, 20] and trades["exit_time"].tolist() == [20, 30]
+    assert trades["side"].tolist() == [1, -1] and trades["qty"].tolist() == [2.0, 1.0]
+    assert trades["entry_price"].tolist() == [100.0, 110.0]
+    assert trades["exit_price"].tolist() == [110.0, 105.0]
+    assert trades["pnl"].to_numpy() == pytest.approx([19.58, 4.785])
+    assert trades["return"].to_numpy() == pytest.approx([19.58 / 200, 4.785 / 110])
+
+
 def test_a_known_drawdown_and_its_ratios() -> None:
     times = np.arange(3, dtype=np.int64) * DAY
     m = equity_metrics(times, np.array([110.0, 99.0, 121.0]), 100.0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from mmts.backtest.replay import replay_events
 from mmts.config import FeatureConfig
@@ -31,6 +32,7 @@ def _inputs(store: object, start: int, times: list[int]) -> list:
     return out
 
 
+@pytest.mark.slow
 def test_a_replay_that_starts_inside_the_recorded_book_sees_the_same_book(
     sample_store_path: Path,
 ) -> None:

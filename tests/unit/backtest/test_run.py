@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
+from mmts.backtest import load_run
 from mmts.cli.main import main
 
 TOML = """
@@ -43,6 +43,7 @@ def _run(experiment: str, out: Path, capsys: pytest.CaptureFixture[str]) -> dict
     return json.loads(capsys.readouterr().out)
 
 
+@pytest.mark.slow
 def test_run_folder_and_byte_identical_rerun(experiment: str, tmp_path: Path,
                                              capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
     first = _run(experiment, tmp_path / "a", capsys)
@@ -81,6 +82,7 @@ def test_run_folder_and_byte_identical_rerun(experiment: str, tmp_path: Path,
         assert (run / name).read_bytes() == (second / name).read_bytes(), name
 
 
+@pytest.mark.slow
 def test_vectorbt_agrees_with_the_runs_fills_and_metrics(
     experiment: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -92,27 +94,18 @@ def test_vectorbt_agrees_with_the_runs_fills_and_metrics(
     result = _run(experiment, tmp_path, capsys)
     metrics = result["metrics"]
     run = Path(result["run_dir"])
-    fills = pd.read_parquet(run / "fills.parquet")
-    equity = pd.read_parquet(run / "equity.parquet")
-    cash = metrics["start_equity"]
+    loaded = load_run(run)
+    fills, equity = loaded.fills, loaded.equity
     assert len(fills) >= 6 and (fills["signed_qty"] < 0).any()  # longs and shorts to count
-    # One order per decision: the fills booked before each decision, at their average price
-    # (fills between two decisions never mix sides here, so trades are the same).
-    row = np.searchsorted(equity["time"].to_numpy(), fills["time"].to_numpy(), side="left")
-    grouped = fills.assign(row=row, notional=fills["signed_qty"] * fills["price"]).groupby("row")
-    assert (grouped["side"].min() == grouped["side"].max()).all()
-    size = np.full(len(equity), np.nan)
-    price = equity["price"].to_numpy().copy()
-    fixed = np.zeros(len(equity))
-    rows = np.asarray(list(grouped.groups))
-    size[rows] = grouped["signed_qty"].sum()
-    price[rows] = grouped["notional"].sum() / grouped["signed_qty"].sum()
-    fixed[rows] = grouped["fee"].sum()
-    step = pd.Timedelta(metrics["bar_ns"] * 5, "ns")  # decision_every = 5 bars
-    close = pd.Series(equity["price"].to_numpy(), index=pd.DatetimeIndex(equity["time"]))
-    pf = vbt.Portfolio.from_orders(close, size, price=price, fixed_fees=fixed, init_cash=cash,
-                                   freq=step)  # fmt: skip
-    assert pf.value().to_numpy() == pytest.approx(equity["equity"].to_numpy(), rel=1e-9)
+    assert loaded.metrics == metrics and loaded.manifest["engine"] == metrics["engine"]
+    pf = loaded.to_vectorbt()
+    assert isinstance(pf, vbt.Portfolio)
+    value = pf.value()
+    on_grid = value.loc[pd.DatetimeIndex(equity["time"]).tz_localize(None)]
+    assert on_grid.to_numpy() == pytest.approx(equity["equity"].to_numpy(), rel=1e-9)
+    assert len(value) == len(equity) + (fills["time"] > equity["time"].iloc[-1]).any()
+    step = loaded.decision_step
+    assert step == pd.Timedelta(5, "min")  # decision_every = 5 x 1 m
     stats = pf.stats()
     assert metrics["total_return"] == pytest.approx(stats["Total Return [%]"] / 100, rel=1e-9)
     assert metrics["max_drawdown"] == pytest.approx(stats["Max Drawdown [%]"] / 100, rel=1e-9)

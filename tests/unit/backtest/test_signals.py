@@ -57,6 +57,7 @@ def test_pnl_equals_a_plain_loop(rows: list[tuple[float, float, float]]) -> None
     assert result.pnl == pytest.approx(_oracle(opens, closes, target, 4e-4), rel=1e-12, abs=1e-9)
 
 
+@pytest.mark.slow  # vectorbt's import alone is ~5 s
 def test_same_pnl_and_fees_as_vectorbt_on_real_bars(sample_store_path) -> None:
     import vectorbt as vbt  # a hard dependency: a broken install must fail here, not skip
 
@@ -81,3 +82,15 @@ def test_bad_bars_are_named() -> None:
     backwards = _bars([1.0, 2.0], [1.0, 2.0]).iloc[::-1]
     with pytest.raises(ValueError, match="increasing"):
         run_signals(backwards, np.zeros(2))
+
+
+def test_equity_starts_from_the_capital_given(sample_store_path) -> None:
+    bars = open_store(sample_store_path).bars("ETH/USDT", "1m").iloc[:2000]
+    targets = sma_cross_targets(bars["close"], 20, 100)
+    pnl_only = run_signals(bars, targets, fee_bps=4.0)
+    funded = run_signals(bars, targets, fee_bps=4.0, initial_cash=10_000.0)
+    assert pnl_only.equity["equity"].iloc[0] == 0.0 and funded.equity["equity"].iloc[0] == 10_000.0
+    np.testing.assert_allclose(
+        funded.equity["equity"] - 10_000.0, pnl_only.equity["equity"], atol=1e-9
+    )
+    assert funded.pnl == pnl_only.pnl and funded.initial_cash == 10_000.0

@@ -12,6 +12,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+pytestmark = pytest.mark.network
+
 ROOT = Path(__file__).resolve().parents[3]
 
 
@@ -37,6 +39,7 @@ def simulator(sample_store_path: Path):  # type: ignore[no-untyped-def]
     assert proc.wait(timeout=20) == 0
 
 
+@pytest.mark.slow
 def test_paper_session_runs_stops_on_ctrl_c_and_continues(
     simulator: tuple[str, str], tmp_path: Path
 ) -> None:

@@ -23,6 +23,7 @@ def _direct(levels: dict[tuple[int, float], float], side: int, mid: float) -> np
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_matches_sorted_book_and_direct_sums_through_recentres(seed: int) -> None:
     rng = np.random.default_rng(seed)

@@ -121,7 +121,7 @@ def test_failed_write_leaves_the_old_partition(
     def broken(*args: object, **kwargs: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr("mmts.data.store.pq.write_table", broken)
+    monkeypatch.setattr("mmts.data.partitions.pq.write_table", broken)
     with pytest.raises(OSError, match="disk full"):
         store.write("binance", "BTC/USDT", "bars_1m", _bars(10 * MIN, 10))
     monkeypatch.undo()
@@ -212,3 +212,37 @@ def test_info_says_which_timeframes_are_derived(minutes_only: Store) -> None:
     assert entries[("ETH/USDT", "bars_1h")]["derived_from"] == "bars_1m"
     assert entries[("ETH/USDT", "bars_1d")]["derived_from"] == "bars_1m"
     assert ("ETH/USDT", "bars_1s") not in entries  # nothing finer to build seconds from
+
+
+def test_the_store_offers_what_features_and_models_read(sample_store_path, tmp_path) -> None:
+    from mmts.core.stores import FeatureStore, MarketData, require_market_data
+    from mmts.features import model_input
+
+    store = open_store(sample_store_path)
+    assert isinstance(store, MarketData) and isinstance(store, FeatureStore)
+    assert require_market_data(store, "x") is store
+    with pytest.raises(TypeError, match=r"model_input reads a market-data store.*got str"):
+        model_input("data", "2024-08-09T00:03:00Z")  # a path is not a store
+
+
+def test_the_stream_index_sees_new_series_and_files_written_by_anyone(tmp_path) -> None:
+    import numpy as np
+
+    from mmts.core.schema import bar_dt
+
+    def bars(start_ns: int, n: int) -> np.ndarray:
+        rec = np.zeros(n, bar_dt)
+        rec["ts"] = start_ns + np.arange(n) * 60 * 10**9
+        rec["close"] = 1.0
+        return rec
+
+    reader, writer = Store(tmp_path), Store(tmp_path)  # two handles, as two processes have
+    assert reader.streams() == []
+    writer.write("binance", "ETH/USDT", "bars_1m", bars(0, 3))
+    assert [k.kind for k in reader.streams()] == ["bars_1m"]
+    reader.streams()  # listed again, from the index
+    writer.write("binance", "ETH/USDT", "bars_1m", bars(40 * 86400 * 10**9, 2))  # a new month
+    assert len(reader.partitions("binance", "ETH/USDT", "bars_1m")) == 2
+    writer.write("binance", "BTC/USDT", "bars_1m", bars(0, 1))
+    assert {k.symbol for k in reader.streams()} == {"ETH/USDT", "BTC/USDT"}
+    assert reader.read("binance", "ETH/USDT", "bars_1m").shape[0] == 5

@@ -27,7 +27,7 @@ def test_market_order_walks_the_book_after_the_latency() -> None:
     assert fill.fee == pytest.approx(1.5 * fill.price * 0.001) and fill.liquidity == "taker"
 
 
-def test_market_order_larger_than_the_book_fills_partially_and_keeps_working() -> None:
+def test_market_order_larger_than_thebook_fills_partially_and_keeps_working() -> None:
     venue = SimulatedVenue(latency_ns=0)
     venue.submit(Order(1, 0, -5.0))
     (first,) = venue.on_book(0, *BOOK)

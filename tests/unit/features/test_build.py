@@ -21,6 +21,7 @@ def store_copy(sample_store_path: Path, tmp_path: Path) -> Path:
     return target
 
 
+@pytest.mark.slow
 def test_build_stores_cob_and_pivots(store_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert (
         main(["features", "build", "--store", str(store_copy), "--symbol", "ETH/USDT", "--json"])
@@ -36,6 +37,7 @@ def test_build_stores_cob_and_pivots(store_copy: Path, capsys: pytest.CaptureFix
     assert all(not str(e["kind"]).startswith("features_") for e in store.info())
 
 
+@pytest.mark.slow
 def test_rebuilding_a_range_keeps_the_rest(
     store_copy: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -64,6 +64,7 @@ def test_buckets_and_imbalance_match_the_oracle_on_real_data(
         assert frame.loc[t, "imbalance"] == pytest.approx((b - a) / (b + a), rel=1e-12)
 
 
+@pytest.mark.slow
 def test_ma_windows_match_the_oracle(sample) -> None:
     # Oracle: the imbalance of the book at every time it changed, then plain window means.
     symbol = "ETH/USDT"

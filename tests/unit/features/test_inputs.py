@@ -36,7 +36,7 @@ def test_every_block_is_present_and_available_inside_the_window(sample: Store) -
     assert x.version == LAYOUT_VERSION
     shapes = {k: v.shape for k, v in x.blocks.items()}
     assert shapes["ohlcv_1s"] == shapes["ohlcv_1d"] == shapes["ref_ohlcv_1s"] == (300, 5)
-    assert shapes["cob"] == (300, 82) and shapes["imbalance"] == (300, 5)
+    assert shapes["cob"] == (300, 42) and shapes["imbalance"] == (300, 5)
     for name in ["ohlcv_1s", "ohlcv_1m", "ohlcv_1h", "ohlcv_1d", "ref_ohlcv_1s", "cob"]:
         assert x.masks[name].all(), name
     assert not x.masks["model_outputs"].any()  # no upstream model has produced anything yet
@@ -81,9 +81,9 @@ def test_upstream_outputs_fill_their_slot(sample: Store) -> None:
 
 def test_validator_names_block_and_shapes(sample: Store) -> None:
     x = model_input(sample, INSIDE)
-    broken = replace(x, blocks={**x.blocks, "cob": x.blocks["cob"][:, :80]})
+    broken = replace(x, blocks={**x.blocks, "cob": x.blocks["cob"][:, :40]})
     with pytest.raises(
-        InvalidModelInput, match=r"block 'cob' has shape \(300, 80\); expected \(300, 82\)"
+        InvalidModelInput, match=r"block 'cob' has shape \(300, 40\); expected \(300, 42\)"
     ):
         validate(broken)
     missing = replace(x, blocks={k: v for k, v in x.blocks.items() if k != "pivots"})
@@ -126,3 +126,13 @@ def test_a_store_of_1m_klines_gives_full_1h_frames_batch_and_step(
     step = builder.build(t, outputs={})
     np.testing.assert_array_equal(step.blocks["ohlcv_1h"], derived.blocks["ohlcv_1h"])
     np.testing.assert_array_equal(step.masks["ohlcv_1d"], derived.masks["ohlcv_1d"])
+
+
+def test_the_repr_is_a_summary_not_the_arrays(sample_store_path) -> None:
+    x = model_input(Store(sample_store_path), "2024-08-09T00:03:00Z")
+    text = repr(x)
+    assert len(text) < 1000 and "[[" not in text  # no array dumped into a notebook cell
+    assert text.startswith(f"ModelInput at 2024-08-09T00:03:00Z (layout {LAYOUT_VERSION})")
+    assert "cob            float32 (300, 42)   100% of rows available" in text
+    assert "model_outputs  float32 (1, 36)     0% of rows available" in text
+    assert repr(validate(x)) == text

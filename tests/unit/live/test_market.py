@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 from mmts.config import FeatureConfig
 from mmts.core.events import BarEvent
@@ -15,10 +16,13 @@ from mmts.live.feed import FeedConfig, MarketFeed
 from mmts.live.market import LiveMarket
 from mmts.testing.sim_exchange import SimExchange
 
+pytestmark = pytest.mark.network
+
 ROOT = Path(__file__).resolve().parents[3]
 SPOT = ROOT / "data" / "raw" / "binance-ws" / "spot"
 
 
+@pytest.mark.slow
 def test_mexc_warm_up_builds_the_importer_s_1s_bars_from_agg_trades(
     sample_store_path: Path,
 ) -> None:

@@ -16,6 +16,8 @@ from mmts.live import orders as om
 from mmts.testing.exchange_sim import Fault
 from mmts.testing.sim_exchange import SimExchange
 
+pytestmark = pytest.mark.network
+
 ROOT = Path(__file__).resolve().parents[3]
 RAW = ROOT / "data" / "raw" / "binance-ws" / "spot"
 KEY, SECRET = "key-SENTINEL-5f2a", "secret-SENTINEL-9c1d"

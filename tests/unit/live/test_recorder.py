@@ -17,6 +17,8 @@ from mmts.live.recorder import DailyFiles, record
 from mmts.testing.exchange_sim import Fault
 from mmts.testing.sim_exchange import SimExchange
 
+pytestmark = [pytest.mark.slow, pytest.mark.network]
+
 RAW = Path(__file__).resolve().parents[3] / "data" / "raw" / "binance-ws" / "spot"
 
 

@@ -8,7 +8,12 @@ import pytest
 from mmts.config import FeatureConfig
 from mmts.features.inputs import ModelInput, ModelInputLayout
 from mmts.models.output import Action, ModelOutput
-from mmts.models.registry import create_model, model_types, register_model_type
+from mmts.models.registry import (
+    create_model,
+    model_types,
+    register_model_type,
+    unregister_model_type,
+)
 
 
 def _output(**kw) -> ModelOutput:
@@ -46,8 +51,16 @@ class AlwaysHold:
                        action=Action.HOLD, probabilities=np.array([0.0, 1.0, 0.0]), confidence=1.0)  # fmt: skip
 
 
-def test_a_new_model_type_plugs_in() -> None:
+@pytest.fixture
+def always_hold():
+    """AlwaysHold registered for one test only (the registry is global: config choices read it)."""
     register_model_type("always_hold", AlwaysHold)
+    yield
+    unregister_model_type("always_hold")
+    assert "always_hold" not in model_types()
+
+
+def test_a_new_model_type_plugs_in(always_hold) -> None:
     assert {"always_hold", "cnn"} <= set(model_types())
     model = create_model("always_hold", name="h")
     x = ModelInput(at=5, layout=ModelInputLayout(config=FeatureConfig()))
@@ -76,3 +89,24 @@ def test_single_decision_path_matches_the_batched_one(sample_store_path) -> None
         one = cnn.predict(x)  # traced network
         np.testing.assert_allclose(one.probabilities, b.probabilities, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(one.hidden, b.hidden, rtol=1e-4, atol=1e-5)
+
+
+def test_a_registered_type_is_an_expert_an_experiment_can_name(always_hold) -> None:
+    from mmts.models.experiment import Experiment
+    from mmts.runtime.config import trading_from_dict
+    from mmts.runtime.setup import build_experts
+
+    trading = trading_from_dict({"backtest": {"experts": ["always_hold", "ma_cross"]}})
+    experts, versions = build_experts(Experiment(), trading)
+    assert isinstance(experts["always_hold"], AlwaysHold)
+    assert experts["always_hold"].name == "always_hold"
+    assert type(experts["ma_cross"]).__name__ == "MovingAverageRule"
+    assert versions == {"always_hold": "rule", "ma_cross": "rule"}
+
+
+def test_the_rule_and_network_kinds_are_registered_once() -> None:
+    from mmts.models.registry import model_kind
+
+    assert {"cnn", "rl", "ma_cross", "imbalance"} <= set(model_types())
+    assert model_kind("cnn").trained and model_kind("rl").trained
+    assert not model_kind("ma_cross").trained and not model_kind("imbalance").trained

@@ -14,6 +14,7 @@ import pytest
 
 from mmts.cli.main import main
 from mmts.data import open_store
+from mmts.features.inputs import LAYOUT_VERSION
 from mmts.models.experiment import load_experiment
 from mmts.models.rl import module as rl_module
 from mmts.models.rl.train import train_rl
@@ -68,6 +69,7 @@ def _experiment(tmp_path: Path, store: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_same_seed_data_and_config_give_the_same_checkpoint(
     sample_store_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -88,6 +90,7 @@ def test_same_seed_data_and_config_give_the_same_checkpoint(
     assert first["data"]["train"][1] < first["data"]["val"][0] < first["data"]["test"][0]
 
 
+@pytest.mark.slow
 def test_cli_train_list_and_evaluate_on_bars_only(bars_only_store: Path, tmp_path: Path,
                                                   capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
     experiment = str(_experiment(tmp_path, bars_only_store))
@@ -96,7 +99,7 @@ def test_cli_train_list_and_evaluate_on_bars_only(bars_only_store: Path, tmp_pat
     assert main(["models", "list", "--experiment", experiment, "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert listed[0]["active"] and listed[0]["id"] == trained["best"]
-    assert listed[0]["layout_version"] == "1.0"
+    assert listed[0]["layout_version"] == LAYOUT_VERSION
     assert main(["train", "rl", "--experiment", experiment, "--no-progress", "--json"]) == 0
     rl = json.loads(capsys.readouterr().out)
     assert rl["upstream"] == {"cnn": trained["best"]} and rl["checkpoints"] >= 1
@@ -141,7 +144,7 @@ def test_datamodule_segments_are_purged_by_the_label_horizon(
     exp = load_experiment(_experiment(tmp_path, sample_store_path))
     dm = DecisionDataModule(open_store(sample_store_path), exp)
     dm.setup()
-    data = dm._prepared()
+    data = dm.prepared()
     t = data.decisions.times
     train, val, test = (t[s.index] for s in (data.train, data.val, data.test))
     assert train.max() + exp.horizon_ns < val.min()

@@ -112,6 +112,7 @@ def test_outcome_labels_match_the_model_labels() -> None:
     assert [int(o) for _, o in moe.seen] == want.tolist()
 
 
+@pytest.mark.slow
 def test_state_and_restore_continue_a_run_exactly(sample_store_path) -> None:
     """Stop mid-run, restart from Runtime.state(): the same decisions as an uninterrupted run.
 

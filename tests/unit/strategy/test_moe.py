@@ -79,3 +79,19 @@ def test_rule_experts_read_the_standardized_input(sample_store_path) -> None:
     closes = without.blocks["ohlcv_1m"][without.masks["ohlcv_1m"], 3]
     want = Action.BUY if closes[-20:].mean() > closes[-100:].mean() else Action.SELL
     assert out.action is want
+
+
+def test_the_mixture_saves_and_restores_its_own_memory() -> None:
+    import json
+
+    moe = MixtureOfExperts(MoeConfig(cooldown_s=0.0, learning_rate=0.2))
+    for k in range(6):
+        moe.decide(k * S, {"a": _out("a", [0.1, 0.1, 0.8]), "b": _out("b", [0.7, 0.2, 0.1])})
+    for k in range(3):
+        moe.resolve(k * S, Action.SELL)
+    again = MixtureOfExperts(moe.config)
+    again.restore(json.loads(json.dumps(moe.state())))  # it goes through state.json
+    assert again.records == moe.records and again.stance is moe.stance
+    assert again.last_change == moe.last_change and set(again.pending) == set(moe.pending)
+    later = {"a": _out("a", [0.2, 0.2, 0.6]), "b": _out("b", [0.6, 0.3, 0.1])}
+    assert again.decide(9 * S, later).why == moe.decide(9 * S, later).why

@@ -15,6 +15,8 @@ from mmts.data import open_store
 from mmts.testing.exchange_sim import Fault
 from mmts.testing.sim_exchange import REPLAY_FIELD, REPLAY_HEADER, SimExchange
 
+pytestmark = pytest.mark.network
+
 RAW = Path(__file__).resolve().parents[3] / "data" / "raw" / "binance-ws" / "spot"
 STREAMS = "ethusdt@depth@100ms/ethusdt@trade"
 
@@ -85,6 +87,7 @@ def test_replays_binance_frames_and_serves_snapshots_klines_and_time(
         asyncio.run(scenario(sim))
 
 
+@pytest.mark.slow
 def test_injected_faults_reach_the_client(eth_file: Path) -> None:
     async def scenario(sim: SimExchange) -> None:
         async with aiohttp.ClientSession() as http:

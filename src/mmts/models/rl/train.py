@@ -8,14 +8,13 @@ from typing import Any
 
 import numpy as np
 
+from mmts.core.progress import duration, note
+from mmts.core.stores import MarketData
 from mmts.features.history import InputHistory
 from mmts.features.inputs import ModelInputLayout, with_model_outputs
 from mmts.models.checkpoints import CheckpointStore
 from mmts.models.experiment import Experiment
 from mmts.models.summary import summary_features
-
-#: The RL agent's upstream models: their outputs fill its input's ``model_outputs`` block.
-RL_UPSTREAM = ("cnn",)
 
 
 def chain_states(
@@ -38,16 +37,17 @@ def chain_states(
     return np.asarray(rows, np.float32)
 
 
-def train_rl(store: Any, exp: Experiment, *, progress: bool = True,
+def train_rl(store: MarketData, exp: Experiment, *, progress: bool = True,
              checkpoint_dir: str | Path | None = None) -> dict[str, Any]:  # fmt: skip
     """Train the double + dueling DQN of ``exp``; register its best checkpoints."""
-    from mmts.models.train import prepare, quiet_lightning, register_run, shutil_rmtree, start_run
+    from mmts.models.prepare import prepare
+    from mmts.models.train import quiet_lightning, register_run, shutil_rmtree, start_run
 
     quiet_lightning()
     import lightning as L
     import torch
 
-    from mmts.models.predictors import load_cnn, load_dqn
+    from mmts.models.predictors import RL_UPSTREAM, load_cnn, load_dqn
     from mmts.models.rl.env import TradingEnv
     from mmts.models.rl.module import DqnModule
 
@@ -60,6 +60,8 @@ def train_rl(store: Any, exp: Experiment, *, progress: bool = True,
         )
     layout_cnn = ModelInputLayout(config=exp.features)
     cnn = load_cnn({**cnn_entry, "model": "cnn"}, layout_cnn)
+    if progress:
+        note("rl: building the dataset (the CNN's output at every decision feeds the agent)")
     data = prepare(store, exp, RL_UPSTREAM)
     times, history_rl = data.decisions.times, data.history
     train_idx, val_idx = data.split.train, data.split.val
@@ -86,6 +88,10 @@ def train_rl(store: Any, exp: Experiment, *, progress: bool = True,
     )  # fmt: skip
     module.attach(env, val_env, train_states)
     epochs = max(1, -(-cfg.steps // cfg.steps_per_epoch))
+    if progress:
+        note(f"rl: {train_idx.shape[0]:,} training, {val_idx.shape[0]:,} validation decisions "
+             f"({duration(time.perf_counter() - started)}); training {cfg.steps:,} environment "
+             f"steps in {epochs} epochs of {cfg.steps_per_epoch:,}")  # fmt: skip
     run = start_run(exp, "rl", root, "val_return", "max", epochs, progress, 1)  # a batch: 50 steps
     try:
         run.trainer.fit(module)
