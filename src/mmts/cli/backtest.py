@@ -25,7 +25,8 @@ def add_commands(commands: Any) -> None:
     bt.add_argument("--out", help="folder for run folders (default: [backtest] out, 'runs')")
     bt.add_argument("--checkpoints", help="checkpoint folder (default: the experiment's)")
     bt.add_argument("--train-missing", action="store_true",
-                    help="train the CNN/RL experts first when they have no checkpoint")  # fmt: skip
+                    help="train the CNN/RL experts first when they have no checkpoint this "
+                    "experiment can use (none, or one of another input layout or settings)")  # fmt: skip
     bt.add_argument("--engine", choices=["auto", "event", "fast"], default="auto",
                     help="fast: the experts' outputs in batches on every core first, then the "
                     "same event loop (same orders and fills); event: every expert at every "
@@ -34,6 +35,24 @@ def add_commands(commands: Any) -> None:
     bt.add_argument("--no-progress", action="store_true", help="hide progress bars")
     bt.add_argument("--json", action="store_true", help='print {"run_dir": ..., "metrics": {...}}')
     bt.set_defaults(handler=_backtest)
+
+
+def unusable_checkpoint(index: Any, name: str, exp: Any) -> str | None:
+    """Say why ``exp`` cannot use ``name``'s active checkpoint (``None``: it can)."""
+    from mmts.features.inputs import ModelInputLayout
+    from mmts.models.checkpoints import IncompatibleCheckpoint, check_layout, check_trained_like
+    from mmts.models.predictors import RL_UPSTREAM
+
+    entry = index.active(name)
+    if entry is None:
+        return "no checkpoint yet"
+    slots = RL_UPSTREAM if name == "rl" else ()
+    try:
+        check_layout(entry, ModelInputLayout(config=exp.features, model_slots=slots))
+        check_trained_like(entry, exp)
+    except IncompatibleCheckpoint as e:
+        return str(e)
+    return None
 
 
 def _backtest(args: argparse.Namespace) -> int:
@@ -50,16 +69,22 @@ def _backtest(args: argparse.Namespace) -> int:
     checkpoints = args.checkpoints or exp.checkpoints.dir
     if args.train_missing:
         index = CheckpointStore(checkpoints, exp.checkpoints.keep)
+        retrained: list[str] = []
         for name in ("cnn", "rl"):
-            if name in trading.backtest.experts and index.active(name) is None:
-                from mmts.models.rl.train import train_rl
-                from mmts.models.train import train_cnn
+            if name not in trading.backtest.experts:
+                continue
+            # The RL agent reads the CNN's output: a new CNN needs a new agent.
+            why = "its CNN was retrained" if retrained else unusable_checkpoint(index, name, exp)
+            if why is None:
+                continue
+            from mmts.models.rl.train import train_rl
+            from mmts.models.train import train_cnn
 
-                trainer = train_cnn if name == "cnn" else train_rl
-                summary = trainer(
-                    store, exp, progress=not args.no_progress, checkpoint_dir=checkpoints
-                )
-                print(f"trained {name}: {summary['best']}")
+            print(f"training {name}: {why}", file=sys.stderr)
+            trainer = train_cnn if name == "cnn" else train_rl
+            summary = trainer(store, exp, progress=not args.no_progress, checkpoint_dir=checkpoints)
+            retrained.append(name)
+            print(f"trained {name}: {summary['best']}")
     start, end = args.start, args.end
     if start is None or end is None:
         test = prepare(store, exp).ranges()["test"]

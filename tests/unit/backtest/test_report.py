@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -11,38 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mmts.cli.main import main
-
 ROOT = Path(__file__).resolve().parents[3]
 #: Where README's screenshot lives; ``MMTS_UPDATE_DOCS=1`` makes this test write it there.
 DOCS_SHOT = ROOT / "docs" / "report.png"
-TOML = """
-[experiment]
-name = "rules"
-store = "{store}"
-[features]
-tick = {{ "ETH/USDT" = 0.01 }}
-[data]
-decision_every = 5
-[strategy]
-cooldown_s = 30.0
-buy_threshold = 0.4
-sell_threshold = 0.4
-[backtest]
-experts = ["ma_cross", "imbalance"]
-"""
 
 
 @pytest.mark.slow
-def test_the_report_renders_in_a_browser(browser: str, sample_store_path: Path, tmp_path: Path,
-                                         capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
-    experiment = tmp_path / "rules.toml"
-    experiment.write_text(TOML.format(store=sample_store_path))
-    args = ["backtest", "--experiment", str(experiment), "--start", "2024-08-20T00:00:00Z",
-            "--end", "2024-08-22T00:00:00Z", "--out", str(tmp_path / "runs"), "--no-progress",
-            "--json"]  # fmt: skip
-    assert main(args) == 0
-    run = Path(json.loads(capsys.readouterr().out)["run_dir"])
+def test_the_report_renders_in_a_browser(browser: str, busy_experiment: str, tmp_path: Path,
+                                         run_rules) -> None:  # fmt: skip
+    run = Path(run_rules(busy_experiment, tmp_path / "runs")["run_dir"])  # busy: trades to draw
     shot = tmp_path / "report.png"
     done = subprocess.run(
         [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",

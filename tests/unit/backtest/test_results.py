@@ -27,6 +27,7 @@ def _run(fill_rows: list[tuple[int, float, float, float]]) -> BacktestRun:
                        equity, pd.DataFrame())  # fmt: skip
 
 
+@pytest.mark.slow  # vectorbt's import alone is ~5 s
 def test_fills_become_one_order_per_decision_and_own_rows_where_they_must() -> None:
     run = _run([
         (1 * M, 1.0, 10.0, 0.1), (2 * M, 1.0, 11.0, 0.1),  # one order: 2 at 10.5, fees 0.2

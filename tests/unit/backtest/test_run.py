@@ -9,44 +9,11 @@ import pandas as pd
 import pytest
 
 from mmts.backtest import load_run
-from mmts.cli.main import main
-
-TOML = """
-[experiment]
-name = "rules"
-store = "{store}"
-[features]
-tick = {{ "ETH/USDT" = 0.01 }}
-[data]
-decision_every = 5
-[strategy]
-cooldown_s = 600.0
-buy_threshold = 0.55
-[risk]
-fraction = 0.5
-[backtest]
-experts = ["ma_cross", "imbalance"]
-"""
-
-
-@pytest.fixture
-def experiment(sample_store_path: Path, tmp_path: Path) -> str:
-    path = tmp_path / "rules.toml"
-    path.write_text(TOML.format(store=sample_store_path))
-    return str(path)
-
-
-def _run(experiment: str, out: Path, capsys: pytest.CaptureFixture[str]) -> dict:
-    args = ["backtest", "--experiment", experiment, "--start", "2024-08-20T00:00:00Z",
-            "--end", "2024-08-22T00:00:00Z", "--out", str(out), "--no-progress", "--json"]  # fmt: skip
-    assert main(args) == 0
-    return json.loads(capsys.readouterr().out)
 
 
 @pytest.mark.slow
-def test_run_folder_and_byte_identical_rerun(experiment: str, tmp_path: Path,
-                                             capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
-    first = _run(experiment, tmp_path / "a", capsys)
+def test_run_folder_and_byte_identical_rerun(experiment: str, tmp_path: Path, run_rules) -> None:
+    first = run_rules(experiment, tmp_path / "a")
     run = Path(first["run_dir"])
     for name in ("manifest.json", "metrics.json", "orders.parquet", "fills.parquet", "equity.parquet",
                  "decisions.parquet", "report.html", "report.png"):  # fmt: skip
@@ -71,7 +38,7 @@ def test_run_folder_and_byte_identical_rerun(experiment: str, tmp_path: Path,
     assert all(lo["imbalance"].startswith("no usable input: no order book") for lo in left_out)
     assert all("imbalance" not in w for w in weights)
     assert all(w.get("ma_cross") == 1.0 for w in weights.iloc[200:])  # after its 100-bar warm-up
-    second = Path(_run(experiment, tmp_path / "b", capsys)["run_dir"])
+    second = Path(run_rules(experiment, tmp_path / "b")["run_dir"])
     for name in (
         "orders.parquet",
         "fills.parquet",
@@ -84,14 +51,11 @@ def test_run_folder_and_byte_identical_rerun(experiment: str, tmp_path: Path,
 
 @pytest.mark.slow
 def test_vectorbt_agrees_with_the_runs_fills_and_metrics(
-    experiment: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    busy_experiment: str, tmp_path: Path, run_rules
 ) -> None:
     import vectorbt as vbt
 
-    busy = Path(experiment).read_text().replace("cooldown_s = 600.0", "cooldown_s = 30.0")
-    busy = busy.replace("buy_threshold = 0.55", "buy_threshold = 0.4\nsell_threshold = 0.4")
-    Path(experiment).write_text(busy)  # more trades to count
-    result = _run(experiment, tmp_path, capsys)
+    result = run_rules(busy_experiment, tmp_path)  # busy: more trades to count
     metrics = result["metrics"]
     run = Path(result["run_dir"])
     loaded = load_run(run)
