@@ -63,9 +63,13 @@ def _browser(session: nox.Session) -> None:
         return
     session.log("installing Chromium from Debian's packages (the report is tested in it): ~1 min")
     env = {"DEBIAN_FRONTEND": "noninteractive"}
-    session.run("apt-get", "update", "-qq", external=True, env=env)
-    session.run("apt-get", "install", "-y", "-qq", "chromium", "fonts-dejavu-core",
-                external=True, env=env)  # fmt: skip
+    try:
+        session.run("apt-get", "update", "-qq", external=True, env=env)
+        session.run("apt-get", "install", "-y", "-qq", "chromium", "fonts-dejavu-core",
+                    external=True, env=env)  # fmt: skip
+    except nox.command.CommandFailed:
+        # The suite still runs; the page tests then fail in CI and skip elsewhere, by name.
+        session.warn("could not install Chromium: the page tests cannot run")
 
 
 @nox.session
@@ -87,7 +91,8 @@ def quick(session: nox.Session) -> None:
 
 #: The kernels' tests that also run with numba's JIT off (the kernels are plain Python there).
 KERNEL_TESTS = ("tests/unit/core", "tests/unit/data/test_binance_ws.py", "tests/unit/data/test_bars.py",
-                "tests/unit/features/test_input_formulas.py")  # fmt: skip
+                "tests/unit/features/test_input_formulas.py", "tests/unit/features/test_pivots.py",
+                "tests/unit/features/test_cob.py", "tests/unit/backtest/test_signals.py")  # fmt: skip
 
 
 @nox.session(default=False)
@@ -110,8 +115,8 @@ def coverage(session: nox.Session) -> None:
     session.run("coverage", "erase")
     session.run("coverage", "run", "-m", "pytest", "-m", "not gpu and not nightly",
                 "-p", "no:cacheprovider", "-q", *session.posargs)  # fmt: skip
-    session.run("coverage", "run", "-m", "pytest", "-p", "no:cacheprovider", "-q", *KERNEL_TESTS,
-                env={"NUMBA_DISABLE_JIT": "1"})  # fmt: skip
+    session.run("coverage", "run", "-m", "pytest", "-p", "no:cacheprovider", "-q", "-m", "not slow",
+                *KERNEL_TESTS, env={"NUMBA_DISABLE_JIT": "1"})  # fmt: skip
     session.run("coverage", "combine", "-q")
     session.run("coverage", "html", "-q", "-d", "coverage-html")
     session.run("coverage", "json", "-q", "-o", "coverage.json")
