@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -57,6 +58,9 @@ def _scenario(folder: Path, njit_import: str, options: str = "") -> list[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(
+    bool(os.environ.get("NUMBA_DISABLE_JIT")), reason="nothing compiles, nothing caches"
+)
 def test_a_changed_callee_recompiles_its_callers(tmp_path: Path) -> None:
     # The control: plain numba keeps the caller compiled against the old callee.
     assert _scenario(tmp_path / "plain", "from numba import njit") == ["2", "2"]
