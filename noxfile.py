@@ -35,7 +35,7 @@ def _install(session: nox.Session, *groups: str, extras: str = "") -> None:
     started = time.monotonic()
     session.log(
         "installing mmts and its dependencies into .nox/ (torch CPU, lightning, vectorbt, ccxt, "
-        "...): about 5 minutes the first time on a 2-core machine, seconds once installed"
+        "...): 2 to 5 minutes the first time (more when pip's cache is empty), seconds after"
     )
     session.install("--upgrade", "pip")
     target = f".[{extras}]" if extras else "."
@@ -142,8 +142,8 @@ def backtest(session: nox.Session) -> None:
     _install(session)
     session.run("mmts", "data", "info", "--store", "data")
     session.log(
-        "backtest: trains the CNN and the DQN first when they have no checkpoint (about 10 "
-        "minutes on a 2-core machine, once), then replays the test segment (about a minute)"
+        "backtest: trains the CNN and the DQN first when they have no usable checkpoint (about "
+        "2 minutes on an idle 2-core machine, once), then replays the test segment (~15 s)"
     )
     session.run("mmts", "backtest", "--train-missing", *session.posargs)
 

@@ -74,7 +74,9 @@ def _backtest(args: argparse.Namespace) -> int:
             if name not in trading.backtest.experts:
                 continue
             # The RL agent reads the CNN's output: a new CNN needs a new agent.
-            why = "its CNN was retrained" if retrained else unusable_checkpoint(index, name, exp)
+            why = unusable_checkpoint(index, name, exp)
+            if why is None and retrained:
+                why = "its CNN was retrained"
             if why is None:
                 continue
             from mmts.models.rl.train import train_rl
