@@ -22,8 +22,6 @@ from mmts.backtest import tearsheet
 
 #: Trades listed in the report (all of them are in ``fills.parquet``).
 MAX_TRADES_SHOWN = 500
-#: The underwater panel shows at least this depth, so a 0.3 % dip looks like one.
-MIN_DRAWDOWN_AXIS = 0.02
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:1.5em 2em;color:#222;max-width:1400px}
@@ -181,7 +179,7 @@ def _equity_figure(equity: pd.DataFrame, start: float) -> Any:
     )
     fig.add_trace(go.Scatter(x=t, y=100 * dd.to_numpy(), name="drawdown %", fill="tozeroy",
                              line={"width": 0.8, "color": "#c62828"}), 2, 1)  # fmt: skip
-    depth = max(MIN_DRAWDOWN_AXIS, 1.15 * float(-dd.min()) if len(dd) else 0.0)
+    depth = tearsheet.drawdown_axis_depth(dd.to_numpy())
     fig.update_yaxes(title_text="equity", row=1, col=1)
     fig.update_yaxes(
         title_text="drawdown %", range=[-100 * depth, 0], ticksuffix=" %", row=2, col=1
@@ -282,7 +280,7 @@ def _write_png(path: Path, decisions: pd.DataFrame, fills: pd.DataFrame, equity:
     axes[1].legend(loc="upper left")
     dd = tearsheet.drawdown(equity).to_numpy()
     axes[2].fill_between(t, 0, dd, color="tab:red", alpha=0.35, lw=0)
-    axes[2].set_ylim(-max(MIN_DRAWDOWN_AXIS, 1.15 * float(-dd.min()) if dd.size else 0.0), 0)
+    axes[2].set_ylim(-tearsheet.drawdown_axis_depth(dd), 0)
     axes[2].yaxis.set_major_formatter(PercentFormatter(1.0))
     axes[2].set_ylabel("drawdown")
     axes[3].fill_between(t, 0, tearsheet.exposure(equity).to_numpy(), step="post", alpha=0.4)

@@ -201,26 +201,21 @@ def _replay(store: Store, exp: Experiment, trading: TradingConfig, experts: dict
     loop_started = time.perf_counter()
     events = replay_events(store, exp.features, lo, hi, trading.backtest.fill_timeframe)
     n_events = 0
+    bar = None
     if progress:
         from tqdm import tqdm
 
         # Progress in market time: its total is known before the replay starts, so is the ETA.
         span_s = max(1, (hi - lo) // NS_PER_SECOND)
         bar = tqdm(total=span_s, desc="replay", unit=" market s", mininterval=1.0, unit_scale=True)
-        shown = 0
-        for event in events:
-            runtime.feed(event)
-            n_events += 1
-            reached = min(span_s, max(0, (event.time - lo) // NS_PER_SECOND))
-            if reached > shown:
-                bar.update(reached - shown)
-                shown = reached
-        bar.update(span_s - shown)
+    for event in events:
+        runtime.feed(event)
+        n_events += 1
+        if bar is not None and (reached := min(span_s, (event.time - lo) // NS_PER_SECOND)) > bar.n:
+            bar.update(reached - bar.n)
+    if bar is not None:
+        bar.update(span_s - bar.n)
         bar.close()
-    else:
-        for event in events:
-            runtime.feed(event)
-            n_events += 1
     runtime.finish(hi)
     timing["loop_s"] = round(time.perf_counter() - loop_started, 2)
     return runtime, n_events, time.perf_counter() - started, timing

@@ -119,9 +119,8 @@ def pnl_breakdown(fills: pd.DataFrame, equity: pd.DataFrame, start_equity: float
     """Return cumulative net PnL, fees and gross PnL (net + fees) at every decision."""
     times = pd.DatetimeIndex(pd.to_datetime(equity["time"], utc=True)).as_unit("ns").asi8
     fill_times = pd.DatetimeIndex(pd.to_datetime(fills["time"], utc=True)).as_unit("ns").asi8
-    paid = np.cumsum(fills["fee"].to_numpy(np.float64))
-    upto = np.searchsorted(fill_times, times, side="right")  # fills booked by each decision
-    fees = np.where(upto > 0, paid[np.maximum(upto - 1, 0)] if paid.size else 0.0, 0.0)
+    paid = np.concatenate([[0.0], np.cumsum(fills["fee"].to_numpy(np.float64))])
+    fees = paid[np.searchsorted(fill_times, times, side="right")]  # fees booked by each decision
     net = equity["equity"].to_numpy(np.float64) - start_equity
     return pd.DataFrame({"net": net, "fees": fees, "gross": net + fees},
                         index=pd.to_datetime(times, utc=True))  # fmt: skip
@@ -132,6 +131,16 @@ def exposure(equity: pd.DataFrame) -> pd.Series:
     value = equity["position"].to_numpy(np.float64) * equity["price"].to_numpy(np.float64)
     return pd.Series(value / equity["equity"].to_numpy(np.float64),
                      index=pd.to_datetime(equity["time"], utc=True), name="exposure")  # fmt: skip
+
+
+#: An underwater axis shows at least this depth, so a 0.3 % dip looks like one.
+MIN_DRAWDOWN_AXIS = 0.02
+
+
+def drawdown_axis_depth(underwater_curve: np.ndarray) -> float:
+    """Return how deep to draw an underwater axis (a fraction): the curve's own, 15 % spare."""
+    deepest = float(-np.min(underwater_curve)) if len(underwater_curve) else 0.0
+    return max(MIN_DRAWDOWN_AXIS, 1.15 * deepest)
 
 
 def drawdown(equity: pd.DataFrame) -> pd.Series:

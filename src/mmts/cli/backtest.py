@@ -37,24 +37,6 @@ def add_commands(commands: Any) -> None:
     bt.set_defaults(handler=_backtest)
 
 
-def unusable_checkpoint(index: Any, name: str, exp: Any) -> str | None:
-    """Say why ``exp`` cannot use ``name``'s active checkpoint (``None``: it can)."""
-    from mmts.features.inputs import ModelInputLayout
-    from mmts.models.checkpoints import IncompatibleCheckpoint, check_layout, check_trained_like
-    from mmts.models.predictors import RL_UPSTREAM
-
-    entry = index.active(name)
-    if entry is None:
-        return "no checkpoint yet"
-    slots = RL_UPSTREAM if name == "rl" else ()
-    try:
-        check_layout(entry, ModelInputLayout(config=exp.features, model_slots=slots))
-        check_trained_like(entry, exp)
-    except IncompatibleCheckpoint as e:
-        return str(e)
-    return None
-
-
 def _backtest(args: argparse.Namespace) -> int:
     from mmts.backtest.config import load_trading
     from mmts.backtest.run import run_backtest
@@ -68,13 +50,15 @@ def _backtest(args: argparse.Namespace) -> int:
     store = open_store(args.store or exp.store, must_exist=True)
     checkpoints = args.checkpoints or exp.checkpoints.dir
     if args.train_missing:
+        from mmts.models.predictors import checkpoint_problem
+
         index = CheckpointStore(checkpoints, exp.checkpoints.keep)
         retrained: list[str] = []
         for name in ("cnn", "rl"):
             if name not in trading.backtest.experts:
                 continue
             # The RL agent reads the CNN's output: a new CNN needs a new agent.
-            why = unusable_checkpoint(index, name, exp)
+            why = checkpoint_problem(index, name, exp)
             if why is None and retrained:
                 why = "its CNN was retrained"
             if why is None:

@@ -11,7 +11,12 @@ import numpy as np
 import torch
 
 from mmts.features.inputs import ModelInput, ModelInputLayout
-from mmts.models.checkpoints import check_layout, check_trained_like
+from mmts.models.checkpoints import (
+    CheckpointStore,
+    IncompatibleCheckpoint,
+    check_layout,
+    check_trained_like,
+)
 from mmts.models.cnn import CnnNet
 from mmts.models.dataset import input_tensors
 from mmts.models.output import Action, ModelOutput
@@ -280,6 +285,24 @@ def load_dqn(entry: dict[str, Any], layout: ModelInputLayout) -> DqnPredictor:
     return DqnPredictor(net, layout, name=entry.get("model", "rl"), version=entry["id"])
 
 
+def checkpoint_problem(index: CheckpointStore, name: str, experiment: Any) -> str | None:
+    """Say why ``experiment`` cannot use ``name``'s active checkpoint in ``index`` (None: it can).
+
+    The same checks :func:`load_active_models` makes: the input layout (``rl`` reads the CNN's
+    slot) and the label, feature, decision-grid and cost settings it was trained under.
+    """
+    entry = index.active(name)
+    if entry is None:
+        return "no checkpoint yet"
+    slots = RL_UPSTREAM if name == "rl" else ()
+    try:
+        check_layout(entry, ModelInputLayout(config=experiment.features, model_slots=slots))
+        check_trained_like(entry, experiment)
+    except IncompatibleCheckpoint as e:
+        return str(e)
+    return None
+
+
 def load_active_models(
     root: str | Path, config: Any, keep: int = 5, *, experiment: Any = None
 ) -> tuple[dict[str, Any], list[str]]:
@@ -291,8 +314,6 @@ def load_active_models(
     from ``config``'s raises ``IncompatibleCheckpoint``, and so does one trained under other
     label, feature, decision-grid or cost settings than ``experiment`` (when given).
     """
-    from mmts.models.checkpoints import CheckpointStore
-
     store = CheckpointStore(root, keep)
     models: dict[str, Any] = {}
     notes: list[str] = []

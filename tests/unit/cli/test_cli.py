@@ -162,9 +162,9 @@ def test_live_money_on_futures_is_refused_before_asking_for_yes(
 
 
 def test_train_missing_retrains_what_the_experiment_cannot_use() -> None:
-    from mmts.cli.backtest import unusable_checkpoint
     from mmts.features.inputs import ModelInputLayout
     from mmts.models.experiment import Experiment
+    from mmts.models.predictors import checkpoint_problem
 
     exp = Experiment()
 
@@ -175,10 +175,10 @@ def test_train_missing_retrains_what_the_experiment_cannot_use() -> None:
         def active(self, name):
             return self.entry
 
-    assert unusable_checkpoint(Index(None), "cnn", exp) == "no checkpoint yet"
+    assert checkpoint_problem(Index(None), "cnn", exp) == "no checkpoint yet"
     old = ModelInputLayout(config=exp.features).describe() | {"version": "1.0"}
-    why = unusable_checkpoint(Index({"id": "old", "layout": old}), "cnn", exp)
+    why = checkpoint_problem(Index({"id": "old", "layout": old}), "cnn", exp)
     assert why is not None and "input layout 1.0" in why
     same = {"id": "ok", "layout": ModelInputLayout(config=exp.features).describe(),
             "experiment": exp.to_dict()}  # fmt: skip
-    assert unusable_checkpoint(Index(same), "cnn", exp) is None
+    assert checkpoint_problem(Index(same), "cnn", exp) is None
