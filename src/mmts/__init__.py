@@ -11,10 +11,20 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-_SUBPACKAGES = ("core", "config", "data", "features", "execution", "models", "backtest", "cli")
+_SUBPACKAGES = (
+    "core",
+    "config",
+    "data",
+    "features",
+    "execution",
+    "models",
+    "history",
+    "backtest",
+    "cli",
+)
 
 if TYPE_CHECKING:
-    from mmts import backtest, config, core, data, execution, features, models
+    from mmts import backtest, config, core, data, execution, features, history, models
 
 
 def __getattr__(name: str) -> Any:
@@ -27,4 +37,14 @@ def __dir__() -> list[str]:
     return sorted([*globals(), *_SUBPACKAGES])
 
 
-__all__ = ["__version__", "backtest", "config", "core", "data", "execution", "features", "models"]
+__all__ = [
+    "__version__",
+    "backtest",
+    "config",
+    "core",
+    "data",
+    "execution",
+    "features",
+    "history",
+    "models",
+]

@@ -25,6 +25,7 @@ from mmts.config import FeatureConfig
 from mmts.data.store import Store
 from mmts.features.history import InputHistory
 from mmts.features.inputs import with_model_outputs
+from mmts.history.writer import LedgerWriter, input_id
 from mmts.models.expert import check_experts, dependency_order, model_slots
 from mmts.models.output import ModelOutput
 from mmts.runtime.engine import run_expert
@@ -39,16 +40,24 @@ FAST_BATCH = 32
 Slice = tuple[dict[int, Outputs], dict[str, tuple[np.ndarray, np.ndarray]], dict[str, float]]
 
 
+#: Where a slice writes its inputs: ``(ledger folder, epoch)`` of the run's ledger.
+LedgerTarget = tuple[str, int]
+
+
 def _slice(store: Store, features: FeatureConfig, experts: dict[str, Any], times: np.ndarray,
-           batch: int) -> Slice:  # fmt: skip
+           batch: int, ledger: LedgerTarget | None = None, worker: int = 0) -> Slice:  # fmt: skip
     """Return a slice's outputs, the scores of walkable upstream-fed experts, and timings.
 
     Timings: seconds reading history (``history_s``), building inputs (``inputs_s``) and in
-    the experts (``experts_s``).
+    the experts (``experts_s``). With ``ledger``, the slice's inputs (and their frames) are
+    written to it as worker ``worker`` of its epoch; the predictions are the runtime's to write.
     """
     clock = time.perf_counter()
     found = check_experts(experts)
     history = InputHistory(store, int(times[0]), int(times[-1]), features, model_slots(found))
+    writer = None
+    if ledger is not None:
+        writer = LedgerWriter(ledger[0], epoch=ledger[1], worker=worker, background=False)
     timing = {"history_s": time.perf_counter() - clock, "inputs_s": 0.0, "experts_s": 0.0}
     order = dependency_order(found)
     table: dict[int, Outputs] = {int(t): ({}, {}) for t in times}
@@ -57,7 +66,9 @@ def _slice(store: Store, features: FeatureConfig, experts: dict[str, Any], times
     for k in range(0, times.shape[0], batch):
         chunk = [int(t) for t in times[k : k + batch]]
         clock = time.perf_counter()
-        base = [history.at(t, {}) for t in chunk]
+        windows = [history.windows(t) for t in chunk]
+        base = [history.assemble(w, {}) for w in windows]
+        read: dict[int, dict[str, Any]] = {t: {} for t in chunk}  # t -> {reader: input}
         timing["inputs_s"] += time.perf_counter() - clock
         clock = time.perf_counter()
         for name in order:
@@ -78,10 +89,24 @@ def _slice(store: Store, features: FeatureConfig, experts: dict[str, Any], times
                 xs = [with_model_outputs(x, {u: table[t][0][u].to_slot(slot) for u in upstream})  # type: ignore[union-attr]
                       for t, x in zip(chunk, base, strict=True)]  # fmt: skip
                 scores.setdefault(name, []).append(expert.scores(xs))
+                for t, x in zip(chunk, xs, strict=True):
+                    read[t][name] = x
                 continue
             for t, x in zip(chunk, base, strict=True):
-                run_expert(name, expert, x, table[t][0], table[t][1], slot, upstream=upstream)
+                used = run_expert(
+                    name, expert, x, table[t][0], table[t][1], slot, upstream=upstream
+                )
+                if upstream and used is not None:
+                    read[t][name] = used
         timing["experts_s"] += time.perf_counter() - clock
+        if writer is not None:
+            for t, w, x in zip(chunk, windows, base, strict=True):
+                inputs = {input_id(writer.epoch, t): x}
+                inputs.update({input_id(writer.epoch, t, n): xi for n, xi in read[t].items()})
+                writer.record(t, features.primary_symbol, history.layout, w, inputs, [])
+            writer.flush()
+    if writer is not None:
+        writer.close()
     joined = {n: (np.concatenate([q for q, _ in parts]), np.concatenate([v for _, v in parts]))
               for n, parts in scores.items()}  # fmt: skip
     return table, joined, timing
@@ -143,36 +168,43 @@ def _unpack(packed: dict[str, Any], times: np.ndarray) -> dict[int, Outputs]:
     return table
 
 
-def _worker(args: tuple[str, FeatureConfig, dict[str, Any], np.ndarray, int]) -> Any:
+def _worker(
+    args: tuple[str, FeatureConfig, dict[str, Any], np.ndarray, int, LedgerTarget | None, int],
+) -> Any:
     import torch
 
     from mmts.data import open_store
 
     torch.set_num_threads(1)
-    root, features, experts, times, batch = args
-    table, scores, timing = _slice(open_store(root), features, experts, times, batch)
+    root, features, experts, times, batch, ledger, worker = args
+    table, scores, timing = _slice(
+        open_store(root), features, experts, times, batch, ledger, worker
+    )
     return _pack(table, times), scores, timing
 
 
 def batch_outputs(store: Store, features: FeatureConfig, experts: dict[str, Any], times: np.ndarray,
                   batch: int = FAST_BATCH, workers: int = 1,
-                  timing: dict[str, float] | None = None) -> dict[int, Outputs]:  # fmt: skip
+                  timing: dict[str, float] | None = None,
+                  ledger: LedgerTarget | None = None) -> dict[int, Outputs]:  # fmt: skip
     """Return ``{t: (outputs, failures)}`` for every decision time (the runtime's ``outputs_at``).
 
     ``timing``, when given, receives the seconds spent reading history, building inputs and in
-    the experts (summed over workers: CPU seconds), and the walk.
+    the experts (summed over workers: CPU seconds), and the walk. ``ledger``: where the
+    workers write every decision's inputs.
     """
     times = np.asarray(times, np.int64)
     if workers > 1 and times.shape[0] >= 2 * batch:
         slices = [s for s in np.array_split(times, workers) if s.shape[0]]
-        jobs = [(str(Path(store.root)), features, experts, s, batch) for s in slices]
+        jobs = [(str(Path(store.root)), features, experts, s, batch, ledger, k)
+                for k, s in enumerate(slices)]  # fmt: skip
         with ProcessPoolExecutor(len(jobs), mp_context=get_context("spawn")) as pool:
             parts = [
                 (_unpack(packed, s), sc, tm)
                 for (packed, sc, tm), s in zip(pool.map(_worker, jobs), slices, strict=True)
             ]
     else:
-        parts = [_slice(store, features, experts, times, batch)]
+        parts = [_slice(store, features, experts, times, batch, ledger)]
     clock = time.perf_counter()
     table: dict[int, Outputs] = {}
     scores: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}

@@ -30,6 +30,7 @@ from mmts.core.progress import duration, note
 from mmts.core.time import iso, to_ns
 from mmts.core.timeframes import NS_PER_SECOND
 from mmts.data.store import Store
+from mmts.history.writer import LedgerWriter
 from mmts.models.experiment import Experiment
 from mmts.models.expert import check_experts
 from mmts.runtime.config import TradingConfig
@@ -84,30 +85,29 @@ def run_backtest(store: Store, exp: Experiment, trading: TradingConfig, start: o
     if engine == "fast" and problem:
         raise ValueError(f"the fast engine cannot run these experts: {problem}; use --engine event")
     chosen = "event" if engine == "event" or problem else "fast"
-    with one_torch_thread():
-        runtime, n_events, seconds, timing = _replay(store, exp, trading, experts, lo, hi, chosen,
-                                                     workers, batch, progress)  # fmt: skip
-    manifest = {
-        "experiment": exp.to_dict(), "trading": json.loads(json.dumps(dataclasses.asdict(trading), default=list)),
-        "data": {"store": str(store.root), "start": iso(lo), "end": iso(hi),
-                 "hash": data_hash(store, exp, lo, hi)},
-        "models": versions, "seed": exp.seed, "git_commit": git_commit(),
-        "costs": exp.costs.resolved(), "engine": chosen,
-    }  # fmt: skip
-    frames = runtime_frames(runtime)
-    if frames["equity"].empty:
-        raise ValueError(_why_no_decision(runtime, lo, hi, n_events))
-    metrics = _metrics(frames, bt.initial_cash, exp)
-    metrics["events"] = n_events
-    metrics["engine"] = chosen
-    name = f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}_{exp.name}"
-    run_dir = Path(out or bt.out) / name
-    suffix = 1
-    while run_dir.exists():
-        suffix += 1
-        run_dir = Path(out or bt.out) / f"{name}-{suffix}"
-    run_dir.mkdir(parents=True)
+    run_dir = _new_run_dir(Path(out or bt.out), exp.name)
     try:
+        ledger = LedgerWriter(run_dir / "ledger", kind="backtest")
+        try:
+            with one_torch_thread():
+                runtime, n_events, seconds, timing = _replay(store, exp, trading, experts, lo, hi,
+                                                             chosen, workers, batch, progress,
+                                                             ledger)  # fmt: skip
+        finally:
+            ledger_stats = ledger.close()
+        manifest = {
+            "experiment": exp.to_dict(), "trading": json.loads(json.dumps(dataclasses.asdict(trading), default=list)),
+            "data": {"store": str(store.root), "start": iso(lo), "end": iso(hi),
+                     "hash": data_hash(store, exp, lo, hi)},
+            "models": versions, "seed": exp.seed, "git_commit": git_commit(),
+            "costs": exp.costs.resolved(), "engine": chosen,
+        }  # fmt: skip
+        frames = runtime_frames(runtime)
+        if frames["equity"].empty:
+            raise ValueError(_why_no_decision(runtime, lo, hi, n_events))
+        metrics = _metrics(frames, bt.initial_cash, exp)
+        metrics["events"] = n_events
+        metrics["engine"] = chosen
         for key in ("orders", "fills", "equity", "decisions"):
             frames[key].to_parquet(run_dir / f"{key}.parquet", index=False)
         write_json(run_dir / "manifest.json", manifest)
@@ -117,9 +117,28 @@ def run_backtest(store: Store, exp: Experiment, trading: TradingConfig, start: o
     except BaseException:
         shutil.rmtree(run_dir, ignore_errors=True)  # a failed run leaves no half-written folder
         raise
+    timing["ledger"] = {
+        "rows": ledger_stats.rows_written,
+        "failed_writes": ledger_stats.failed_writes,
+    }
     return {"run_dir": str(run_dir), "metrics": metrics, "seconds": round(seconds, 2),
             "engine": chosen, "engine_note": problem if engine == "auto" and problem else "",
             "timing": timing}  # fmt: skip
+
+
+def _new_run_dir(parent: Path, name: str) -> Path:
+    """Create and return a new run folder ``<parent>/<time>_<name>`` (suffixed when taken)."""
+    stem = f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}_{name}"
+    parent.mkdir(parents=True, exist_ok=True)
+    suffix = 1
+    while True:
+        run_dir = parent / (stem if suffix == 1 else f"{stem}-{suffix}")
+        try:
+            run_dir.mkdir()
+        except FileExistsError:
+            suffix += 1
+            continue
+        return run_dir
 
 
 #: The backtest engines (see :func:`run_backtest`).
@@ -171,7 +190,8 @@ def one_torch_thread() -> Iterator[None]:
 
 def _replay(store: Store, exp: Experiment, trading: TradingConfig, experts: dict[str, Any],
             lo: int, hi: int, engine: str, workers: int | None, batch: int,
-            progress: bool) -> tuple[Any, int, float, dict[str, Any]]:  # fmt: skip
+            progress: bool, ledger: LedgerWriter | None = None,
+            ) -> tuple[Any, int, float, dict[str, Any]]:  # fmt: skip
     """Replay ``[lo, hi]`` through a new runtime; return it, the events, seconds and timings.
 
     The fast engine first computes every decision's expert outputs (``backtest.fast``); the
@@ -190,14 +210,15 @@ def _replay(store: Store, exp: Experiment, trading: TradingConfig, experts: dict
             note(f"backtest: the experts' outputs at {times.shape[0]:,} decisions, in batches of "
                  f"{batch} in {n_workers} process(es)")  # fmt: skip
         cpu: dict[str, float] = {}
+        target = None if ledger is None else (str(ledger.folder), ledger.epoch)
         table = batch_outputs(store, exp.features, experts, times, batch=batch, workers=n_workers,
-                              timing=cpu)  # fmt: skip
+                              timing=cpu, ledger=target)  # fmt: skip
         outputs_at = table.__getitem__
         timing.update(outputs_s=round(time.perf_counter() - started, 2), workers=n_workers,
                       batch=batch, cpu={k: round(v, 2) for k, v in cpu.items()})  # fmt: skip
         if progress:
             note(f"backtest: expert outputs done ({duration(timing['outputs_s'])})")
-    runtime = new_runtime(exp, trading, experts, start=lo, outputs_at=outputs_at)
+    runtime = new_runtime(exp, trading, experts, start=lo, outputs_at=outputs_at, ledger=ledger)
     loop_started = time.perf_counter()
     events = replay_events(store, exp.features, lo, hi, trading.backtest.fill_timeframe)
     n_events = 0

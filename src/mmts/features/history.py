@@ -19,9 +19,10 @@ from mmts.core.timeframes import NS_PER_SECOND, timeframe_ns
 from mmts.features.cob import whole_seconds
 from mmts.features.inputs import (
     OHLCV_FEATURES,
+    InputWindows,
     ModelInput,
     ModelInputLayout,
-    assemble,
+    assemble_windows,
     decision_seconds,
     last_closed_open,
     primary_cob_rows,
@@ -90,6 +91,15 @@ class InputHistory:
 
     def at(self, at: object, model_outputs: dict[str, np.ndarray] | None = None) -> ModelInput:
         """Return the standardized input at decision time ``at`` (within the built span)."""
+        return assemble_windows(self.layout, self.windows(at), model_outputs, self._pivot_cache)
+
+    def assemble(self, windows: InputWindows, model_outputs: dict[str, np.ndarray] | None = None
+                 ) -> ModelInput:  # fmt: skip
+        """Assemble the input of ``windows`` (from :meth:`windows`), as :meth:`at` does."""
+        return assemble_windows(self.layout, windows, model_outputs, self._pivot_cache)
+
+    def windows(self, at: object) -> InputWindows:
+        """Return the raw windows of the input at ``at`` (views of this history's arrays)."""
         t = to_ns(at)
         if t is None or not self.start <= t <= self.end:
             raise ValueError(f"{at} is outside this history's span [{self.start}, {self.end}]")
@@ -119,7 +129,7 @@ class InputHistory:
                 c_imb[j[ok]],
                 c_ma[j[ok]],
             )
-        return assemble(self.layout, t, bars, (bid, ask, imb, ma), model_outputs, self._pivot_cache)
+        return InputWindows(t, bars, (bid, ask, imb, ma))
 
     def closes(self, timeframe: str) -> tuple[np.ndarray, np.ndarray]:
         """Return ``(open times, closes)`` of the primary symbol's bars of ``timeframe`` in the span."""

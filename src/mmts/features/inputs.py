@@ -24,6 +24,7 @@ the layout version. Every value is computed from data at or before the decision 
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -131,6 +132,44 @@ class ModelInput:
     def version(self) -> str:
         """The layout version."""
         return self.layout.version
+
+
+@dataclass(frozen=True, slots=True)
+class InputWindows:
+    """The raw windows one input is assembled from, before any normalisation.
+
+    ``bars[(symbol, timeframe)]`` holds ``(open times ns, [n, 5] OHLCV)`` of closed bars (older
+    bars beyond the grid are ignored); ``cob_rows`` is ``(bid, ask, imbalance, ma)`` for the
+    ``frames`` whole seconds ending at ``at``, NaN where no row is known. Consecutive inputs
+    share all but the newest of these rows, which is what lets the inference ledger store each
+    frame once (``mmts.history``).
+    """
+
+    at: int
+    bars: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]
+    cob_rows: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def input_hash(x: ModelInput, digests: dict[int, bytes] | None = None) -> str:
+    """Return the content hash of ``x``: its time, layout version and every block and mask.
+
+    SHA-256 over the time, the version and each block's and mask's own SHA-256 in layout
+    order. ``digests`` caches those per array object while the arrays are alive (inputs that
+    differ only in their model-output slots share every other block): pass one dict for the
+    inputs of one decision, never across decisions.
+    """
+    outer = hashlib.sha256(f"{x.at}|{x.layout.version}".encode())
+    for name in x.layout.shapes():
+        for array in (x.blocks[name], x.masks[name]):
+            key = id(array)
+            digest = None if digests is None else digests.get(key)
+            if digest is None:
+                digest = hashlib.sha256(np.ascontiguousarray(array).view(np.uint8).data).digest()
+                if digests is not None:
+                    digests[key] = digest
+            outer.update(name.encode())
+            outer.update(digest)
+    return outer.hexdigest()
 
 
 def validate(x: ModelInput) -> ModelInput:
@@ -407,3 +446,11 @@ def model_input(
     if rows is not None and rows.shape[0]:
         cob_rows = primary_cob_rows(rows, times, cfg)
     return assemble(layout, at_ns, bars, cob_rows, model_outputs)
+
+
+def assemble_windows(layout: ModelInputLayout, windows: InputWindows,
+                     model_outputs: dict[str, np.ndarray] | None = None,
+                     pivot_cache: dict[tuple[int, int], tuple[np.ndarray, ...]] | None = None,
+                     ) -> ModelInput:  # fmt: skip
+    """Assemble the input of ``windows`` (see :func:`assemble`)."""
+    return assemble(layout, windows.at, windows.bars, windows.cob_rows, model_outputs, pivot_cache)

@@ -15,9 +15,10 @@ from mmts.core.timeframes import NS_PER_SECOND
 from mmts.features.cob import CobStream
 from mmts.features.inputs import (
     OHLCV_FEATURES,
+    InputWindows,
     ModelInput,
     ModelInputLayout,
-    assemble,
+    assemble_windows,
     decision_seconds,
 )
 
@@ -153,6 +154,20 @@ class ModelInputBuilder:
         ``outputs`` replaces the kept upstream outputs for this input only (``{}``: every slot
         masked, as a model without upstream models was trained).
         """
+        return self.assemble(self.windows(at), outputs)
+
+    def assemble(self, windows: InputWindows, outputs: dict[str, np.ndarray] | None = None
+                 ) -> ModelInput:  # fmt: skip
+        """Assemble the input of ``windows`` (from :meth:`windows`), as :meth:`build` does."""
+        chosen = self.outputs if outputs is None else outputs
+        return assemble_windows(self.layout, windows, chosen, self._pivot_cache)
+
+    def windows(self, at: int) -> InputWindows:
+        """Return the raw windows of the input at ``at``.
+
+        The bar windows are views of this builder's buffers, valid until the next event: copy
+        what must outlive it.
+        """
         self._rows_until(at)
         cfg = self.config
         times = decision_seconds(at, cfg.frames)
@@ -163,5 +178,4 @@ class ModelInputBuilder:
         imb = np.where(known, self._row_imb[slots], np.nan)
         ma = np.where(known[:, None], self._row_ma[slots], np.nan)
         bars = {key: ring.window() for key, ring in self.rings.items()}
-        chosen = self.outputs if outputs is None else outputs
-        return assemble(self.layout, at, bars, (bid, ask, imb, ma), chosen, self._pivot_cache)
+        return InputWindows(at, bars, (bid, ask, imb, ma))

@@ -16,6 +16,7 @@ primary symbol's book is known but out of sync (``Runtime.paused`` lists those t
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -30,8 +31,9 @@ from mmts.core.performance import YEAR_NS
 from mmts.execution.costs import CostModel
 from mmts.execution.portfolio import Portfolio
 from mmts.execution.venue import Fill, Order
-from mmts.features.inputs import ModelInput, with_model_outputs
+from mmts.features.inputs import InputWindows, ModelInput, with_model_outputs
 from mmts.features.inputs_stream import ModelInputBuilder
+from mmts.history.writer import LedgerWriter, Prediction, input_id
 from mmts.models.expert import check_experts, dependency_order, model_slots
 from mmts.models.labels import cost_aware_labels
 from mmts.models.output import NO_USABLE_INPUT, Action, InputUnavailable, ModelOutput
@@ -60,18 +62,21 @@ class RuntimeConfig:
 
 
 def run_expert(name: str, expert: Any, base: ModelInput, outputs: dict[str, ModelOutput | None],
-               failures: dict[str, str], slot: int, *, upstream: tuple[str, ...]) -> None:  # fmt: skip
+               failures: dict[str, str], slot: int, *,
+               upstream: tuple[str, ...]) -> ModelInput | None:  # fmt: skip
     """Run one expert on a decision's input into ``outputs``; a failure goes to ``failures``.
 
     An expert with ``upstream`` models (its :class:`~mmts.models.expert.Abilities`) reads the
     input with their outputs in its slots; if one of them has no output, it fails too. An
-    expert failing never stops trading.
+    expert failing never stops trading. Returns the input the expert read (None: it read none).
     """
+    x = None
     try:
         x = base
         if upstream:
             missing = [u for u in upstream if outputs.get(u) is None]
             if missing:
+                x = None
                 raise RuntimeError(f"upstream {missing} produced no output")
             x = with_model_outputs(base, {u: outputs[u].to_slot(slot) for u in upstream})  # type: ignore[union-attr]
         outputs[name] = expert.predict(x)
@@ -81,6 +86,7 @@ def run_expert(name: str, expert: Any, base: ModelInput, outputs: dict[str, Mode
     except Exception as e:  # noqa: BLE001 - an expert failing must not stop trading
         failures[name] = f"{type(e).__name__}: {e}"
         outputs[name] = None
+    return x
 
 
 def _finite_or_none(values: dict[str, Any]) -> dict[str, Any]:
@@ -101,11 +107,12 @@ class Runtime:
                  moe: MixtureOfExperts, risk: RiskConfig, venue: Any,
                  portfolio: Portfolio | None = None, *, start: int | None = None,
                  outputs_at: Callable[[int], tuple[dict[str, ModelOutput | None], dict[str, str]]] | None = None,
-                 ) -> None:  # fmt: skip
+                 ledger: LedgerWriter | None = None) -> None:  # fmt: skip
         """``start``: the first decision time (earlier events only warm the features up).
 
         ``outputs_at(t)`` supplies the experts' outputs at ``t`` instead of running them on the
-        step driver's input (the backtest's fast path computes them in batch).
+        step driver's input (the backtest's fast path computes them in batch; its workers
+        write the inputs to the ledger). ``ledger``: where every prediction and decision goes.
         """
         self.cfg, self.features, self.experts = cfg, features, experts
         self.moe, self.risk, self.venue = moe, risk, venue
@@ -133,6 +140,11 @@ class Runtime:
         #: Pause decisions until the primary book is first synced too (live: a book is expected
         #: from the start). Replay decides without one where the store holds none.
         self.book_required = False
+        self.ledger = ledger
+        #: The inputs, windows and per-expert seconds of the decision being taken (ledger).
+        self._inputs: dict[str, ModelInput] = {}
+        self._windows: InputWindows | None = None
+        self._latency: dict[str, float] = {}
 
     # -- state ----------------------------------------------------------------------------------
 
@@ -214,19 +226,44 @@ class Runtime:
     def _expert_outputs(self, t: int) -> tuple[dict[str, ModelOutput | None], dict[str, str]]:
         outputs: dict[str, ModelOutput | None] = {}
         failures: dict[str, str] = {}
-        base = self.builder.build(t, outputs={})
+        windows = self.builder.windows(t)
+        base = self.builder.assemble(windows, outputs={})
         slot = self.builder.layout.slot_size
+        epoch = self.ledger.epoch if self.ledger is not None else 0
+        self._windows, self._inputs = windows, {input_id(epoch, t): base}
         for name in self.order:
-            run_expert(
-                name,
-                self.experts[name],
-                base,
-                outputs,
-                failures,
-                slot,
-                upstream=self.abilities[name].upstream,
+            upstream = self.abilities[name].upstream
+            clock = time.perf_counter()
+            x = run_expert(
+                name, self.experts[name], base, outputs, failures, slot, upstream=upstream
             )
+            self._latency[name] = time.perf_counter() - clock
+            if upstream and x is not None:
+                self._inputs[input_id(epoch, t, name)] = x
         return outputs, failures
+
+    def _to_ledger(self, t: int, outputs: dict[str, ModelOutput | None], failures: dict[str, str],
+                   decision: Any, size: float) -> None:  # fmt: skip
+        """Hand the decision to the ledger (cheap: the ledger's thread does the writing)."""
+        ledger = self.ledger
+        if ledger is None:
+            return
+        epoch = ledger.epoch
+        predictions = []
+        for name in self.order:
+            if name not in outputs and name not in failures:
+                continue
+            reads = input_id(epoch, t, name if self.abilities[name].upstream else None)
+            predictions.append(Prediction(name, outputs.get(name), reads,
+                                          latency_s=self._latency.get(name, float("nan")),
+                                          weight=decision.weights.get(name, float("nan")),
+                                          failure=failures.get(name)))  # fmt: skip
+        ledger.record(t, self.features.primary_symbol, self.builder.layout, self._windows,
+                      self._inputs, predictions, (decision.action.name, decision.probabilities,
+                      float(decision.confidence), size, decision.why),
+                      base_input=input_id(epoch, t))  # fmt: skip
+        self._windows, self._inputs = None, {}
+        self._latency.clear()
 
     def _resolve(self, t: int) -> None:
         """Give the mixture the outcome of every decision whose label horizon has passed."""
@@ -288,6 +325,7 @@ class Runtime:
             "risk": "; ".join(verdict.reasons), "var": float(verdict.var),
             "expected_shortfall": float(verdict.expected_shortfall),
         })  # fmt: skip
+        self._to_ledger(t, outputs, failures, decision, float(verdict.target))
         if np.isfinite(price):
             self.equity.append(
                 (

@@ -15,6 +15,7 @@ import pandas as pd
 
 from mmts.execution.portfolio import Portfolio
 from mmts.execution.venue import SimulatedVenue
+from mmts.history.writer import LedgerWriter
 from mmts.models.experiment import Experiment
 from mmts.models.registry import create_model, model_kind
 from mmts.runtime.config import TradingConfig
@@ -55,7 +56,7 @@ def build_experts(exp: Experiment, trading: TradingConfig, checkpoint_dir: str |
 
 def new_runtime(exp: Experiment, trading: TradingConfig, experts: dict[str, Any], *,
                 start: int | None, venue: Any = None, portfolio: Portfolio | None = None,
-                outputs_at: Any = None) -> Runtime:  # fmt: skip
+                outputs_at: Any = None, ledger: LedgerWriter | None = None) -> Runtime:  # fmt: skip
     """Build the runtime of ``exp`` with ``experts``; ``venue`` defaults to the simulated (paper) one."""
     bt = trading.backtest
     if venue is None:
@@ -66,7 +67,7 @@ def new_runtime(exp: Experiment, trading: TradingConfig, experts: dict[str, Any]
                                 dead_zone=exp.labels.dead_zone, fill_timeframe=bt.fill_timeframe)  # fmt: skip
     return Runtime(runtime_cfg, exp.features, experts, MixtureOfExperts(trading.strategy), trading.risk,
                    venue, portfolio or Portfolio(cash=bt.initial_cash), start=start,
-                   outputs_at=outputs_at)  # fmt: skip
+                   outputs_at=outputs_at, ledger=ledger)  # fmt: skip
 
 
 def runtime_frames(

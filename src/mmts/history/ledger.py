@@ -1,0 +1,135 @@
+"""Reading a ledger: predictions, the inputs they read (rebuilt), outcomes, promotions, alerts.
+
+A reader takes no lock: it reads the parts that are whole now (:mod:`mmts.history.parts`),
+so a notebook or the dashboard can query the ledger a live session is writing.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+
+from mmts.core.time import to_ns
+from mmts.core.timeframes import timeframe_ns
+from mmts.features.inputs import ModelInput, assemble_windows, input_hash
+from mmts.history.epochs import LedgerError, ledger_folder, load_layout
+from mmts.history.frames import input_series, series_name, windows_from_frames
+from mmts.history.parts import PartTable
+from mmts.history.schema import TABLES, TIME
+
+
+def open_ledger(path: str | os.PathLike[str]) -> Ledger:
+    """Open the ledger of a run folder, a live session's ``--out`` folder or a ``ledger/`` folder."""
+    return Ledger(ledger_folder(path))
+
+
+def _time_filter(start: object, end: object) -> ds.Expression | None:
+    expr = None
+    lo, hi = to_ns(start), to_ns(end)
+    if lo is not None:
+        expr = ds.field("time") >= pa.scalar(lo, TIME)
+    if hi is not None:
+        upper = ds.field("time") < pa.scalar(hi, TIME)
+        expr = upper if expr is None else expr & upper
+    return expr
+
+
+def _and(expr: ds.Expression | None, more: ds.Expression) -> ds.Expression:
+    return more if expr is None else expr & more
+
+
+class Ledger:
+    """The ledger in ``folder`` (see :func:`open_ledger`)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        self.tables = {
+            name: PartTable(self.folder / name, schema) for name, schema in TABLES.items()
+        }
+
+    def __repr__(self) -> str:
+        return f"Ledger({str(self.folder)!r})"
+
+    def read(self, table: str, filter: ds.Expression | None = None) -> pd.DataFrame:
+        """Return the rows of one table matching ``filter`` as a DataFrame."""
+        if table not in self.tables:
+            raise LedgerError(f"a ledger has no table {table!r}; it has {sorted(self.tables)}")
+        frame: pd.DataFrame = self.tables[table].read(filter).to_pandas()
+        return frame
+
+    def predictions(self, model: str | None = None, symbol: str | None = None,
+                    start: object = None, end: object = None, with_outcomes: bool = False,
+                    role: str | None = None) -> pd.DataFrame:  # fmt: skip
+        """Return the predictions in ``[start, end)``, oldest first (experts, then the mixture).
+
+        ``model``: one expert's name (or ``"mixture"``, the mixture's decisions).
+        """
+        expr = _time_filter(start, end)
+        if model is not None:
+            expr = _and(expr, ds.field("model") == model)
+        if symbol is not None:
+            expr = _and(expr, ds.field("symbol") == symbol)
+        if role is not None:
+            expr = _and(expr, ds.field("role") == role)
+        frame = self.read("predictions", expr)
+        if with_outcomes:
+            raise LedgerError("outcomes are not recorded in this ledger yet")
+        return frame.sort_values(["time", "model", "role"], kind="stable").reset_index(drop=True)
+
+    def inputs(self, start: object = None, end: object = None) -> pd.DataFrame:
+        """Return the input rows (id, time, layout, hash, completeness per block, verdict)."""
+        frame = self.read("inputs", _time_filter(start, end))
+        return (
+            frame.drop_duplicates("input_id")
+            .sort_values(["time", "input_id"])
+            .reset_index(drop=True)
+        )
+
+    def input(self, input_id: str) -> ModelInput:
+        """Return the input ``input_id`` exactly as the model read it (checked by its hash)."""
+        rows = self.read("inputs", ds.field("input_id") == input_id)
+        if rows.empty:
+            raise LedgerError(f"{self.folder}: no input {input_id!r} in this ledger")
+        row = rows.iloc[0]
+        layout = load_layout(self.folder, str(row["layout"]))
+        at = int(pd.Timestamp(row["time"]).value)
+        epoch = int(row["epoch"])
+        cfg = layout.config
+        span = max((cfg.frames + 1) * timeframe_ns(tf) for tf in [*cfg.timeframes, "1s"])
+        names = [series_name(s, tf) for s, tf in input_series(layout)]
+        bars = self.read("bar_frames", (ds.field("epoch") == epoch)
+                         & ds.field("series").isin(names) & (ds.field("open") >= at - span)
+                         & (ds.field("open") <= at) & (ds.field("seen_from") <= at))  # fmt: skip
+        cob = self.read("cob_frames", (ds.field("epoch") == epoch)
+                        & (ds.field("second") > at - (cfg.frames + 1) * 10**9)
+                        & (ds.field("second") <= at) & (ds.field("seen_from") <= at))  # fmt: skip
+        bars = bars.sort_values(["series", "open", "seen_from"])
+        cob = cob.sort_values(["second", "seen_from"])
+        x = assemble_windows(layout, windows_from_frames(layout, at, bars, cob), {})
+        if row["model_outputs"] is not None:
+            shape = x.blocks["model_outputs"].shape
+            x.blocks["model_outputs"] = (
+                np.frombuffer(row["model_outputs"], np.float32).reshape(shape).copy()
+            )
+            x.masks["model_outputs"] = np.frombuffer(row["model_outputs_mask"], np.bool_).copy()
+        if input_hash(x) != row["hash"]:
+            raise LedgerError(
+                f"{self.folder}: input {input_id!r} rebuilt from its frames does not match the "
+                "hash recorded when it was read (frames missing or changed)"
+            )
+        return x
+
+    def alerts(self, start: object = None, end: object = None) -> pd.DataFrame:
+        """Return the alerts raised in ``[start, end)``, oldest first."""
+        return (
+            self.read("alerts", _time_filter(start, end)).sort_values("time").reset_index(drop=True)
+        )
+
+    def disk_bytes(self) -> int:
+        """Return the bytes the ledger's files take on disk."""
+        return sum(p.stat().st_size for p in self.folder.rglob("*") if p.is_file())

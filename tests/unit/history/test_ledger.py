@@ -1,0 +1,144 @@
+"""The ledger of a backtest: every prediction and decision, with inputs rebuilt bit for bit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mmts.core.time import to_ns
+from mmts.data import open_store
+from mmts.features import model_input
+from mmts.features.inputs import input_hash
+from mmts.history import LedgerError, open_ledger
+
+BOOK_TOML = """
+[experiment]
+name = "book"
+store = "{store}"
+[features]
+tick = {{ "ETH/USDT" = 0.01, "BTC/USDT" = 0.01 }}
+[data]
+decision_timeframe = "1s"
+decision_every = 10
+[strategy]
+cooldown_s = 20.0
+buy_threshold = 0.4
+sell_threshold = 0.4
+"""
+START, END = "2024-08-08T23:55:00Z", "2024-08-09T00:05:00Z"
+COLUMNS = ["time", "symbol", "model", "version", "role", "action", "p_sell", "p_hold", "p_buy",
+           "confidence", "input_id"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def runs(sample_store_path: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The recorded book window backtested by the event and the fast engine (untrained CNN + DQN)."""
+    from mmts.backtest import run as run_module
+    from mmts.models.experiment import load_experiment
+    from mmts.runtime.config import load_trading
+    from mmts.testing.experts import untrained_experts
+
+    tmp = tmp_path_factory.mktemp("ledger")
+    path = tmp / "book.toml"
+    path.write_text(BOOK_TOML.format(store=sample_store_path))
+    exp, trading = load_experiment(path), load_trading(path)
+    store = open_store(sample_store_path)
+    out: dict[str, Any] = {"store": store, "exp": exp}
+    with pytest.MonkeyPatch.context() as patch:
+
+        def experts(*_: object) -> tuple[dict[str, Any], dict[str, str]]:
+            made = untrained_experts(exp, store, to_ns(START) or 0, seed=5)  # fresh: flat DQN
+            return made, dict.fromkeys(made, "u1")
+
+        patch.setattr(run_module, "build_experts", experts)
+        for engine, workers in (("event", None), ("fast", 2)):
+            result = run_module.run_backtest(store, exp, trading, START, END, out=tmp / engine,
+                                             engine=engine, workers=workers, batch=16)  # fmt: skip
+            assert result["engine"] == engine
+            out[engine] = Path(result["run_dir"])
+    return out
+
+
+@pytest.mark.slow
+def test_every_expert_output_and_decision_is_in_the_ledger(runs: dict[str, Any]) -> None:
+    ledger = open_ledger(runs["event"])
+    predictions = ledger.predictions()
+    assert set(COLUMNS) <= set(predictions.columns)
+    decisions = pd.read_parquet(runs["event"] / "decisions.parquet")
+    counts = predictions.groupby("model").size().to_dict()
+    assert counts == dict.fromkeys(
+        ["cnn", "imbalance", "ma_cross", "mixture", "rl"], len(decisions)
+    )
+    mixture = ledger.predictions(model="mixture")
+    assert (mixture["time"].to_numpy() == decisions["time"].to_numpy()).all()
+    assert (mixture["action"].to_numpy() == decisions["action"].to_numpy()).all()
+    np.testing.assert_array_equal(mixture["confidence"], decisions["confidence"])
+    assert (predictions["role"] == "active").all()
+    assert predictions.loc[predictions["model"] == "rl", "q_values"].map(len).eq(3).all()
+    assert (predictions.loc[predictions["model"] != "mixture", "latency_us"] > 0).all()
+    # Filters: one model, a time range [start, end).
+    window = ledger.predictions(
+        model="cnn", start="2024-08-09T00:00:00Z", end="2024-08-09T00:01:00Z"
+    )
+    assert len(window) == 6 and (window["model"] == "cnn").all()
+
+
+@pytest.mark.slow
+def test_an_input_is_rebuilt_bit_for_bit_from_either_engine(runs: dict[str, Any]) -> None:
+    store, exp = runs["store"], runs["exp"]
+    for engine in ("event", "fast"):
+        ledger = open_ledger(runs[engine])
+        predictions = ledger.predictions()
+        recorded = ledger.inputs().set_index("input_id")
+        assert set(predictions["input_id"]) <= set(recorded.index)
+        for model in ("cnn", "rl"):
+            row = predictions[predictions["model"] == model].iloc[-5]
+            x = ledger.input(row["input_id"])
+            assert input_hash(x) == recorded.loc[row["input_id"], "hash"]
+            at = int(row["time"].value)
+            slots = {"rl": ("cnn",)}.get(model, ())
+            expected = model_input(store, at, exp.features, model_slots=slots,
+                                   model_outputs={"cnn": x.blocks["model_outputs"][0]})  # fmt: skip
+            for name in expected.blocks:
+                if name != "model_outputs":
+                    np.testing.assert_array_equal(x.blocks[name], expected.blocks[name], name)
+                    np.testing.assert_array_equal(x.masks[name], expected.masks[name], name)
+            if model == "rl":  # the CNN's output sits in the DQN's slot, as it read it
+                cnn = predictions[
+                    (predictions["model"] == "cnn") & (predictions["time"] == row["time"])
+                ]
+                np.testing.assert_allclose(x.blocks["model_outputs"][0, :3],
+                                           cnn[["p_sell", "p_hold", "p_buy"]].to_numpy()[0], rtol=1e-6)  # fmt: skip
+                assert x.masks["model_outputs"].all()
+
+
+@pytest.mark.slow
+def test_both_engines_write_the_same_ledger(runs: dict[str, Any]) -> None:
+    event, fast = (open_ledger(runs[e]) for e in ("event", "fast"))
+    a, b = event.predictions(), fast.predictions()
+    assert (a["input_id"] == b["input_id"]).all() and (a["model"] == b["model"]).all()
+    assert (a["action"] == b["action"]).all()
+    np.testing.assert_allclose(a[["p_sell", "p_hold", "p_buy"]], b[["p_sell", "p_hold", "p_buy"]],
+                               rtol=1e-5, atol=1e-6)  # fmt: skip
+    base = [i for i in a["input_id"].unique() if i.count(":") == 1]
+    hashes = [x.set_index("input_id").loc[base, "hash"] for x in (event.inputs(), fast.inputs())]
+    assert (hashes[0] == hashes[1]).all()  # step driver and batch driver: the same inputs
+
+
+@pytest.mark.slow
+def test_frames_are_stored_once(runs: dict[str, Any]) -> None:
+    ledger = open_ledger(runs["event"])
+    inputs = ledger.inputs()
+    bars = ledger.read("bar_frames")
+    assert not bars.duplicated(["series", "open"]).any()
+    raw = sum(b.nbytes for b in ledger.input(inputs["input_id"].iloc[0]).blocks.values())
+    assert ledger.disk_bytes() < raw * len(inputs) / 10  # even over a 10-minute window
+
+
+def test_a_folder_without_a_ledger_is_named(tmp_path: Path) -> None:
+    with pytest.raises(LedgerError, match=str(tmp_path / "ledger" / "ledger.json")):
+        open_ledger(tmp_path)
