@@ -109,6 +109,22 @@ def test_live_paper_decides_exactly_as_the_backtest(
     fills_bt = fills_bt[fills_bt["time"] <= live["time"].max()].reset_index(drop=True)
     assert len(fills_live) > 5
     pd.testing.assert_frame_equal(fills_live[: len(fills_bt)], fills_bt, check_exact=True)
+    _assert_same_ledger(tmp_path / "live", Path(result["run_dir"]))
+
+
+def _assert_same_ledger(live_out: Path, run_dir: Path) -> None:
+    """The live session's ledger holds the backtest's predictions and the very same inputs."""
+    from mmts.history import open_ledger
+
+    live, replay = open_ledger(live_out), open_ledger(run_dir)
+    ours = live.predictions()
+    theirs = replay.predictions(end=ours["time"].max() + pd.Timedelta(1, "ns"))
+    columns = ["time", "model", "action", "p_sell", "p_hold", "p_buy", "confidence", "input_id"]
+    pd.testing.assert_frame_equal(ours[columns], theirs[columns], check_exact=True)
+    hashes = [x.inputs().set_index("input_id")["hash"] for x in (live, replay)]
+    assert (hashes[0] == hashes[1].loc[hashes[0].index]).all()
+    x = live.input(ours["input_id"].iloc[-1])  # rebuilt from what the session stored
+    assert x.at == int(ours["time"].iloc[-1].value)
 
 
 def test_live_paper_on_mexc_decides_exactly_as_the_backtest(
@@ -382,7 +398,9 @@ def test_live_money_session_trades_through_the_order_manager(
     lifecycle = pd.read_parquet(out / "order_lifecycle.parquet")
     assert set(lifecycle["client_id"]) == {o.client_id for o in ours}
     assert set(lifecycle["state"]) <= {"filled", "canceled", "rejected", "expired", "new"}
-    for path in out.iterdir():
+    written = [path for path in out.rglob("*") if path.is_file()]
+    assert any(p.parent.name == "predictions" for p in written)  # the ledger too is searched
+    for path in written:
         assert key.encode() not in path.read_bytes() and secret.encode() not in path.read_bytes()
     assert key not in caplog.text and secret not in caplog.text
 

@@ -78,7 +78,20 @@ class Ledger:
             expr = _and(expr, ds.field("role") == role)
         frame = self.read("predictions", expr)
         if with_outcomes:
-            raise LedgerError("outcomes are not recorded in this ledger yet")
+            outcomes = self.outcomes(model=model, start=start, end=end, role=role)
+            keys = ["time", "model", "role"]
+            frame = frame.merge(outcomes.drop(columns=["input_id"]), on=keys, how="left")
+        return frame.sort_values(["time", "model", "role"], kind="stable").reset_index(drop=True)
+
+    def outcomes(self, model: str | None = None, start: object = None, end: object = None,
+                 role: str | None = None) -> pd.DataFrame:  # fmt: skip
+        """Return the judged predictions made in ``[start, end)`` (``mmts.history.outcomes``)."""
+        expr = _time_filter(start, end)
+        if model is not None:
+            expr = _and(expr, ds.field("model") == model)
+        if role is not None:
+            expr = _and(expr, ds.field("role") == role)
+        frame = self.read("outcomes", expr)
         return frame.sort_values(["time", "model", "role"], kind="stable").reset_index(drop=True)
 
     def inputs(self, start: object = None, end: object = None) -> pd.DataFrame:

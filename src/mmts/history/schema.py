@@ -14,7 +14,16 @@ PREDICTIONS = pa.schema([
     ("confidence", pa.float64()), ("hidden", pa.list_(pa.float32())),
     ("q_values", pa.list_(pa.float64())), ("value", pa.float64()),
     ("latency_us", pa.float64()), ("weight", pa.float64()), ("input_id", pa.string()),
-    ("failure", pa.string()), ("size", pa.float64()), ("note", pa.string()),
+    ("failure", pa.string()), ("size", pa.float64()), ("price", pa.float64()),
+    ("note", pa.string()),
+])  # fmt: skip
+
+#: One row per prediction whose horizon has passed (``mmts.history.outcomes``).
+OUTCOMES = pa.schema([
+    ("time", TIME), ("model", pa.string()), ("role", pa.string()), ("input_id", pa.string()),
+    ("resolved_at", TIME), ("realized_return", pa.float64()), ("outcome", pa.string()),
+    ("correct", pa.bool_()), ("follow_return", pa.float64()), ("pnl", pa.float64()),
+    ("log_loss", pa.float64()), ("brier", pa.float64()),
 ])  # fmt: skip
 
 #: One row per input a prediction read: what it is made of and how complete it was.
@@ -44,6 +53,7 @@ ALERTS = pa.schema([
 
 TABLES: dict[str, pa.Schema] = {
     "predictions": PREDICTIONS,
+    "outcomes": OUTCOMES,
     "inputs": INPUTS,
     "bar_frames": BAR_FRAMES,
     "cob_frames": COB_FRAMES,

@@ -79,6 +79,8 @@ class DecisionRecord:
     base_input: str | None = None
     #: The mixture's row: ``(action, probabilities, confidence, size, why)``; None: no row.
     decision: tuple[str, np.ndarray, float, float, str] | None = None
+    #: The decision price at ``time`` (NaN: none known).
+    price: float = float("nan")
 
 
 @dataclass
@@ -148,7 +150,7 @@ class LedgerWriter:
                windows: InputWindows | None, inputs: dict[str, ModelInput],
                predictions: list[Prediction],
                decision: tuple[str, np.ndarray, float, float, str] | None = None,
-               base_input: str | None = None) -> None:  # fmt: skip
+               base_input: str | None = None, price: float = float("nan")) -> None:  # fmt: skip
         """Queue one decision: its inputs' new frames, its inputs, predictions and decision.
 
         ``windows``: the raw windows of the decision's inputs (None: the inputs' frames are
@@ -158,7 +160,7 @@ class LedgerWriter:
         frames = self._trackers[key].new_frames(windows) if windows is not None else None
         record = DecisionRecord(at, symbol, frames, key, inputs, predictions,
                                 base_input if base_input is not None else next(iter(inputs), None),
-                                decision)  # fmt: skip
+                                decision, price)  # fmt: skip
         self._queue.append((time.monotonic(), record))
         self.stats.records += 1
         if len(self._queue) >= self.flush_rows:
@@ -349,14 +351,14 @@ def prediction_table(records: list[DecisionRecord]) -> pa.Table:
                     q_values=None if out is None or out.q_values is None else np.ravel(out.q_values),
                     value=None if out is None or out.value is None else float(out.value),
                     latency_us=p.latency_s * 1e6, weight=p.weight, input_id=p.input_id,
-                    failure=p.failure, size=nan, note=None)  # fmt: skip
+                    failure=p.failure, size=nan, price=record.price, note=None)  # fmt: skip
         if record.decision is not None:
             action, probs, confidence, size, why = record.decision
             _append(cols, time=record.time, symbol=record.symbol, model=MIXTURE,
                     model_type="moe", version="", role=ACTIVE, action=action, probs=probs,
                     confidence=confidence, hidden=None, q_values=None, value=None,
                     latency_us=nan, weight=1.0, input_id=record.base_input, failure=None,
-                    size=size, note=why)  # fmt: skip
+                    size=size, price=record.price, note=why)  # fmt: skip
     return pa.table(cols, schema=TABLES["predictions"])
 
 

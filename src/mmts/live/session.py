@@ -32,6 +32,7 @@ from mmts.core.errors import MmtsError
 from mmts.core.events import Event
 from mmts.core.files import json_text, write_atomically
 from mmts.core.time import iso, wall_clock_ns
+from mmts.history.writer import LedgerWriter
 from mmts.live.feed import FeedConfig, MarketFeed, RetryableError
 from mmts.live.market import CLOCK_WARN_MS, LiveMarket
 from mmts.live.orders import KEY_VARIABLES, OrderManager, credentials, make_exchange
@@ -96,6 +97,7 @@ class LiveSession:
         self.out.mkdir(parents=True, exist_ok=True)
         self.status_stream = status_stream if status_stream is not None else sys.stderr
         self.runtime: Runtime | None = None
+        self.ledger: LedgerWriter | None = None
         self.market: LiveMarket | None = None
         self.feed: MarketFeed | None = None
         #: The tables as saved: earlier sessions' rows, then this one's (extended at each save).
@@ -261,7 +263,10 @@ class LiveSession:
                 ) from e
             now = int(server_time["serverTime"]) * 1_000_000
             venue = None if self.cfg.paper else self._order_manager(market)
-            runtime = new_runtime(self.exp, self.trading, self.experts, start=now, venue=venue)
+            # The ledger's thread writes every prediction; its failures are alerts, never fatal.
+            self.ledger = LedgerWriter(self.out / "ledger", kind="live")
+            runtime = new_runtime(self.exp, self.trading, self.experts, start=now, venue=venue,
+                                  ledger=self.ledger)  # fmt: skip
             runtime.book_required = True
             self.runtime = runtime
             self._prime(now)  # before the restore: priming resets stateful experts
@@ -305,6 +310,8 @@ class LiveSession:
                 self._drain_fills()
                 await self.orders.exchange.close()
             self.save()
+            if self.ledger is not None:
+                await asyncio.to_thread(self.ledger.close)
             self._print_status(final=True)
             for sig in (signal.SIGINT, signal.SIGTERM):
                 with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
@@ -447,6 +454,11 @@ class LiveSession:
             "clock_offset_ms": market.status.clock_offset_ms if market else None,
             "decision_ms_p50": float(np.percentile(lat, 50)) if lat.size else None,
             "decision_ms_p99": float(np.percentile(lat, 99)) if lat.size else None,
+            "ledger": None if self.ledger is None else {
+                "rows": dict(self.ledger.stats.rows_written),
+                "failed_writes": self.ledger.stats.failed_writes,
+                "dropped_rows": self.ledger.stats.dropped_rows,
+            },
             "error": self.error,
         }  # fmt: skip
 

@@ -80,6 +80,9 @@ class CnnNet(nn.Module):
     def __init__(self, shapes: dict[str, tuple[int, ...]], channels: int, hidden: int,
                  dropout: float) -> None:  # fmt: skip
         super().__init__()
+        #: What rebuilds this network (a checkpoint's hyper-parameters).
+        self.hyper = {"shapes": {k: list(v) for k, v in shapes.items()}, "channels": channels,
+                      "hidden": hidden, "dropout": dropout}  # fmt: skip
         self.series = [name for name in shapes if name.startswith(OHLCV_PREFIXES)]
         features = {shapes[name][1] for name in self.series}
         if len(features) != 1:

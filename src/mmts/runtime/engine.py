@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -33,9 +32,10 @@ from mmts.execution.portfolio import Portfolio
 from mmts.execution.venue import Fill, Order
 from mmts.features.inputs import InputWindows, ModelInput, with_model_outputs
 from mmts.features.inputs_stream import ModelInputBuilder
-from mmts.history.writer import LedgerWriter, Prediction, input_id
+from mmts.history.outcomes import OutcomeTracker, PendingDecision, judge
+from mmts.history.writer import ACTIVE, LedgerWriter, Prediction, input_id
 from mmts.models.expert import check_experts, dependency_order, model_slots
-from mmts.models.labels import cost_aware_labels
+from mmts.models.labels import UNKNOWN
 from mmts.models.output import NO_USABLE_INPUT, Action, InputUnavailable, ModelOutput
 from mmts.strategy.moe import MixtureOfExperts
 from mmts.strategy.risk import Market, RiskConfig, RiskState, assess
@@ -129,7 +129,10 @@ class Runtime:
         self.last_data = -1
         self.order_id = 0
         self.decision_prices: list[float] = []
-        self.unresolved: deque[tuple[int, float]] = deque()
+        #: Decisions waiting for their label horizon (judged in ``_resolve``).
+        self.outcomes = OutcomeTracker(cfg.horizon_ns)
+        #: Called with each judged decision and its outcome rows (the online learner listens).
+        self.on_outcomes: list[Callable[[PendingDecision, Any], None]] = []
         self.decisions: list[dict[str, Any]] = []
         self.fills: list[Fill] = []
         self.orders: list[Order] = []
@@ -154,7 +157,7 @@ class Runtime:
             "next_decision": self.next_decision, "order_id": self.order_id,
             "portfolio": asdict(self.portfolio), "risk": _finite_or_none(asdict(self.risk_state)),
             "decision_prices": self.decision_prices[-self.cfg.risk_window - 1 :],
-            "unresolved": [list(u) for u in self.unresolved],
+            "unresolved": self.outcomes.state(),
             **_finite_or_none({"price": self.price, "previous_price": self.previous_price}),
             "experts": {n: e.state() for n, e in self.experts.items() if self.abilities[n].stateful},
             "moe": self.moe.state(),
@@ -170,7 +173,7 @@ class Runtime:
         self.portfolio = Portfolio(**state["portfolio"])
         self.risk_state = RiskState(**_none_as_nan(state["risk"]))
         self.decision_prices = [float(p) for p in state["decision_prices"]]
-        self.unresolved = deque((int(t), float(p)) for t, p in state["unresolved"])
+        self.outcomes.restore(state["unresolved"])
         prices = _none_as_nan({k: state[k] for k in ("price", "previous_price")})
         self.price, self.previous_price = float(prices["price"]), float(prices["previous_price"])
         self.moe.restore(state["moe"])
@@ -243,7 +246,7 @@ class Runtime:
         return outputs, failures
 
     def _to_ledger(self, t: int, outputs: dict[str, ModelOutput | None], failures: dict[str, str],
-                   decision: Any, size: float) -> None:  # fmt: skip
+                   decision: Any, size: float, price: float) -> None:  # fmt: skip
         """Hand the decision to the ledger (cheap: the ledger's thread does the writing)."""
         ledger = self.ledger
         if ledger is None:
@@ -261,19 +264,47 @@ class Runtime:
         ledger.record(t, self.features.primary_symbol, self.builder.layout, self._windows,
                       self._inputs, predictions, (decision.action.name, decision.probabilities,
                       float(decision.confidence), size, decision.why),
-                      base_input=input_id(epoch, t))  # fmt: skip
+                      base_input=input_id(epoch, t), price=price)  # fmt: skip
         self._windows, self._inputs = None, {}
         self._latency.clear()
 
     def _resolve(self, t: int) -> None:
-        """Give the mixture the outcome of every decision whose label horizon has passed."""
-        if not np.isfinite(self.price):
+        """Judge every decision whose label horizon has passed (``mmts.history.outcomes``).
+
+        At the first decision at or after the horizon, on the same price the runtime decides
+        on: the mixture learns the label, the ledger gets every prediction's outcome.
+        """
+        price = self.decision_price(t)
+        if not np.isfinite(price):
             return
-        while self.unresolved and t - self.unresolved[0][0] >= self.cfg.horizon_ns:
-            when, price = self.unresolved.popleft()
-            realised = np.array([self.price / price - 1.0])
-            label = cost_aware_labels(realised, self.cfg.costs, self.cfg.dead_zone)[0]
-            self.moe.resolve(when, Action(int(label)))
+        for pending in self.outcomes.due(t):
+            label, rows = judge(pending, t, price, self.cfg.costs, self.cfg.dead_zone)
+            if label != UNKNOWN:
+                self.moe.resolve(pending.when, Action(label))
+            if self.ledger is not None:
+                self.ledger.rows("outcomes", rows)
+            for listener in self.on_outcomes:
+                listener(pending, rows)
+
+    def _pending(self, t: int, price: float, outputs: dict[str, ModelOutput | None],
+                 decision: Any, size: float) -> PendingDecision:  # fmt: skip
+        """Return what the decision at ``t`` is judged on once its horizon has passed."""
+        epoch = self.ledger.epoch if self.ledger is not None else 0
+        pending = PendingDecision(t, price, action=int(decision.action), size=size)
+        for name in self.order:
+            out = outputs.get(name)
+            if out is None:
+                continue
+            pending.names.append(name)
+            pending.roles.append(ACTIVE)
+            pending.input_ids.append(
+                input_id(epoch, t, name if self.abilities[name].upstream else None)
+            )
+            pending.actions.append(int(out.action))
+            p = np.asarray(out.probabilities, np.float64)
+            pending.probabilities.append((float(p[0]), float(p[1]), float(p[2])))
+            pending.weights.append(float(decision.weights.get(name, float("nan"))))
+        return pending
 
     def decision_price(self, t: int) -> float:
         """Return the mid of a valid, fresh book at ``t``, else the last primary close."""
@@ -293,7 +324,6 @@ class Runtime:
         price = self.decision_price(t)
         if np.isfinite(price):
             self.decision_prices.append(price)
-            self.unresolved.append((t, price))
         prices = np.asarray(self.decision_prices[-self.cfg.risk_window - 1 :])
         returns = prices[1:] / prices[:-1] - 1.0 if prices.shape[0] > 1 else np.zeros(0)
         market = Market(t, price, self.previous_price if np.isfinite(self.previous_price) else price,
@@ -325,7 +355,9 @@ class Runtime:
             "risk": "; ".join(verdict.reasons), "var": float(verdict.var),
             "expected_shortfall": float(verdict.expected_shortfall),
         })  # fmt: skip
-        self._to_ledger(t, outputs, failures, decision, float(verdict.target))
+        if np.isfinite(price):
+            self.outcomes.add(self._pending(t, price, outputs, decision, float(verdict.target)))
+        self._to_ledger(t, outputs, failures, decision, float(verdict.target), price)
         if np.isfinite(price):
             self.equity.append(
                 (

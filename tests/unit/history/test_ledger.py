@@ -142,3 +142,56 @@ def test_frames_are_stored_once(runs: dict[str, Any]) -> None:
 def test_a_folder_without_a_ledger_is_named(tmp_path: Path) -> None:
     with pytest.raises(LedgerError, match=str(tmp_path / "ledger" / "ledger.json")):
         open_ledger(tmp_path)
+
+
+@pytest.mark.slow
+def test_outcomes_are_joined_once_the_horizon_has_passed(runs: dict[str, Any]) -> None:
+    from mmts.models.labels import cost_aware_labels
+    from mmts.models.output import ACTION_NAMES
+
+    exp = runs["exp"]
+    ledger = open_ledger(runs["event"])
+    joined = ledger.predictions(with_outcomes=True)
+    assert {"outcome", "realized_return", "correct"} <= set(joined.columns)
+    judged = joined[joined["outcome"].notna()]
+    horizon = pd.Timedelta(exp.horizon_ns, "ns")
+    assert (judged["resolved_at"] >= judged["time"] + horizon).all()  # never before the horizon
+    # The last horizon's predictions are still open at the end of the run.
+    assert joined.loc[joined["time"] > joined["time"].max() - horizon, "outcome"].isna().all()
+    # The realised return is the decision price's, at both ends; the label is training's rule.
+    price = ledger.predictions(model="mixture").set_index("time")["price"]
+    first = judged[judged["model"] == "mixture"].iloc[0]
+    r = price[first["resolved_at"]] / price[first["time"]] - 1
+    assert first["realized_return"] == pytest.approx(r, rel=1e-12)
+    labels = cost_aware_labels(
+        judged["realized_return"].to_numpy(), exp.costs, exp.labels.dead_zone
+    )
+    assert list(judged["outcome"]) == [ACTION_NAMES[k] for k in labels]
+    assert (judged["correct"] == (judged["action"] == judged["outcome"])).all()
+
+
+@pytest.mark.slow
+def test_outcomes_become_weighted_examples_and_lived_transitions(runs: dict[str, Any]) -> None:
+    from mmts.history.examples import classification_examples, dqn_transitions
+
+    exp = runs["exp"]
+    ledger = open_ledger(runs["event"])
+    examples = classification_examples(ledger, "cnn")
+    judged = ledger.outcomes(model="cnn")
+    assert len(examples) == judged["outcome"].notna().sum() > 10
+    wrong, right = examples[~examples["correct"]], examples[examples["correct"]]
+    np.testing.assert_allclose(wrong["weight"], 1 + 2 * wrong["confidence"])
+    np.testing.assert_allclose(right["weight"], 1 - right["confidence"] / 2)
+    x = ledger.input(examples["input_id"].iloc[0])  # every example's input can be rebuilt
+    assert x.at == int(examples["time"].iloc[0].value)
+
+    transitions = dqn_transitions(ledger, exp.costs)
+    rl = ledger.predictions(model="rl")
+    assert len(transitions) == len(rl) - 1
+    assert list(transitions["next_input_id"]) == list(rl["input_id"].iloc[1:])
+    k = 5
+    pos = {"SELL": -1.0, "HOLD": 0.0, "BUY": 1.0}
+    p0, p1 = rl["price"].iloc[k], rl["price"].iloc[k + 1]
+    held, before = pos[rl["action"].iloc[k]], pos[rl["action"].iloc[k - 1]]
+    want = held * (p1 / p0 - 1) - exp.costs.per_fill * abs(held - before)
+    assert transitions["reward"].iloc[k] == pytest.approx(want, rel=1e-12, abs=1e-15)

@@ -128,10 +128,12 @@ def _child(folder: Path, mode: str) -> subprocess.Popen[str]:
 @pytest.mark.slow
 def test_kill_9_mid_flush_corrupts_nothing(tmp_path: Path) -> None:
     child = _child(tmp_path, "stall")
-    assert child.stdout is not None
-    assert child.stdout.readline().strip() == "WRITING"
-    os.kill(child.pid, signal.SIGKILL)
-    child.wait()
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "WRITING"
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
     ledger = open_ledger(tmp_path)
     hidden = list(tmp_path.rglob(".*.tmp"))
     assert hidden  # the part being written when it died: never renamed into place

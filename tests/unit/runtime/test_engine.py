@@ -87,6 +87,7 @@ def test_a_failing_expert_leaves_the_mixture_and_trading_goes_on(sample_store_pa
 
 def test_outcome_labels_match_the_model_labels() -> None:
     from mmts.execution.costs import CostModel
+    from mmts.history.outcomes import PendingDecision
     from mmts.models.labels import cost_aware_labels
     from mmts.models.output import Action
 
@@ -105,8 +106,8 @@ def test_outcome_labels_match_the_model_labels() -> None:
     rt = Runtime(cfg, CFG, {}, moe, RiskConfig(), SimulatedVenue(), start=0)
     returns = [0.004, -0.004, 0.001, 0.0]
     for k, r in enumerate(returns):
-        rt.unresolved.append((k * 10**9, 100.0))
-        rt.price = 100.0 * (1 + r)
+        rt.outcomes.add(PendingDecision(k * 10**9, 100.0))
+        rt.price = 100.0 * (1 + r)  # no book: the decision price is the last close
         rt._resolve((k + 2) * 10**9)
     want = cost_aware_labels(np.array(returns), CostModel(), 0.0005)
     assert [int(o) for _, o in moe.seen] == want.tolist()

@@ -1,0 +1,69 @@
+"""Training signal from outcomes: weighted examples for classifiers, transitions for the DQN.
+
+Classifiers (the CNN and any model with class probabilities) get ``(input_id, label, weight)``
+per judged prediction of theirs. The weight says how much the example should move the model:
+
+- a mistake is **corrective**: ``weight = 1 + 2 * confidence`` (1 to 3), so a confident
+  mistake counts up to three times an ordinary example;
+- a right call is **reinforcing**: ``weight = 1 - confidence / 2`` (0.5 to 1), so what the
+  model already knows confidently counts least.
+
+The DQN gets the transitions it actually lived through: for consecutive predictions of its own
+at ``t_k`` and ``t_(k+1)``, the state it read (its input, and the position it held), the
+action it took, the reward the training environment defines (``models.rl.env``):
+``position_k * (price_(k+1) / price_k - 1) - per_fill * |position_k - position_(k-1)|`` on
+the decision prices, and the next state (the input at ``t_(k+1)``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from mmts.execution.costs import CostModel
+from mmts.history.ledger import Ledger
+from mmts.models.output import ACTION_NAMES, Action
+
+CORRECTIVE_SLOPE = 2.0
+REINFORCING_SLOPE = 0.5
+
+
+def example_weight(correct: np.ndarray, confidence: np.ndarray) -> np.ndarray:
+    """Return each example's weight by the rule in the module docstring."""
+    confidence = np.clip(np.asarray(confidence, np.float64), 0.0, 1.0)
+    return np.where(np.asarray(correct, bool), 1.0 - REINFORCING_SLOPE * confidence,
+                    1.0 + CORRECTIVE_SLOPE * confidence)  # fmt: skip
+
+
+def classification_examples(ledger: Ledger, model: str, start: object = None, end: object = None,
+                            role: str = "active") -> pd.DataFrame:  # fmt: skip
+    """Return ``time, input_id, label, weight, correct, confidence`` of ``model``'s judged predictions."""
+    rows = ledger.predictions(model=model, start=start, end=end, with_outcomes=True, role=role)
+    rows = rows[rows["outcome"].notna() & rows["action"].notna()]
+    label = rows["outcome"].map({name: k for k, name in enumerate(ACTION_NAMES)}).astype(np.int64)
+    correct = rows["correct"].astype(bool).to_numpy()
+    return pd.DataFrame({
+        "time": rows["time"].to_numpy(), "input_id": rows["input_id"].to_numpy(),
+        "label": label.to_numpy(), "weight": example_weight(correct, rows["confidence"].to_numpy()),
+        "correct": correct, "confidence": rows["confidence"].to_numpy(),
+    })  # fmt: skip
+
+
+def dqn_transitions(ledger: Ledger, costs: CostModel, model: str = "rl", start: object = None,
+                    end: object = None) -> pd.DataFrame:  # fmt: skip
+    """Return the DQN's lived transitions: ``time, input_id, position_before, action, reward, next_input_id``."""
+    rows = ledger.predictions(model=model, start=start, end=end, role="active")
+    rows = rows[rows["action"].notna() & np.isfinite(rows["price"])].reset_index(drop=True)
+    if len(rows) < 2:
+        return pd.DataFrame(columns=["time", "input_id", "position_before", "action", "reward",
+                                     "next_input_id"])  # fmt: skip
+    position = rows["action"].map({a.name: a.position for a in Action}).to_numpy(np.float64)
+    before = np.concatenate([[0.0], position[:-1]])
+    price = rows["price"].to_numpy(np.float64)
+    gross = position[:-1] * (price[1:] / price[:-1] - 1.0)
+    reward = gross - costs.per_fill * np.abs(position[:-1] - before[:-1])
+    return pd.DataFrame({
+        "time": rows["time"].to_numpy()[:-1], "input_id": rows["input_id"].to_numpy()[:-1],
+        "position_before": before[:-1], "action": rows["action"].to_numpy()[:-1],
+        "reward": reward, "next_input_id": rows["input_id"].to_numpy()[1:],
+    })  # fmt: skip
