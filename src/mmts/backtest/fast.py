@@ -25,7 +25,7 @@ from mmts.config import FeatureConfig
 from mmts.data.store import Store
 from mmts.features.history import InputHistory
 from mmts.features.inputs import with_model_outputs
-from mmts.history.writer import LedgerWriter, input_id
+from mmts.history.writer import LedgerWriter, input_id, is_shadow_key, shadow_key
 from mmts.models.expert import check_experts, dependency_order, model_slots
 from mmts.models.output import ModelOutput
 from mmts.runtime.engine import run_expert
@@ -62,54 +62,71 @@ def _slice(store: Store, features: FeatureConfig, experts: dict[str, Any], times
     order = dependency_order(found)
     table: dict[int, Outputs] = {int(t): ({}, {}) for t in times}
     scores: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
-    slot = history.layout.slot_size
     for k in range(0, times.shape[0], batch):
         chunk = [int(t) for t in times[k : k + batch]]
-        clock = time.perf_counter()
-        windows = [history.windows(t) for t in chunk]
-        base = [history.assemble(w, {}) for w in windows]
-        read: dict[int, dict[str, Any]] = {t: {} for t in chunk}  # t -> {reader: input}
-        timing["inputs_s"] += time.perf_counter() - clock
-        clock = time.perf_counter()
-        for name in order:
-            expert = experts[name]
-            upstream = found[name].upstream
-            if not upstream and found[name].batch and not found[name].keeps_state:
-                try:
-                    for t, out in zip(chunk, expert.predict_batch(base), strict=True):
-                        table[t][0][name] = out
-                except Exception as e:  # noqa: BLE001 - the expert leaves the mixture, as in the loop
-                    for t in chunk:
-                        table[t][0][name] = None
-                        table[t][1][name] = f"{type(e).__name__}: {e}"
-                continue
-            if upstream and found[name].walkable:
-                if not all(table[t][0].get(u) is not None for t in chunk for u in upstream):
-                    raise RuntimeError(f"{name}: upstream {upstream} produced no output")
-                xs = [with_model_outputs(x, {u: table[t][0][u].to_slot(slot) for u in upstream})  # type: ignore[union-attr]
-                      for t, x in zip(chunk, base, strict=True)]  # fmt: skip
-                scores.setdefault(name, []).append(expert.scores(xs))
-                for t, x in zip(chunk, xs, strict=True):
-                    read[t][name] = x
-                continue
-            for t, x in zip(chunk, base, strict=True):
-                used = run_expert(
-                    name, expert, x, table[t][0], table[t][1], slot, upstream=upstream
-                )
-                if upstream and used is not None:
-                    read[t][name] = used
-        timing["experts_s"] += time.perf_counter() - clock
+        windows, base, read = _batch(history, experts, found, order, chunk, table, scores, timing)
         if writer is not None:
             for t, w, x in zip(chunk, windows, base, strict=True):
-                inputs = {input_id(writer.epoch, t): x}
-                inputs.update({input_id(writer.epoch, t, n): xi for n, xi in read[t].items()})
-                writer.record(t, features.primary_symbol, history.layout, w, inputs, [])
+                writer.record(t, features.primary_symbol, history.layout, w,
+                              _read_inputs(writer.epoch, t, x, read[t]), [])  # fmt: skip
             writer.flush()
     if writer is not None:
         writer.close()
     joined = {n: (np.concatenate([q for q, _ in parts]), np.concatenate([v for _, v in parts]))
               for n, parts in scores.items()}  # fmt: skip
     return table, joined, timing
+
+
+def _read_inputs(epoch: int, t: int, base: Any, read: dict[str, Any]) -> dict[str, Any]:
+    """Return a decision's inputs by ledger id: the base input, and each upstream reader's."""
+    inputs = {input_id(epoch, t): base}
+    inputs.update({input_id(epoch, t, n): x for n, x in read.items() if not is_shadow_key(n)})
+    return inputs
+
+
+def _batch(history: InputHistory, experts: dict[str, Any], found: dict[str, Any], order: list[str],
+           chunk: list[int], table: dict[int, Outputs],
+           scores: dict[str, list[tuple[np.ndarray, np.ndarray]]],
+           timing: dict[str, float]) -> tuple[list[Any], list[Any], dict[int, dict[str, Any]]]:  # fmt: skip
+    """Compute one batch of decisions into ``table`` (walkable experts' scores into ``scores``).
+
+    Returns the batch's windows, base inputs, and per decision the inputs upstream-fed
+    experts read.
+    """
+    clock = time.perf_counter()
+    windows = [history.windows(t) for t in chunk]
+    base = [history.assemble(w, {}) for w in windows]
+    read: dict[int, dict[str, Any]] = {t: {} for t in chunk}  # t -> {reader: input}
+    timing["inputs_s"] += time.perf_counter() - clock
+    clock = time.perf_counter()
+    slot = history.layout.slot_size
+    for name in order:
+        expert = experts[name]
+        upstream = found[name].upstream
+        if not upstream and found[name].batch and not found[name].keeps_state:
+            try:
+                for t, out in zip(chunk, expert.predict_batch(base), strict=True):
+                    table[t][0][name] = out
+            except Exception as e:  # noqa: BLE001 - the expert leaves the mixture, as in the loop
+                for t in chunk:
+                    table[t][0][name] = None
+                    table[t][1][name] = f"{type(e).__name__}: {e}"
+            continue
+        if upstream and found[name].walkable:
+            if not all(table[t][0].get(u) is not None for t in chunk for u in upstream):
+                raise RuntimeError(f"{name}: upstream {upstream} produced no output")
+            xs = [with_model_outputs(x, {u: table[t][0][u].to_slot(slot) for u in upstream})  # type: ignore[union-attr]
+                  for t, x in zip(chunk, base, strict=True)]  # fmt: skip
+            scores.setdefault(name, []).append(expert.scores(xs))
+            for t, x in zip(chunk, xs, strict=True):
+                read[t][name] = x
+            continue
+        for t, x in zip(chunk, base, strict=True):
+            used = run_expert(name, expert, x, table[t][0], table[t][1], slot, upstream=upstream)
+            if upstream and used is not None:
+                read[t][name] = used
+    timing["experts_s"] += time.perf_counter() - clock
+    return windows, base, read
 
 
 def _pack(table: dict[int, Outputs], times: np.ndarray) -> dict[str, Any]:
@@ -224,3 +241,86 @@ def batch_outputs(store: Store, features: FeatureConfig, experts: dict[str, Any]
     if timing is not None:
         timing["walk_s"] = timing.get("walk_s", 0.0) + time.perf_counter() - clock
     return table
+
+
+class ChunkedOutputs:
+    """The fast engine's outputs while the experts change (a backtest of online learning).
+
+    Outputs are computed ``chunk`` decisions at a time, in this process, for the runtime's
+    experts and shadows as they are now. When they change at decision ``t`` (a new shadow, a
+    promotion, a rollback: :meth:`invalidate`), the rest of the chunk is dropped and computed
+    again from ``t``; a walkable expert (the DQN) is first put back in the state it held at
+    ``t`` by walking the decisions already taken again on their kept scores. Inputs go to the
+    ledger as the runtime takes each decision, so they are the ones its experts read.
+    """
+
+    def __init__(self, store: Store, features: FeatureConfig, runtime: Any, times: np.ndarray,
+                 *, chunk: int = FAST_BATCH, ledger: LedgerTarget | None = None) -> None:  # fmt: skip
+        clock = time.perf_counter()
+        self.runtime, self.features, self.chunk = runtime, features, chunk
+        found = check_experts(runtime.experts)
+        self.history = InputHistory(
+            store, int(times[0]), int(times[-1]), features, model_slots(found)
+        )
+        self.times = [int(t) for t in times]
+        self.position = {t: i for i, t in enumerate(self.times)}
+        self.writer = (None if ledger is None else
+                       LedgerWriter(ledger[0], epoch=ledger[1], worker=0, background=False))  # fmt: skip
+        self.table: dict[int, Outputs] = {}
+        self.inputs: dict[int, tuple[Any, Any, dict[str, Any]]] = {}
+        self.start = 0
+        self.walked: dict[str, tuple[Any, Any, np.ndarray, np.ndarray]] = {}
+        self.timing = {"history_s": time.perf_counter() - clock, "inputs_s": 0.0, "experts_s": 0.0}
+
+    def _experts(self) -> dict[str, Any]:
+        experts = dict(self.runtime.experts)
+        experts.update({shadow_key(n): e for n, e in self.runtime.shadows.items()})
+        return experts
+
+    def _compute(self, k: int) -> None:
+        chunk = self.times[k : k + self.chunk]
+        experts = self._experts()
+        found = check_experts(experts)
+        table: dict[int, Outputs] = {t: ({}, {}) for t in chunk}
+        scores: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+        windows, base, read = _batch(self.history, experts, found, dependency_order(found), chunk,
+                                     table, scores, self.timing)  # fmt: skip
+        self.walked = {}
+        for name, [(q3, v3)] in scores.items():
+            expert = experts[name]
+            before = expert.state()
+            for t, out in zip(chunk, expert.walk(chunk, q3, v3), strict=True):
+                table[t][0][name] = out
+            self.walked[name] = (expert, before, q3, v3)
+        self.table, self.start = table, k
+        self.inputs = {t: (w, x, read[t]) for t, w, x in zip(chunk, windows, base, strict=True)}
+
+    def __call__(self, t: int) -> Outputs:
+        """Return the outputs at decision ``t`` (the runtime's ``outputs_at``)."""
+        if t not in self.table:
+            self._compute(self.position[t])
+        if self.writer is not None:
+            w, x, read = self.inputs[t]
+            self.writer.record(t, self.features.primary_symbol, self.history.layout, w,
+                               _read_inputs(self.writer.epoch, t, x, read), [])  # fmt: skip
+        return self.table[t]
+
+    def invalidate(self, t: int) -> None:
+        """Compute again from decision ``t`` on: the experts changed there."""
+        if t not in self.table:
+            return
+        taken = self.position[t] - self.start
+        for expert, before, q3, v3 in self.walked.values():
+            expert.restore(before)
+            expert.walk(self.times[self.start : self.start + taken], q3[:taken], v3[:taken])
+        self.table, self.inputs, self.walked = {}, {}, {}
+
+    def flush(self) -> None:
+        """Write the inputs taken so far to the ledger."""
+        if self.writer is not None:
+            self.writer.flush()
+
+    def close(self) -> None:
+        """Write what is left to the ledger."""
+        if self.writer is not None:
+            self.writer.close()

@@ -87,14 +87,16 @@ def run_backtest(store: Store, exp: Experiment, trading: TradingConfig, start: o
     chosen = "event" if engine == "event" or problem else "fast"
     run_dir = _new_run_dir(Path(out or bt.out), exp.name)
     try:
-        ledger = LedgerWriter(run_dir / "ledger", kind="backtest")
+        ledger = (
+            LedgerWriter(run_dir / "ledger", kind="backtest") if trading.history.enabled else None
+        )
         try:
             with one_torch_thread():
                 runtime, n_events, seconds, timing = _replay(store, exp, trading, experts, lo, hi,
                                                              chosen, workers, batch, progress,
                                                              ledger)  # fmt: skip
         finally:
-            ledger_stats = ledger.close()
+            ledger_stats = ledger.close() if ledger is not None else None
         manifest = {
             "experiment": exp.to_dict(), "trading": json.loads(json.dumps(dataclasses.asdict(trading), default=list)),
             "data": {"store": str(store.root), "start": iso(lo), "end": iso(hi),
@@ -117,10 +119,11 @@ def run_backtest(store: Store, exp: Experiment, trading: TradingConfig, start: o
     except BaseException:
         shutil.rmtree(run_dir, ignore_errors=True)  # a failed run leaves no half-written folder
         raise
-    timing["ledger"] = {
-        "rows": ledger_stats.rows_written,
-        "failed_writes": ledger_stats.failed_writes,
-    }
+    if ledger_stats is not None:
+        timing["ledger"] = {
+            "rows": ledger_stats.rows_written,
+            "failed_writes": ledger_stats.failed_writes,
+        }
     return {"run_dir": str(run_dir), "metrics": metrics, "seconds": round(seconds, 2),
             "engine": chosen, "engine_note": problem if engine == "auto" and problem else "",
             "timing": timing}  # fmt: skip
@@ -200,7 +203,8 @@ def _replay(store: Store, exp: Experiment, trading: TradingConfig, experts: dict
     started = time.perf_counter()
     outputs_at = None
     timing: dict[str, Any] = {}
-    if engine == "fast":
+    online = trading.online.enabled
+    if engine == "fast" and not online:
         from mmts.backtest.fast import batch_outputs
 
         step = exp.decision_step
@@ -219,6 +223,9 @@ def _replay(store: Store, exp: Experiment, trading: TradingConfig, experts: dict
         if progress:
             note(f"backtest: expert outputs done ({duration(timing['outputs_s'])})")
     runtime = new_runtime(exp, trading, experts, start=lo, outputs_at=outputs_at, ledger=ledger)
+    learner, chunked = None, None
+    if online:
+        learner, chunked = _online(store, exp, trading, runtime, ledger, lo, hi, engine, batch)
     loop_started = time.perf_counter()
     events = replay_events(store, exp.features, lo, hi, trading.backtest.fill_timeframe)
     n_events = 0
@@ -238,8 +245,43 @@ def _replay(store: Store, exp: Experiment, trading: TradingConfig, experts: dict
         bar.update(span_s - bar.n)
         bar.close()
     runtime.finish(hi)
+    if chunked is not None:
+        chunked.close()
+        timing["cpu"] = {k: round(v, 2) for k, v in chunked.timing.items()}
+    if learner is not None:
+        learner.close()
+        timing["online"] = {name: t.retrains for name, t in learner.tracks.items()}
     timing["loop_s"] = round(time.perf_counter() - loop_started, 2)
     return runtime, n_events, time.perf_counter() - started, timing
+
+
+def _online(store: Store, exp: Experiment, trading: TradingConfig, runtime: Any,
+            ledger: LedgerWriter | None, lo: int, hi: int, engine: str,
+            batch: int) -> tuple[Any, Any]:  # fmt: skip
+    """Attach the online learner (``[online]``): retrains run at once, at simulated time.
+
+    With the fast engine the outputs come a chunk at a time (``backtest.fast.ChunkedOutputs``),
+    computed again from wherever the learner changes the experts.
+    """
+    from mmts.backtest.fast import ChunkedOutputs
+    from mmts.learning.learner import OnlineLearner
+    from mmts.models.checkpoints import CheckpointStore
+
+    if ledger is None:
+        raise ValueError("[online] learning needs the ledger: set [history] enabled = true")
+    checkpoints = CheckpointStore(ledger.folder.parent / "checkpoints", keep=10**6)
+    learner = OnlineLearner(trading.online, runtime, ledger, checkpoints, horizon_ns=exp.horizon_ns,
+                            seed=exp.seed, experiment=exp.to_dict())  # fmt: skip
+    chunked = None
+    if engine == "fast":
+        step = exp.decision_step
+        times = np.arange(-(-lo // step) * step, hi + 1, step, dtype=np.int64)
+        chunked = ChunkedOutputs(store, exp.features, runtime, times, chunk=batch,
+                                 ledger=(str(ledger.folder), ledger.epoch))  # fmt: skip
+        runtime.outputs_at = chunked
+        learner.on_change.append(chunked.invalidate)
+        learner.flushes.append(chunked.flush)
+    return learner, chunked
 
 
 def _why_no_decision(runtime: Any, lo: int, hi: int, n_events: int) -> str:

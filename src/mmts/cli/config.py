@@ -37,8 +37,8 @@ def _show(args: argparse.Namespace) -> int:
     from mmts.runtime.config import load_trading, settings_tables
 
     exp, trading = load_experiment(args.experiment), load_trading(args.experiment)
-    sources = {"experiment": exp, "strategy": trading.strategy, "risk": trading.risk,
-               "backtest": trading.backtest}  # fmt: skip
+    sources = {"experiment": exp, **{f.name: getattr(trading, f.name)
+                                     for f in dataclasses.fields(trading)}}  # fmt: skip
     for table, cls in settings_tables().items():
         obj = sources.get(table, getattr(exp, table, None))
         print(f"[{table}]")

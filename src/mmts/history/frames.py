@@ -135,36 +135,60 @@ def frame_tables(epoch: int, batch: list[NewFrames]) -> tuple[pa.Table, pa.Table
     return bar_table, cob_table
 
 
-def windows_from_frames(layout: ModelInputLayout, at: int, bars: pd.DataFrame,
-                        cob: pd.DataFrame) -> InputWindows:  # fmt: skip
-    """Rebuild the windows of the input at ``at`` from stored frames of its epoch.
+class FrameIndex:
+    """Stored frames of one epoch, indexed for rebuilding many inputs (see the module docstring).
 
     ``bars`` and ``cob`` are rows of ``bar_frames`` and ``cob_frames`` (any superset of the
-    input's); rows first seen after ``at`` are left out, duplicates (workers of one backtest
-    store the rows their slices share) count once.
+    inputs'); a row stored twice (a backtest's workers store the rows their slices share)
+    counts once, first seen at the earlier time.
     """
-    cfg = layout.config
-    bars = bars[bars["seen_from"] <= at]
-    windows: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
-    for symbol, tf in input_series(layout):
-        step = timeframe_ns(tf)
-        last_open = last_closed_open(at, step)
-        first = last_open - (cfg.frames - 1) * step
-        rows = bars[(bars["series"] == series_name(symbol, tf)) & (bars["open"] >= first)
-                    & (bars["open"] <= last_open)].drop_duplicates("open").sort_values("open")  # fmt: skip
-        values = np.frombuffer(b"".join(rows["ohlcv"]), np.float64).reshape(-1, OHLCV_FEATURES)
-        windows[(symbol, tf)] = (rows["open"].to_numpy(np.int64), values)
-    seconds = decision_seconds(at, cfg.frames)
-    n_side = 2 * cfg.n_buckets + 1
-    bid = np.full((seconds.shape[0], n_side), np.nan)
-    ask = np.full((seconds.shape[0], n_side), np.nan)
-    imb = np.full(seconds.shape[0], np.nan)
-    ma = np.full((seconds.shape[0], len(cfg.imbalance_windows_s)), np.nan)
-    cob = cob[(cob["seen_from"] <= at) & cob["second"].isin(seconds)].drop_duplicates("second")
-    if len(cob):
-        slot = ((cob["second"].to_numpy(np.int64) - int(seconds[0])) // NS_PER_SECOND).astype(int)
-        bid[slot] = np.frombuffer(b"".join(cob["bid"]), np.float64).reshape(len(cob), -1)
-        ask[slot] = np.frombuffer(b"".join(cob["ask"]), np.float64).reshape(len(cob), -1)
-        imb[slot] = cob["imbalance"].to_numpy(np.float64)
-        ma[slot] = np.frombuffer(b"".join(cob["ma"]), np.float64).reshape(len(cob), -1)
-    return InputWindows(at, windows, (bid, ask, imb, ma))
+
+    def __init__(self, bars: pd.DataFrame, cob: pd.DataFrame) -> None:
+        bars = bars.sort_values(["series", "open", "seen_from"]).drop_duplicates(["series", "open"])
+        self.bars: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        for name, rows in bars.groupby("series", sort=False):
+            values = np.frombuffer(b"".join(rows["ohlcv"]), np.float64).reshape(-1, OHLCV_FEATURES)
+            self.bars[str(name)] = (rows["open"].to_numpy(np.int64),
+                                    rows["seen_from"].to_numpy(np.int64), values)  # fmt: skip
+        cob = cob.sort_values(["second", "seen_from"]).drop_duplicates("second")
+        n = len(cob)
+        self.seconds = cob["second"].to_numpy(np.int64)
+        self.cob_seen = cob["seen_from"].to_numpy(np.int64)
+        self.bid = np.frombuffer(b"".join(cob["bid"]), np.float64).reshape(n, -1) if n else None
+        self.ask = np.frombuffer(b"".join(cob["ask"]), np.float64).reshape(n, -1) if n else None
+        self.imb = cob["imbalance"].to_numpy(np.float64)
+        self.ma = np.frombuffer(b"".join(cob["ma"]), np.float64).reshape(n, -1) if n else None
+
+    def windows(self, layout: ModelInputLayout, at: int) -> InputWindows:
+        """Return the windows of the input at ``at``: its grid's rows first seen by ``at``."""
+        cfg = layout.config
+        windows: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+        empty = (np.empty(0, np.int64), np.empty(0, np.int64), np.empty((0, OHLCV_FEATURES)))
+        for symbol, tf in input_series(layout):
+            opens, seen, values = self.bars.get(series_name(symbol, tf), empty)
+            step = timeframe_ns(tf)
+            last_open = last_closed_open(at, step)
+            i = int(np.searchsorted(opens, last_open - (cfg.frames - 1) * step, side="left"))
+            j = int(np.searchsorted(opens, last_open, side="right"))
+            ok = np.flatnonzero(seen[i:j] <= at) + i
+            windows[(symbol, tf)] = (opens[ok], values[ok])
+        seconds = decision_seconds(at, cfg.frames)
+        n_side = 2 * cfg.n_buckets + 1
+        bid = np.full((seconds.shape[0], n_side), np.nan)
+        ask = np.full((seconds.shape[0], n_side), np.nan)
+        imb = np.full(seconds.shape[0], np.nan)
+        ma = np.full((seconds.shape[0], len(cfg.imbalance_windows_s)), np.nan)
+        if self.seconds.shape[0] and seconds.shape[0]:
+            i = int(np.searchsorted(self.seconds, seconds[0], side="left"))
+            j = int(np.searchsorted(self.seconds, seconds[-1], side="right"))
+            rows = np.flatnonzero(self.cob_seen[i:j] <= at) + i
+            slot = (self.seconds[rows] - int(seconds[0])) // NS_PER_SECOND
+            bid[slot], ask[slot] = self.bid[rows], self.ask[rows]  # type: ignore[index]
+            imb[slot], ma[slot] = self.imb[rows], self.ma[rows]  # type: ignore[index]
+        return InputWindows(at, windows, (bid, ask, imb, ma))
+
+
+def windows_from_frames(layout: ModelInputLayout, at: int, bars: pd.DataFrame,
+                        cob: pd.DataFrame) -> InputWindows:  # fmt: skip
+    """Rebuild the windows of the input at ``at`` from stored frames of its epoch."""
+    return FrameIndex(bars, cob).windows(layout, at)

@@ -16,9 +16,9 @@ import pyarrow.dataset as ds
 
 from mmts.core.time import to_ns
 from mmts.core.timeframes import timeframe_ns
-from mmts.features.inputs import ModelInput, assemble_windows, input_hash
+from mmts.features.inputs import ModelInput, ModelInputLayout, assemble_windows, input_hash
 from mmts.history.epochs import LedgerError, ledger_folder, load_layout
-from mmts.history.frames import input_series, series_name, windows_from_frames
+from mmts.history.frames import FrameIndex, input_series, series_name
 from mmts.history.parts import PartTable
 from mmts.history.schema import TABLES, TIME
 
@@ -105,37 +105,69 @@ class Ledger:
 
     def input(self, input_id: str) -> ModelInput:
         """Return the input ``input_id`` exactly as the model read it (checked by its hash)."""
-        rows = self.read("inputs", ds.field("input_id") == input_id)
-        if rows.empty:
-            raise LedgerError(f"{self.folder}: no input {input_id!r} in this ledger")
-        row = rows.iloc[0]
-        layout = load_layout(self.folder, str(row["layout"]))
-        at = int(pd.Timestamp(row["time"]).value)
-        epoch = int(row["epoch"])
+        return self.inputs_for([input_id])[0]
+
+    def inputs_for(self, input_ids: list[str]) -> list[ModelInput]:
+        """Return the inputs ``input_ids`` (in that order), rebuilt from frames read once.
+
+        Each is checked against the hash recorded when it was read: a :class:`LedgerError`
+        names the input that cannot be rebuilt (frames missing or changed).
+        """
+        if not input_ids:
+            return []
+        rows = self.read("inputs", ds.field("input_id").isin(list(set(input_ids))))
+        rows = rows.drop_duplicates("input_id").set_index("input_id")
+        missing = [i for i in input_ids if i not in rows.index]
+        if missing:
+            raise LedgerError(f"{self.folder}: no input {missing[0]!r} in this ledger"
+                              + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))  # fmt: skip
+        built: dict[str, ModelInput] = {}
+        for (epoch, key), group in rows.groupby(["epoch", "layout"]):
+            layout = load_layout(self.folder, str(key))
+            times = group["time"].astype("int64")
+            index = self._frames(int(epoch), layout, int(times.min()), int(times.max()))  # type: ignore[call-overload]
+            for iid, row in group.iterrows():
+                at = int(pd.Timestamp(row["time"]).value)
+                x = assemble_windows(layout, index.windows(layout, at), {})
+                if row["model_outputs"] is not None:
+                    shape = x.blocks["model_outputs"].shape
+                    x.blocks["model_outputs"] = (
+                        np.frombuffer(row["model_outputs"], np.float32).reshape(shape).copy()
+                    )
+                    x.masks["model_outputs"] = np.frombuffer(
+                        row["model_outputs_mask"], np.bool_
+                    ).copy()
+                if input_hash(x) != row["hash"]:
+                    raise LedgerError(
+                        f"{self.folder}: input {iid!r} rebuilt from its frames does not match the "
+                        "hash recorded when it was read (frames missing or changed)"
+                    )
+                built[str(iid)] = x
+        return [built[i] for i in input_ids]
+
+    def _frames(self, epoch: int, layout: ModelInputLayout, lo: int, hi: int) -> FrameIndex:
+        """Return the frames of ``epoch`` that inputs at times in ``[lo, hi]`` can hold."""
         cfg = layout.config
         span = max((cfg.frames + 1) * timeframe_ns(tf) for tf in [*cfg.timeframes, "1s"])
         names = [series_name(s, tf) for s, tf in input_series(layout)]
         bars = self.read("bar_frames", (ds.field("epoch") == epoch)
-                         & ds.field("series").isin(names) & (ds.field("open") >= at - span)
-                         & (ds.field("open") <= at) & (ds.field("seen_from") <= at))  # fmt: skip
+                         & ds.field("series").isin(names) & (ds.field("open") >= lo - span)
+                         & (ds.field("open") <= hi) & (ds.field("seen_from") <= hi))  # fmt: skip
         cob = self.read("cob_frames", (ds.field("epoch") == epoch)
-                        & (ds.field("second") > at - (cfg.frames + 1) * 10**9)
-                        & (ds.field("second") <= at) & (ds.field("seen_from") <= at))  # fmt: skip
-        bars = bars.sort_values(["series", "open", "seen_from"])
-        cob = cob.sort_values(["second", "seen_from"])
-        x = assemble_windows(layout, windows_from_frames(layout, at, bars, cob), {})
-        if row["model_outputs"] is not None:
-            shape = x.blocks["model_outputs"].shape
-            x.blocks["model_outputs"] = (
-                np.frombuffer(row["model_outputs"], np.float32).reshape(shape).copy()
-            )
-            x.masks["model_outputs"] = np.frombuffer(row["model_outputs_mask"], np.bool_).copy()
-        if input_hash(x) != row["hash"]:
-            raise LedgerError(
-                f"{self.folder}: input {input_id!r} rebuilt from its frames does not match the "
-                "hash recorded when it was read (frames missing or changed)"
-            )
-        return x
+                        & (ds.field("second") > lo - (cfg.frames + 1) * 10**9)
+                        & (ds.field("second") <= hi) & (ds.field("seen_from") <= hi))  # fmt: skip
+        return FrameIndex(bars, cob)
+
+    def promotions(self, model: str | None = None) -> pd.DataFrame:
+        """Return what the online learner did, oldest first.
+
+        Columns: ``time, model, event, from_version, to_version, why, evidence`` (JSON: the
+        numbers compared) and ``checkpoint``.
+        """
+        expr = None if model is None else ds.field("model") == model
+        return (
+            self.read("promotions", expr).sort_values("time", kind="stable").reset_index(drop=True)
+        )
 
     def alerts(self, start: object = None, end: object = None) -> pd.DataFrame:
         """Return the alerts raised in ``[start, end)``, oldest first."""

@@ -51,6 +51,13 @@ ALERTS = pa.schema([
     ("reason", pa.string()), ("value", pa.float64()), ("threshold", pa.float64()),
 ])  # fmt: skip
 
+#: What the online learner did: trained a shadow, promoted, rejected, rolled back, confirmed.
+PROMOTIONS = pa.schema([
+    ("time", TIME), ("model", pa.string()), ("event", pa.string()),
+    ("from_version", pa.string()), ("to_version", pa.string()), ("why", pa.string()),
+    ("evidence", pa.string()), ("checkpoint", pa.string()),
+])  # fmt: skip
+
 TABLES: dict[str, pa.Schema] = {
     "predictions": PREDICTIONS,
     "outcomes": OUTCOMES,
@@ -58,4 +65,5 @@ TABLES: dict[str, pa.Schema] = {
     "bar_frames": BAR_FRAMES,
     "cob_frames": COB_FRAMES,
     "alerts": ALERTS,
+    "promotions": PROMOTIONS,
 }

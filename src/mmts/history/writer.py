@@ -41,6 +41,18 @@ log = logging.getLogger(__name__)
 ACTIVE, SHADOW = "active", "shadow"
 #: The ledger's name of the mixture's own decision rows.
 MIXTURE = "mixture"
+#: How a shadow's output is keyed beside its active model's (``cnn@shadow``).
+_SHADOW_SUFFIX = "@shadow"
+
+
+def shadow_key(name: str) -> str:
+    """Return the key of the shadow of expert ``name`` among a decision's outputs."""
+    return name + _SHADOW_SUFFIX
+
+
+def is_shadow_key(key: str) -> bool:
+    """Whether an outputs key names a shadow (see :func:`shadow_key`)."""
+    return key.endswith(_SHADOW_SUFFIX)
 
 
 def input_id(epoch: int, at: int, reader: str | None = None) -> str:

@@ -238,7 +238,7 @@ _TABLES: dict[str, type[Any]] = {
 
 
 #: Tables read by layers above the models (``mmts.runtime.config``: backtest and live alike).
-UPPER_TABLES = ("strategy", "risk", "backtest")
+UPPER_TABLES = ("strategy", "risk", "backtest", "online", "history", "alerts")
 #: Every table an experiment file may hold, in the order the reference lists them.
 KNOWN_TABLES = ("experiment", *_TABLES, *UPPER_TABLES)
 #: The model-layer tables and the settings classes that read them.

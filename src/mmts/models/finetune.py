@@ -52,7 +52,7 @@ def fine_tune_cnn(model: CnnPredictor, inputs: list[ModelInput], labels: np.ndar
                 optimiser.zero_grad()
                 loss.backward()  # type: ignore[no-untyped-call]
                 optimiser.step()
-                losses.append(float(loss))
+                losses.append(loss.item())
     net.eval()
     tuned = CnnPredictor(net, model.layout, name=model.name, version=version, symbol=model.symbol)
     return tuned, {"loss_first": losses[0], "loss_last": losses[-1], "steps": float(len(losses))}
@@ -67,3 +67,23 @@ def save_cnn(model: CnnPredictor, path: Path) -> str:
     }
     torch.save(blob, path)
     return state_hash(model.net)
+
+
+def learnable(model: object) -> bool:
+    """Whether the online learner can fine-tune ``model`` (:func:`fine_tune`)."""
+    return isinstance(model, CnnPredictor)
+
+
+def fine_tune(model: Any, inputs: list[ModelInput], labels: np.ndarray, weights: np.ndarray,
+              **settings: Any) -> tuple[Any, dict[str, float]]:  # fmt: skip
+    """Fine-tune a learnable model (see :func:`learnable`); ``settings`` as :func:`fine_tune_cnn`."""
+    if isinstance(model, CnnPredictor):
+        return fine_tune_cnn(model, inputs, labels, weights, **settings)
+    raise TypeError(f"{type(model).__name__} cannot be fine-tuned online (a CNN can)")
+
+
+def save_model(model: Any, path: Path) -> str:
+    """Write a learnable model's checkpoint (its weights' hash is returned)."""
+    if isinstance(model, CnnPredictor):
+        return save_cnn(model, path)
+    raise TypeError(f"{type(model).__name__} has no checkpoint format here")

@@ -1,4 +1,4 @@
-"""The trading tables of an experiment: ``[strategy]``, ``[risk]``, ``[backtest]`` (backtest and live share them)."""
+"""The trading tables of an experiment: ``[strategy]``, ``[risk]``, ``[backtest]``, ``[online]``, ``[history]``, ``[alerts]``."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from typing import Any, ClassVar
 
 from mmts.config import timeframe_problem
 from mmts.core.settings import SettingsError, build_table, check_settings, option, reference
+from mmts.history.config import AlertsConfig, HistoryConfig
+from mmts.learning.config import OnlineConfig
 from mmts.models.experiment import DEFAULT_EXPERIMENT, check_tables
 from mmts.models.registry import model_types
 from mmts.strategy.moe import MoeConfig
@@ -55,16 +57,30 @@ class TradingConfig:
     strategy: MoeConfig = field(default_factory=MoeConfig)
     risk: RiskConfig = field(default_factory=RiskConfig)
     backtest: BacktestConfig = field(default_factory=BacktestConfig)
+    online: OnlineConfig = field(default_factory=OnlineConfig)
+    history: HistoryConfig = field(default_factory=HistoryConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
 
 
 def trading_from_dict(data: dict[str, Any]) -> TradingConfig:
     """Build the trading tables of an experiment (unknown tables and keys are errors)."""
     check_tables(data)
-    return TradingConfig(
+    trading = TradingConfig(
         build_table(MoeConfig, data.get("strategy", {})),
         build_table(RiskConfig, data.get("risk", {})),
         build_table(BacktestConfig, data.get("backtest", {})),
+        build_table(OnlineConfig, data.get("online", {})),
+        build_table(HistoryConfig, data.get("history", {})),
+        build_table(AlertsConfig, data.get("alerts", {})),
     )
+    missing = [m for m in trading.online.models if m not in trading.backtest.experts]
+    if trading.online.enabled and missing:
+        raise SettingsError(
+            f"[online] models: {missing} are not among [backtest] experts {list(trading.backtest.experts)}"
+        )
+    if trading.online.enabled and not trading.history.enabled:
+        raise SettingsError("[online] enabled needs the ledger: [history] enabled = true")
+    return trading
 
 
 def load_trading(path: str | Path | None = None) -> TradingConfig:
@@ -78,7 +94,8 @@ def settings_tables() -> dict[str, type[Any]]:
     """Every table of an experiment file and the settings class that reads it, in file order."""
     from mmts.models.experiment import TABLE_CLASSES
 
-    return {**TABLE_CLASSES, "strategy": MoeConfig, "risk": RiskConfig, "backtest": BacktestConfig}
+    return {**TABLE_CLASSES, "strategy": MoeConfig, "risk": RiskConfig, "backtest": BacktestConfig,
+            "online": OnlineConfig, "history": HistoryConfig, "alerts": AlertsConfig}  # fmt: skip
 
 
 def reference_markdown() -> str:

@@ -33,7 +33,15 @@ from mmts.execution.venue import Fill, Order
 from mmts.features.inputs import InputWindows, ModelInput, with_model_outputs
 from mmts.features.inputs_stream import ModelInputBuilder
 from mmts.history.outcomes import OutcomeTracker, PendingDecision, judge
-from mmts.history.writer import ACTIVE, LedgerWriter, Prediction, input_id
+from mmts.history.writer import (
+    ACTIVE,
+    SHADOW,
+    LedgerWriter,
+    Prediction,
+    input_id,
+    is_shadow_key,
+    shadow_key,
+)
 from mmts.models.expert import check_experts, dependency_order, model_slots
 from mmts.models.labels import UNKNOWN
 from mmts.models.output import NO_USABLE_INPUT, Action, InputUnavailable, ModelOutput
@@ -144,6 +152,8 @@ class Runtime:
         #: from the start). Replay decides without one where the store holds none.
         self.book_required = False
         self.ledger = ledger
+        #: Models judged beside an active expert (by its name), without a vote (online learning).
+        self.shadows: dict[str, Any] = {}
         #: The inputs, windows and per-expert seconds of the decision being taken (ledger).
         self._inputs: dict[str, ModelInput] = {}
         self._windows: InputWindows | None = None
@@ -243,7 +253,42 @@ class Runtime:
             self._latency[name] = time.perf_counter() - clock
             if upstream and x is not None:
                 self._inputs[input_id(epoch, t, name)] = x
+        for name, shadow in self.shadows.items():  # beside the active model, on the same input
+            clock = time.perf_counter()
+            run_expert(shadow_key(name), shadow, base, outputs, failures, slot,
+                       upstream=self.abilities[name].upstream)  # fmt: skip
+            self._latency[shadow_key(name)] = time.perf_counter() - clock
         return outputs, failures
+
+    def set_expert(self, name: str, expert: Any) -> None:
+        """Replace the active expert ``name`` (a promotion or a rollback) from the next decision."""
+        if name not in self.experts:
+            raise KeyError(f"no expert {name!r}; the runtime has {sorted(self.experts)}")
+        found = check_experts({**self.experts, name: expert})
+        if found[name] != self.abilities[name]:
+            raise ValueError(f"{name}: a replacement must be able to do what {name} does")
+        self.experts[name] = expert
+
+    def set_shadow(self, name: str, expert: Any | None) -> None:
+        """Run ``expert`` beside the active ``name`` without a vote (None: stop the shadow)."""
+        if expert is None:
+            self.shadows.pop(name, None)
+            return
+        if name not in self.experts:
+            raise KeyError(f"no expert {name!r} to shadow; the runtime has {sorted(self.experts)}")
+        self.shadows[name] = expert
+
+    def _reads(self, epoch: int, t: int, name: str) -> str:
+        """Return the id of the input expert ``name`` (or its shadow) reads at ``t``."""
+        return input_id(epoch, t, name if self.abilities[name].upstream else None)
+
+    def _judged(self, outputs: dict[str, ModelOutput | None], failures: dict[str, str]
+                ) -> list[tuple[str, str, str]]:  # fmt: skip
+        """Return ``(name, role, key)`` of every expert and shadow that ran, in order."""
+        ran = [(n, ACTIVE, n) for n in self.order if n in outputs or n in failures]
+        ran += [(n, SHADOW, shadow_key(n)) for n in self.order
+                if shadow_key(n) in outputs or shadow_key(n) in failures]  # fmt: skip
+        return ran
 
     def _to_ledger(self, t: int, outputs: dict[str, ModelOutput | None], failures: dict[str, str],
                    decision: Any, size: float, price: float) -> None:  # fmt: skip
@@ -252,15 +297,12 @@ class Runtime:
         if ledger is None:
             return
         epoch = ledger.epoch
-        predictions = []
-        for name in self.order:
-            if name not in outputs and name not in failures:
-                continue
-            reads = input_id(epoch, t, name if self.abilities[name].upstream else None)
-            predictions.append(Prediction(name, outputs.get(name), reads,
-                                          latency_s=self._latency.get(name, float("nan")),
-                                          weight=decision.weights.get(name, float("nan")),
-                                          failure=failures.get(name)))  # fmt: skip
+        predictions = [
+            Prediction(name, outputs.get(key), self._reads(epoch, t, name), role,
+                       latency_s=self._latency.get(key, float("nan")),
+                       weight=decision.weights.get(key, float("nan")), failure=failures.get(key))
+            for name, role, key in self._judged(outputs, failures)
+        ]  # fmt: skip
         ledger.record(t, self.features.primary_symbol, self.builder.layout, self._windows,
                       self._inputs, predictions, (decision.action.name, decision.probabilities,
                       float(decision.confidence), size, decision.why),
@@ -291,19 +333,17 @@ class Runtime:
         """Return what the decision at ``t`` is judged on once its horizon has passed."""
         epoch = self.ledger.epoch if self.ledger is not None else 0
         pending = PendingDecision(t, price, action=int(decision.action), size=size)
-        for name in self.order:
-            out = outputs.get(name)
+        for name, role, key in self._judged(outputs, {}):
+            out = outputs.get(key)
             if out is None:
                 continue
             pending.names.append(name)
-            pending.roles.append(ACTIVE)
-            pending.input_ids.append(
-                input_id(epoch, t, name if self.abilities[name].upstream else None)
-            )
+            pending.roles.append(role)
+            pending.input_ids.append(self._reads(epoch, t, name))
             pending.actions.append(int(out.action))
             p = np.asarray(out.probabilities, np.float64)
             pending.probabilities.append((float(p[0]), float(p[1]), float(p[2])))
-            pending.weights.append(float(decision.weights.get(name, float("nan"))))
+            pending.weights.append(float(decision.weights.get(key, float("nan"))))
         return pending
 
     def decision_price(self, t: int) -> float:
@@ -320,7 +360,11 @@ class Runtime:
             self.paused.append((t, "order book out of sync"))
             return
         outputs, failures = self.outputs_at(t) if self.outputs_at else self._expert_outputs(t)
-        decision = self.moe.decide(t, outputs, failures)
+        # Shadows are judged beside the active models, never voted with.
+        voting = {k: v for k, v in outputs.items() if not is_shadow_key(k)}
+        decision = self.moe.decide(
+            t, voting, {k: v for k, v in failures.items() if not is_shadow_key(k)}
+        )
         price = self.decision_price(t)
         if np.isfinite(price):
             self.decision_prices.append(price)

@@ -1,0 +1,327 @@
+"""Online learning with safe promotion: retrain a shadow, judge it on unseen outcomes, promote.
+
+The learner listens to the runtime's judged outcomes (``Runtime.on_outcomes``). For each
+learning expert (``[online] models``) it keeps the active model's rolling log-loss and counts
+resolved outcomes. A **retrain** starts every ``retrain_every`` outcomes, or earlier when the
+rolling log-loss (over ``regression_window`` outcomes) is ``regression_margin`` worse than its
+best: it fine-tunes a copy of the active model on its ``window`` most recent judged examples
+plus a ``replay_fraction`` sample of older ones (``mmts.history.examples``: weighted, inputs
+rebuilt from the ledger), saves it as a checkpoint (parent, data range) and runs it as a
+**shadow** beside the active model.
+
+The shadow is judged only on predictions made at or after its training cutoff plus the label
+horizon (the purge): none of their outcomes was known when it trained. Once it has
+``min_outcomes`` of them it is **promoted** if it beats the active model on both the mean
+log-loss (by ``min_improvement``, relative) and the mean net return of following it (by
+``pnl_margin_bps``); if it has not won by ``max_outcomes`` it is **rejected**. The model a
+promotion replaced keeps running as a shadow, judged the same way from the promotion on: if it
+then beats the new model, the promotion is **rolled back**; if it has not by ``max_outcomes``,
+the promotion is **confirmed**. Every event is a row of the ledger's ``promotions`` (when,
+from, to, why, the numbers) and each model a checkpoint in the run's own ``CheckpointStore``.
+
+Replay runs each retrain synchronously at the simulated time its trigger fires, so a backtest
+of online learning is deterministic. Live, retrains run in a background process
+(:class:`~mmts.learning.background.BackgroundTrainer`); the decision loop only hands the job
+over and later installs the result.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from mmts.core.time import iso
+from mmts.features.inputs import ModelInputLayout
+from mmts.history.examples import classification_examples
+from mmts.history.ledger import Ledger
+from mmts.history.outcomes import PendingDecision
+from mmts.history.schema import PROMOTIONS
+from mmts.history.writer import LedgerWriter
+from mmts.learning.config import OnlineConfig
+from mmts.learning.retrain import RetrainJob, RetrainResult, load_retrained, run_retrain
+from mmts.models.checkpoints import CheckpointStore
+from mmts.models.finetune import learnable, save_model
+
+log = logging.getLogger(__name__)
+
+CHALLENGER, INCUMBENT = "challenger", "incumbent"
+
+
+@dataclass
+class Candidate:
+    """A model judged beside the active one: a retrained challenger, or the replaced incumbent."""
+
+    model: Any
+    version: str
+    kind: str
+    #: Judged only on predictions at or after this time (training cutoff + label horizon).
+    judged_from: int
+    checkpoint: str
+    #: Per judged decision: (active log-loss, candidate log-loss, active follow, candidate follow).
+    pairs: list[tuple[float, float, float, float]] = field(default_factory=list)
+
+
+@dataclass
+class Track:
+    """What the learner knows about one learning expert."""
+
+    name: str
+    version: str
+    since_retrain: int = 0
+    retrains: int = 0
+    rolling: deque[float] = field(default_factory=deque)
+    best: float = float("inf")
+    candidate: Candidate | None = None
+    training: bool = False
+
+
+class OnlineLearner:
+    """Retrain, judge, promote and roll back the learning experts of one runtime.
+
+    ``runtime``: what it acts on (``experts``, ``set_expert``, ``set_shadow``, ``on_outcomes``,
+    ``builder.layout``); ``checkpoints``: where its models go; ``trainer``: None runs each
+    retrain at once (replay), else an object with ``submit(job)`` and ``poll()`` (live).
+    ``on_change(t)`` is called whenever the experts change at decision time ``t``.
+    """
+
+    def __init__(self, cfg: OnlineConfig, runtime: Any, writer: LedgerWriter,
+                 checkpoints: CheckpointStore, *, horizon_ns: int, seed: int,
+                 experiment: dict[str, Any], trainer: Any = None) -> None:  # fmt: skip
+        self.cfg, self.runtime, self.writer = cfg, runtime, writer
+        self.checkpoints, self.horizon_ns, self.seed = checkpoints, int(horizon_ns), seed
+        self.experiment, self.trainer = experiment, trainer
+        self.on_change: list[Callable[[int], None]] = []
+        #: What to flush before a retrain reads the ledger (every writer of the run's epoch).
+        self.flushes: list[Callable[[], object]] = [writer.flush]
+        self.tracks: dict[str, Track] = {}
+        layout: ModelInputLayout = runtime.builder.layout
+        for name in cfg.models:
+            if name not in runtime.experts:
+                raise ValueError(f"[online] models: {name!r} is not one of the experts "
+                                 f"{sorted(runtime.experts)}")  # fmt: skip
+            model = runtime.experts[name]
+            if not learnable(model):
+                raise ValueError(f"[online] models: {name!r} ({type(model).__name__}) cannot "
+                                 "learn online; a CNN can")  # fmt: skip
+            self._register(name, model, parent=None, data=None, trigger="the run's start",
+                           layout=layout)  # fmt: skip
+            self.tracks[name] = Track(name, model.version)
+        runtime.on_outcomes.append(self.on_outcomes)
+
+    # -- checkpoints and the ledger ------------------------------------------------------------
+
+    def _register(self, name: str, model: Any, *, parent: str | None, data: Any, trigger: str,
+                  layout: ModelInputLayout, metric: float = 0.0,
+                  path: Path | None = None) -> dict[str, Any]:  # fmt: skip
+        """Add ``model`` to the run's checkpoints (saving it where no file is given)."""
+        if path is None:
+            path = self.checkpoints.root / name / "checkpoints" / f"{model.version}.ckpt"
+            weights = save_model(model, path)
+        else:
+            weights = ""
+        entry = {
+            "id": model.version, "path": str(path), "metric_name": "finetune_loss",
+            "metric": float(metric), "mode": "min", "parent": parent, "data": data,
+            "trigger": trigger, "layout": layout.describe(), "layout_version": layout.version,
+            "experiment": self.experiment, "seed": self.seed, "state_hash": weights,
+        }  # fmt: skip
+        self.checkpoints.add(name, entry)
+        if parent is None:
+            self.checkpoints.promote(name, model.version)
+        return entry
+
+    def _event(self, at: int, name: str, event: str, old: str, new: str, why: str,
+               evidence: dict[str, Any], checkpoint: str) -> None:  # fmt: skip
+        where = Path(checkpoint)
+        with contextlib.suppress(ValueError):  # inside the run (or session) folder: relative
+            checkpoint = str(where.relative_to(self.writer.folder.parent))
+        row = {"time": at, "model": name, "event": event, "from_version": old, "to_version": new,
+               "why": why, "evidence": json.dumps(evidence, sort_keys=True), "checkpoint": checkpoint}  # fmt: skip
+        self.writer.rows("promotions", pa.Table.from_pylist([row], schema=PROMOTIONS))
+        log.info("online %s at %s: %s %s -> %s (%s)", name, iso(at), event, old, new, why)
+
+    # -- the runtime's hook --------------------------------------------------------------------
+
+    def on_outcomes(self, pending: PendingDecision, rows: pa.Table) -> None:
+        """Take one judged decision's outcomes (called by the runtime, on the decision loop)."""
+        now = int(rows.column("resolved_at")[0].value) if rows.num_rows else pending.when
+        table = rows.to_pydict()
+        by_role: dict[tuple[str, str], tuple[float, float]] = {}
+        for model, role, loss, follow in zip(table["model"], table["role"], table["log_loss"],
+                                             table["follow_return"], strict=True):  # fmt: skip
+            if loss is not None:
+                by_role[(model, role)] = (float(loss), float(follow))
+        for name, track in self.tracks.items():
+            self._poll(track, now)
+            active = by_role.get((name, "active"))
+            if active is None:
+                continue
+            track.since_retrain += 1
+            track.rolling.append(active[0])
+            if len(track.rolling) > self.cfg.regression_window:
+                track.rolling.popleft()
+            candidate = track.candidate
+            if candidate is not None and pending.when >= candidate.judged_from:
+                shadow = by_role.get((name, "shadow"))
+                if shadow is not None:
+                    candidate.pairs.append((active[0], shadow[0], active[1], shadow[1]))
+                    self._judge(track, now)
+            if track.candidate is None and not track.training:
+                why = self._retrain_reason(track)
+                if why:
+                    self._retrain(track, now, why)
+
+    def _retrain_reason(self, track: Track) -> str:
+        """Say why ``track`` should retrain now ("" : not yet)."""
+        cfg = self.cfg
+        if len(track.rolling) >= cfg.regression_window:
+            rolling = float(np.mean(track.rolling))
+            if track.since_retrain >= cfg.regression_window and rolling > track.best * (
+                1 + cfg.regression_margin
+            ):
+                return (f"rolling log-loss {rolling:.4f} over {len(track.rolling)} outcomes is "
+                        f"{rolling / track.best - 1:.1%} worse than its best {track.best:.4f}")  # fmt: skip
+            track.best = min(track.best, rolling)
+        if track.since_retrain >= cfg.retrain_every:
+            return f"{track.since_retrain} outcomes since the last retrain (retrain_every {cfg.retrain_every})"
+        return ""
+
+    # -- retraining ----------------------------------------------------------------------------
+
+    def _retrain(self, track: Track, now: int, why: str) -> None:
+        """Fine-tune a shadow of ``track``'s active model on the ledger's examples up to ``now``."""
+        for flush in self.flushes:  # everything judged so far is on disk for the examples
+            flush()
+        examples = classification_examples(Ledger(self.writer.folder), track.name, end=now + 1)
+        track.since_retrain = 0
+        if len(examples) < self.cfg.batch_size:
+            return
+        recent = examples.iloc[-self.cfg.window :]
+        older = examples.iloc[: -self.cfg.window]
+        k = min(len(older), round(self.cfg.replay_fraction * len(recent)))
+        rng = np.random.default_rng(self.seed + track.retrains)
+        sample = (
+            older.iloc[np.sort(rng.choice(len(older), k, replace=False))] if k else older.iloc[:0]
+        )
+        chosen = [*sample.itertuples(), *recent.itertuples()]
+        track.retrains += 1
+        version = f"{track.name}-online-{track.retrains:03d}"
+        active = self.runtime.experts[track.name]
+        job = RetrainJob(
+            ledger=str(self.writer.folder), name=track.name, version=version,
+            parent=track.version, model=active, input_ids=[str(e.input_id) for e in chosen],
+            labels=np.array([e.label for e in chosen], np.int64),
+            weights=np.array([e.weight for e in chosen], np.float64),
+            settings={"epochs": self.cfg.epochs, "learning_rate": self.cfg.learning_rate,
+                      "batch_size": self.cfg.batch_size, "seed": self.seed + track.retrains},
+            out=str(self.checkpoints.root / track.name / "checkpoints" / f"{version}.ckpt"),
+            at=now, why=why, data=(int(recent["time"].iloc[0].value), int(examples["time"].iloc[-1].value)),
+        )  # fmt: skip
+        if self.trainer is None:
+            self._install(track, run_retrain(job), now)
+        else:
+            track.training = True
+            self.trainer.submit(job)
+
+    def _poll(self, track: Track, now: int) -> None:
+        """Install a background retrain that finished (live)."""
+        if self.trainer is None or not track.training:
+            return
+        result = self.trainer.poll(track.name)
+        if result is not None:
+            track.training = False
+            self._install(track, result, now)
+
+    def _install(self, track: Track, result: RetrainResult, now: int) -> None:
+        layout: ModelInputLayout = self.runtime.builder.layout
+        if result.error:
+            log.error("online %s: retrain %s failed: %s", track.name, result.version, result.error)
+            self.writer.alert("warning", "learning_failed", track.name,
+                              f"retrain {result.version} failed: {result.error}", at=now)  # fmt: skip
+            return
+        model = load_retrained(result, layout) if result.model is None else result.model
+        data = {"start": iso(result.data[0]), "end": iso(result.data[1])}
+        self._register(track.name, model, parent=result.parent, data=data, trigger=result.why,
+                       layout=layout, metric=result.losses.get("loss_last", 0.0),
+                       path=Path(result.path))  # fmt: skip
+        # Purge: only predictions from the install on, plus a horizon, are unseen by training.
+        judged_from = max(now, result.at) + self.horizon_ns
+        track.candidate = Candidate(model, model.version, CHALLENGER, judged_from, result.path)
+        self.runtime.set_shadow(track.name, model)
+        for listener in self.on_change:
+            listener(now)
+        self._event(now, track.name, "trained", result.parent, model.version, result.why,
+                    {"examples": result.examples, **result.losses, "data": data}, result.path)  # fmt: skip
+
+    # -- judging -------------------------------------------------------------------------------
+
+    def _judge(self, track: Track, now: int) -> None:
+        cfg, candidate = self.cfg, track.candidate
+        if candidate is None:
+            return
+        n = len(candidate.pairs)
+        if n < cfg.min_outcomes:
+            return
+        pairs = np.asarray(candidate.pairs, np.float64)
+        active_loss, cand_loss = float(pairs[:, 0].mean()), float(pairs[:, 1].mean())
+        active_pnl, cand_pnl = float(pairs[:, 2].mean()), float(pairs[:, 3].mean())
+        margin = cfg.pnl_margin_bps / 1e4
+        wins = (
+            cand_loss <= active_loss * (1 - cfg.min_improvement) and cand_pnl > active_pnl + margin
+        )
+        evidence = {"outcomes": n, "active_log_loss": active_loss, "candidate_log_loss": cand_loss,
+                    "active_follow_return": active_pnl, "candidate_follow_return": cand_pnl,
+                    "judged_from": iso(candidate.judged_from)}  # fmt: skip
+        scores = (f"log-loss {cand_loss:.4f} vs {active_loss:.4f}, mean net return "
+                  f"{cand_pnl * 1e4:+.2f} vs {active_pnl * 1e4:+.2f} bps over {n} outcomes")  # fmt: skip
+        if wins:
+            old = self.runtime.experts[track.name]
+            self.runtime.set_expert(track.name, candidate.model)
+            self.checkpoints.promote(track.name, candidate.version)
+            event = "promoted" if candidate.kind == CHALLENGER else "rolled_back"
+            self._event(now, track.name, event, old.version, candidate.version,
+                        f"{candidate.kind} beat the active model: {scores}", evidence,
+                        candidate.checkpoint)  # fmt: skip
+            track.version = candidate.version
+            track.rolling.clear()
+            track.best = float("inf")
+            if candidate.kind == CHALLENGER and cfg.rollback:
+                # Watched from the promotion on (it trained on nothing after that: no purge).
+                track.candidate = Candidate(old, old.version, INCUMBENT, now,
+                                            self._path_of(track.name, old.version))  # fmt: skip
+                self.runtime.set_shadow(track.name, old)
+            else:
+                track.candidate = None
+                self.runtime.set_shadow(track.name, None)
+            for listener in self.on_change:
+                listener(now)
+        elif n >= cfg.max_outcomes:
+            event = "rejected" if candidate.kind == CHALLENGER else "confirmed"
+            why = (f"the challenger did not beat the active model: {scores}" if event == "rejected"
+                   else f"the replaced model did not beat its successor: {scores}")  # fmt: skip
+            self._event(now, track.name, event, track.version, candidate.version, why, evidence,
+                        candidate.checkpoint)  # fmt: skip
+            track.candidate = None
+            self.runtime.set_shadow(track.name, None)
+            for listener in self.on_change:
+                listener(now)
+
+    def _path_of(self, name: str, version: str) -> str:
+        for entry in self.checkpoints.list(name):
+            if entry["id"] == version:
+                return str(entry["path"])
+        return ""
+
+    def close(self) -> None:
+        """Stop a background trainer (replay has none)."""
+        if self.trainer is not None:
+            self.trainer.close()

@@ -1,0 +1,128 @@
+"""A backtest of online learning: deterministic, the same in both engines, checkpoints kept."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mmts.core.time import to_ns
+from mmts.data import open_store
+from mmts.history import open_ledger
+
+ONLINE_TOML = """
+[experiment]
+name = "online"
+store = "{store}"
+[features]
+tick = {{ "ETH/USDT" = 0.01, "BTC/USDT" = 0.01 }}
+[data]
+decision_timeframe = "1s"
+decision_every = 5
+[strategy]
+cooldown_s = 20.0
+buy_threshold = 0.4
+sell_threshold = 0.4
+[online]
+enabled = true
+retrain_every = 20
+window = 40
+min_outcomes = 10
+max_outcomes = 30
+batch_size = 8
+learning_rate = 0.001
+regression_window = 10
+"""
+START, END = "2024-08-08T23:55:00Z", "2024-08-09T00:05:00Z"
+
+
+@pytest.fixture(scope="module")
+def runs(sample_store_path: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The recorded book window with online learning: the event engine twice, the fast once."""
+    from mmts.backtest import run as run_module
+    from mmts.models.experiment import load_experiment
+    from mmts.runtime.config import load_trading
+    from mmts.testing.experts import untrained_experts
+
+    tmp = tmp_path_factory.mktemp("online")
+    path = tmp / "online.toml"
+    path.write_text(ONLINE_TOML.format(store=sample_store_path))
+    exp, trading = load_experiment(path), load_trading(path)
+    store = open_store(sample_store_path)
+    out: dict[str, Path] = {}
+    with pytest.MonkeyPatch.context() as patch:
+
+        def experts(*_: object) -> tuple[dict[str, Any], dict[str, str]]:
+            made = untrained_experts(exp, store, to_ns(START) or 0, seed=5)
+            return made, dict.fromkeys(made, "untrained")
+
+        patch.setattr(run_module, "build_experts", experts)
+        for key, engine in (("event", "event"), ("again", "event"), ("fast", "fast")):
+            result = run_module.run_backtest(store, exp, trading, START, END, out=tmp / key,
+                                             engine=engine, workers=1, batch=16)  # fmt: skip
+            out[key] = Path(result["run_dir"])
+    return out
+
+
+def _tables(run_dir: Path) -> dict[str, pd.DataFrame]:
+    ledger = open_ledger(run_dir)
+    return {
+        "predictions": ledger.predictions().drop(columns=["latency_us"]),  # wall time
+        "outcomes": ledger.outcomes(), "promotions": ledger.promotions(),
+        "fills": pd.read_parquet(run_dir / "fills.parquet"),
+    }  # fmt: skip
+
+
+@pytest.mark.slow
+def test_two_runs_write_the_same_ledger_promotions_and_fills(runs: dict[str, Path]) -> None:
+    one, two = _tables(runs["event"]), _tables(runs["again"])
+    for name in one:
+        pd.testing.assert_frame_equal(one[name], two[name], check_exact=True, obj=name)
+    events = one["promotions"]
+    assert {"trained", "promoted"} <= set(events["event"])  # the run did learn something
+    shadow = one["predictions"][one["predictions"]["role"] == "shadow"]
+    assert len(shadow) > 20 and set(shadow["model"]) == {"cnn"}
+
+
+@pytest.mark.slow
+def test_the_fast_engine_learns_exactly_as_the_event_loop(runs: dict[str, Path]) -> None:
+    event, fast = _tables(runs["event"]), _tables(runs["fast"])
+    columns = ["time", "model", "event", "from_version", "to_version"]
+    pd.testing.assert_frame_equal(event["promotions"][columns], fast["promotions"][columns])
+    assert (event["fills"]["time"] == fast["fills"]["time"]).all()
+    np.testing.assert_allclose(event["fills"]["signed_qty"], fast["fills"]["signed_qty"], rtol=1e-6)
+    a, b = event["predictions"], fast["predictions"]
+    assert (a[["time", "model", "role", "version", "action"]].to_numpy()
+            == b[["time", "model", "role", "version", "action"]].to_numpy()).all()  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_shadow_is_judged_after_its_purge_and_every_model_is_a_checkpoint(
+    runs: dict[str, Path],
+) -> None:
+    from mmts.models.checkpoints import CheckpointStore
+
+    ledger = open_ledger(runs["event"])
+    events = ledger.promotions()
+    horizon = pd.Timedelta(15, "s")  # 15 decision bars of 1 s
+    trained = events[events["event"] == "trained"]
+    judged = events[events["event"].isin(["promoted", "rejected"])]
+    for _, row in judged.iterrows():
+        made = trained[(trained["to_version"] == row["to_version"])].iloc[0]
+        evidence = json.loads(row["evidence"])
+        assert pd.Timestamp(evidence["judged_from"]) >= made["time"] + horizon
+        assert evidence["outcomes"] >= 10
+    store = CheckpointStore(runs["event"] / "checkpoints")
+    entries = {e["id"]: e for e in store.list("cnn")}
+    for _, row in trained.iterrows():
+        entry = entries[row["to_version"]]
+        assert entry["parent"] == row["from_version"] and Path(entry["path"]).is_file()
+        assert entry["data"]["start"] < entry["data"]["end"]
+    last = events[events["event"].isin(["promoted", "rolled_back"])].iloc[-1]
+    assert store.active("cnn")["id"] == last["to_version"]  # type: ignore[index]
+    # The model a retrain started from was active, and its examples were judged, by then.
+    assert entries[trained.iloc[0]["to_version"]]["parent"] == "untrained"
