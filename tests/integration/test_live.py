@@ -489,3 +489,37 @@ def test_mmts_live_exits_non_zero_when_the_session_fails(
                      "--out", str(tmp_path / "live")])  # fmt: skip
     assert code == 1
     assert "the session stopped: " in capsys.readouterr().err
+
+
+def test_a_paper_session_learns_online_in_the_background(
+    sample_store_path: Path, tmp_path: Path
+) -> None:
+    """Retrains run in another process while the session keeps deciding; a shadow is judged."""
+    import dataclasses
+
+    from mmts.history import open_ledger
+    from mmts.learning.config import OnlineConfig
+
+    store = open_store(sample_store_path)
+    exp, trading = load_experiment(EXPERIMENT), load_trading(EXPERIMENT)
+    online = OnlineConfig(enabled=True, retrain_every=8, window=40, min_outcomes=5,
+                          max_outcomes=10, batch_size=4, regression_window=10)  # fmt: skip
+    trading = dataclasses.replace(trading, online=online)
+    experts = _model_experts(store)
+    with SimExchange(_files(("20240808",)), store=store, speed=10) as sim:
+        cfg = LiveConfig(out=tmp_path / "live", ws_url=sim.ws_url, rest_url=sim.url,
+                         status_every_s=0.5, duration_s=30)  # fmt: skip
+        session = LiveSession(exp, trading, cfg, status_stream=io.StringIO(), experts=experts)
+        summary = asyncio.run(session.run())
+    assert summary["error"] is None
+    ledger = open_ledger(tmp_path / "live")
+    events = ledger.promotions()
+    trained = events[events["event"] == "trained"]
+    assert len(trained) >= 1, events
+    shadow = ledger.predictions(model="cnn", role="shadow")
+    assert len(shadow) > 0 and set(shadow["version"]) <= set(trained["to_version"])
+    # The session kept deciding while the retrain ran: no decision time was skipped.
+    decisions = pd.read_parquet(tmp_path / "live" / "decisions.parquet")
+    steps = decisions["time"].diff().dropna().dt.total_seconds()
+    assert (steps == 5.0).all()
+    assert (tmp_path / "live" / "checkpoints" / "cnn" / "index.json").is_file()

@@ -69,7 +69,7 @@ def _slice(store: Store, features: FeatureConfig, experts: dict[str, Any], times
             for t, w, x in zip(chunk, windows, base, strict=True):
                 writer.record(t, features.primary_symbol, history.layout, w,
                               _read_inputs(writer.epoch, t, x, read[t]), [])  # fmt: skip
-            writer.flush()
+            writer.flush_if_due()
     if writer is not None:
         writer.close()
     joined = {n: (np.concatenate([q for q, _ in parts]), np.concatenate([v for _, v in parts]))

@@ -58,38 +58,42 @@ class FrameTracker:
 
     def __init__(self, layout: ModelInputLayout) -> None:
         self.frames = layout.config.frames
-        self.series = input_series(layout)
+        self.series = [((symbol, tf), series_name(symbol, tf), timeframe_ns(tf))
+                       for symbol, tf in input_series(layout)]  # fmt: skip
         self.newest: dict[str, int] = {}
         self.newest_second = -(2**62)
+        self._no_bars = (np.empty(0, np.int64), np.empty((0, OHLCV_FEATURES)))
 
     def new_frames(self, windows: InputWindows) -> NewFrames:
         """Return the rows of ``windows`` newer than every row already taken (copies)."""
         at = windows.at
         bars = []
-        empty = (np.empty(0, np.int64), np.empty((0, OHLCV_FEATURES)))
-        for symbol, tf in self.series:
-            name = series_name(symbol, tf)
-            opens, values = windows.bars.get((symbol, tf), empty)
-            step = timeframe_ns(tf)
-            last_open = last_closed_open(at, step)
-            first = max(last_open - (self.frames - 1) * step, self.newest.get(name, -(2**62)) + 1)
-            i = int(np.searchsorted(opens, first, side="left"))
-            j = int(np.searchsorted(opens, last_open, side="right"))
+        for key, name, step in self.series:
+            opens, values = windows.bars.get(key, self._no_bars)
+            n = opens.shape[0]
+            newest = self.newest.get(name, -(2**62))
+            if n == 0 or int(opens[n - 1]) <= newest:
+                continue  # the usual case for slow series: nothing new
+            last_open = (at - step) - (at - step) % step
+            first = max(last_open - (self.frames - 1) * step, newest + 1)
+            i = int(opens.searchsorted(first, side="left"))
+            j = int(opens.searchsorted(last_open, side="right"))
             if j > i:
                 bars.append((name, opens[i:j].copy(), values[i:j].copy()))
                 self.newest[name] = int(opens[j - 1])
-        seconds = decision_seconds(at, self.frames)
         bid, ask, imb, ma = windows.cob_rows
-        fresh = seconds > self.newest_second
-        if seconds.shape[0]:
-            self.newest_second = max(self.newest_second, int(seconds[-1]))
-        if fresh.any():
-            k = int(np.argmax(fresh))
-            known = ~(np.isnan(bid[k:]).all(axis=1) & np.isnan(ask[k:]).all(axis=1)
-                      & np.isnan(imb[k:]) & np.isnan(ma[k:]).all(axis=1))  # fmt: skip
-            keep = np.flatnonzero(known) + k
-            cob = (bid[keep].copy(), ask[keep].copy(), imb[keep].copy(), ma[keep].copy())
-            return NewFrames(at, bars, seconds[keep].copy(), cob)
+        last_second = at - at % NS_PER_SECOND
+        rows = bid.shape[0]
+        fresh = min(rows, max(0, (last_second - self.newest_second) // NS_PER_SECOND))
+        self.newest_second = max(self.newest_second, last_second)
+        if fresh:
+            # Every new row, unknown ones (NaN) too: cheaper here than a test, and they
+            # compress to nothing; a row rebuilt as NaN is masked exactly as a missing one.
+            k = rows - fresh
+            seconds = np.arange(last_second - (fresh - 1) * NS_PER_SECOND, last_second + 1,
+                                NS_PER_SECOND, dtype=np.int64)  # fmt: skip
+            cob = (bid[k:].copy(), ask[k:].copy(), imb[k:].copy(), ma[k:].copy())
+            return NewFrames(at, bars, seconds, cob)
         none = np.empty((0, bid.shape[1] if bid.ndim == 2 else 0))
         return NewFrames(at, bars, np.empty(0, np.int64), (none, none, np.empty(0), none))
 

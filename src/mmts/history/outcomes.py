@@ -21,12 +21,12 @@ The runtime keeps the pending decisions in :class:`OutcomeTracker`, the same in 
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 
 from mmts.execution.costs import CostModel
 from mmts.history.schema import OUTCOMES
@@ -76,42 +76,43 @@ class PendingDecision:
 
 
 def judge(pending: PendingDecision, exit_time: int, exit_price: float, costs: CostModel,
-          dead_zone: float) -> tuple[int, pa.Table]:  # fmt: skip
-    """Return the decision's label and the ``outcomes`` rows of its predictions."""
+          dead_zone: float) -> tuple[int, dict[str, list[Any]]]:  # fmt: skip
+    """Return the decision's label and the ``outcomes`` rows of its predictions (columns).
+
+    Plain lists, not an Arrow table: this runs once per decision on the decision loop, and
+    the ledger's thread builds one table per flush.
+    """
     r = exit_price / pending.price - 1.0
     label = int(cost_aware_labels(np.array([r]), costs, dead_zone)[0])
-    n = len(pending.names)
-    probs = np.asarray(pending.probabilities, np.float64).reshape(n, 3)
-    actions = np.asarray(pending.actions, np.int64)
-    position = actions - 1
-    follow = position * r - np.abs(position) * costs.round_trip
-    mixture_pnl = pending.size * pending.price * r
-    followed = (actions == pending.action) & (pending.action != int(Action.HOLD))
-    weights = np.nan_to_num(np.asarray(pending.weights, np.float64), nan=0.0)
-    pnl = np.where(followed, weights * mixture_pnl, 0.0)
     known = label != UNKNOWN
-    truth = np.zeros(3)
-    if known:
-        truth[label] = 1.0
-    log_loss = -np.log(np.clip(probs[:, label], LOG_LOSS_EPS, 1.0)) if known else np.full(n, np.nan)
-    brier = ((probs - truth) ** 2).sum(axis=1) if known else np.full(n, np.nan)
-    names = list(pending.names)
-    roles = list(pending.roles)
-    mixture_row = {"pnl": mixture_pnl, "follow": float(np.sign(pending.action - 1)) * r
-                   - abs(pending.action - 1) * costs.round_trip}  # fmt: skip
-    table = pa.table({
-        "time": pa.array([pending.when] * (n + 1), pa.int64()).cast(OUTCOMES.field("time").type),
-        "model": [*names, "mixture"], "role": [*roles, "active"],
-        "input_id": [*pending.input_ids, pending.input_ids[0] if n else None],
-        "resolved_at": pa.array([exit_time] * (n + 1), pa.int64()).cast(OUTCOMES.field("time").type),
-        "realized_return": [r] * (n + 1),
-        "outcome": [ACTION_NAMES[label] if known else None] * (n + 1),
-        "correct": [*(actions == label).tolist(), pending.action == label] if known else [None] * (n + 1),
-        "follow_return": [*follow.tolist(), mixture_row["follow"]],
-        "pnl": [*pnl.tolist(), mixture_row["pnl"]],
-        "log_loss": [*log_loss.tolist(), None], "brier": [*brier.tolist(), None],
-    }, schema=OUTCOMES)  # fmt: skip
-    return label, table
+    round_trip = costs.round_trip
+    mixture_pnl = pending.size * pending.price * r
+    rows: dict[str, list[Any]] = {name: [] for name in OUTCOMES.names}
+    outcome = ACTION_NAMES[label] if known else None
+    for k, name in enumerate(pending.names):
+        action = pending.actions[k]
+        position = action - 1
+        probs = pending.probabilities[k]
+        weight = pending.weights[k]
+        followed = action == pending.action and pending.action != int(Action.HOLD)
+        if known:
+            p_label = probs[label]
+            loss = -math.log(min(max(p_label, LOG_LOSS_EPS), 1.0))
+            brier = sum((p - (1.0 if j == label else 0.0)) ** 2 for j, p in enumerate(probs))
+        _add(rows, pending.when, name, pending.roles[k], pending.input_ids[k], exit_time, r, outcome,
+             action == label if known else None, position * r - abs(position) * round_trip,
+             (weight if math.isfinite(weight) else 0.0) * mixture_pnl if followed else 0.0,
+             loss if known else None, brier if known else None)  # fmt: skip
+    position = pending.action - 1
+    _add(rows, pending.when, "mixture", "active", pending.input_ids[0] if pending.names else None,
+         exit_time, r, outcome, pending.action == label if known else None,
+         position * r - abs(position) * round_trip, mixture_pnl, None, None)  # fmt: skip
+    return label, rows
+
+
+def _add(rows: dict[str, list[Any]], *values: Any) -> None:
+    for column, value in zip(rows.values(), values, strict=True):
+        column.append(value)
 
 
 class OutcomeTracker:

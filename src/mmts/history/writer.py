@@ -37,6 +37,9 @@ from mmts.models.output import ModelOutput
 
 log = logging.getLogger(__name__)
 
+#: The writer's thread lets the decision loop run (``time.sleep(0)``) every this many records.
+YIELD_EVERY = 8
+
 #: Roles of a prediction: the model that trades, or one judged beside it (``mmts.history``).
 ACTIVE, SHADOW = "active", "shadow"
 #: The ledger's name of the mixture's own decision rows.
@@ -178,6 +181,11 @@ class LedgerWriter:
         if len(self._queue) >= self.flush_rows:
             self._wake.set()
 
+    def flush_if_due(self) -> None:
+        """Flush when ``flush_rows`` records wait (a writer without a thread, between batches)."""
+        if len(self._queue) >= self.flush_rows:
+            self.flush()
+
     def alert(self, severity: str, kind: str, subject: str, reason: str,
               value: float = float("nan"), threshold: float = float("nan"),
               at: int | None = None) -> None:  # fmt: skip
@@ -192,8 +200,8 @@ class LedgerWriter:
             except Exception:
                 log.exception("alert sink failed for %s/%s", kind, subject)
 
-    def rows(self, table: str, rows: pa.Table) -> None:
-        """Queue finished rows of ``table`` (outcomes, promotions, ...)."""
+    def rows(self, table: str, rows: pa.Table | dict[str, list[Any]]) -> None:
+        """Queue finished rows of ``table``: a table, or columns (a table is built per flush)."""
         self._queue.append((time.monotonic(), (table, rows)))
 
     # -- the writer's side ----------------------------------------------------------------------
@@ -286,9 +294,15 @@ class LedgerWriter:
     def _convert(self, batch: list[tuple[float, Any]]) -> None:
         records = [item for _, item in batch if isinstance(item, DecisionRecord)]
         alerts = [item[1] for _, item in batch if isinstance(item, tuple) and item[0] == "alerts"]
+        columns: dict[str, list[dict[str, list[Any]]]] = {}
         for _, item in batch:
             if isinstance(item, tuple) and item[0] != "alerts":
-                self._pending.setdefault(item[0], []).append(item[1])
+                if isinstance(item[1], dict):
+                    columns.setdefault(item[0], []).append(item[1])
+                else:
+                    self._pending.setdefault(item[0], []).append(item[1])
+        for table, chunks in columns.items():
+            self._pending.setdefault(table, []).append(columns_table(TABLES[table], chunks))
         if alerts:
             self._pending.setdefault("alerts", []).append(
                 pa.Table.from_pylist(alerts, schema=TABLES["alerts"])
@@ -305,8 +319,12 @@ class LedgerWriter:
 
     def _input_rows(self, records: list[DecisionRecord]) -> pa.Table:
         rows = []
-        for record in records:
+        complete: dict[int, float] = {}  # per mask object: inputs of one decision share masks
+        for k, record in enumerate(records):
+            if k % YIELD_EVERY == 0:
+                time.sleep(0)  # hand the GIL back: the decision loop must not wait for us
             digests: dict[int, bytes] = {}
+            complete.clear()
             for iid, x in record.inputs.items():
                 filled = bool(x.masks["model_outputs"].any())
                 rows.append({
@@ -314,8 +332,7 @@ class LedgerWriter:
                     "layout": record.layout, "hash": input_hash(x, digests),
                     "model_outputs": x.blocks["model_outputs"].tobytes() if filled else None,
                     "model_outputs_mask": x.masks["model_outputs"].tobytes() if filled else None,
-                    "complete": [(name, float(m.mean()) if m.size else 1.0)
-                                 for name, m in x.masks.items()],
+                    "complete": [(name, _share(m, complete)) for name, m in x.masks.items()],
                     "verdict": "valid",
                 })  # fmt: skip
         return pa.Table.from_pylist(rows, schema=TABLES["inputs"])
@@ -350,7 +367,9 @@ def prediction_table(records: list[DecisionRecord]) -> pa.Table:
     """Return the ``predictions`` rows of ``records`` (experts, then the mixture's decision)."""
     cols: dict[str, list[Any]] = {name: [] for name in TABLES["predictions"].names}
     nan = float("nan")
-    for record in records:
+    for k, record in enumerate(records):
+        if k % YIELD_EVERY == 0:
+            time.sleep(0)  # hand the GIL back: the decision loop must not wait for us
         for p in record.predictions:
             out = p.output
             _append(cols, time=record.time, symbol=out.symbol if out else record.symbol,
@@ -372,6 +391,25 @@ def prediction_table(records: list[DecisionRecord]) -> pa.Table:
                     latency_us=nan, weight=1.0, input_id=record.base_input, failure=None,
                     size=size, price=record.price, note=why)  # fmt: skip
     return pa.table(cols, schema=TABLES["predictions"])
+
+
+def _share(mask: np.ndarray, seen: dict[int, float]) -> float:
+    """Return the share of a mask's rows that are available (cached per mask object)."""
+    share = seen.get(id(mask))
+    if share is None:
+        share = seen[id(mask)] = np.count_nonzero(mask) / mask.size if mask.size else 1.0
+    return float(share)
+
+
+def columns_table(schema: pa.Schema, chunks: list[dict[str, list[Any]]]) -> pa.Table:
+    """Return one table of ``schema`` from column chunks (time columns as int ns)."""
+    columns: dict[str, list[Any]] = {name: [] for name in schema.names}
+    for chunk in chunks:
+        for name, values in chunk.items():
+            columns[name].extend(values)
+    arrays = [pa.array(columns[f.name], pa.int64()).cast(f.type) if pa.types.is_timestamp(f.type)
+              else pa.array(columns[f.name], f.type) for f in schema]  # fmt: skip
+    return pa.Table.from_arrays(arrays, schema=schema)
 
 
 def _append(cols: dict[str, list[Any]], *, probs: Any, **values: Any) -> None:

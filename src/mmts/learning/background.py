@@ -49,7 +49,7 @@ class BackgroundTrainer:
         except Exception as e:
             log.exception("background retrain %s failed", job.version)
             result = RetrainResult(job.name, job.version, job.parent, job.out, job.at, job.why,
-                                   job.data, error=f"{type(e).__name__}: {e}")  # fmt: skip
+                                   (0, 0), error=f"{type(e).__name__}: {e}")  # fmt: skip
         self.ready[job.name] = result
 
     def poll(self, name: str) -> RetrainResult | None:

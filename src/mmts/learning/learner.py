@@ -41,8 +41,6 @@ import pyarrow as pa
 
 from mmts.core.time import iso
 from mmts.features.inputs import ModelInputLayout
-from mmts.history.examples import classification_examples
-from mmts.history.ledger import Ledger
 from mmts.history.outcomes import PendingDecision
 from mmts.history.schema import PROMOTIONS
 from mmts.history.writer import LedgerWriter
@@ -151,10 +149,9 @@ class OnlineLearner:
 
     # -- the runtime's hook --------------------------------------------------------------------
 
-    def on_outcomes(self, pending: PendingDecision, rows: pa.Table) -> None:
+    def on_outcomes(self, pending: PendingDecision, table: dict[str, list[Any]]) -> None:
         """Take one judged decision's outcomes (called by the runtime, on the decision loop)."""
-        now = int(rows.column("resolved_at")[0].value) if rows.num_rows else pending.when
-        table = rows.to_pydict()
+        now = int(table["resolved_at"][0]) if table["resolved_at"] else pending.when
         by_role: dict[tuple[str, str], tuple[float, float]] = {}
         for model, role, loss, follow in zip(table["model"], table["role"], table["log_loss"],
                                              table["follow_return"], strict=True):  # fmt: skip
@@ -198,35 +195,27 @@ class OnlineLearner:
     # -- retraining ----------------------------------------------------------------------------
 
     def _retrain(self, track: Track, now: int, why: str) -> None:
-        """Fine-tune a shadow of ``track``'s active model on the ledger's examples up to ``now``."""
-        for flush in self.flushes:  # everything judged so far is on disk for the examples
-            flush()
-        examples = classification_examples(Ledger(self.writer.folder), track.name, end=now + 1)
+        """Fine-tune a shadow of ``track``'s active model on the ledger's examples up to ``now``.
+
+        Live, the job (examples read, inputs rebuilt, training) runs in the background
+        process; the decision loop only hands it over. It learns from what the ledger holds
+        when it starts: outcomes of the last flush interval may not be there yet.
+        """
         track.since_retrain = 0
-        if len(examples) < self.cfg.batch_size:
-            return
-        recent = examples.iloc[-self.cfg.window :]
-        older = examples.iloc[: -self.cfg.window]
-        k = min(len(older), round(self.cfg.replay_fraction * len(recent)))
-        rng = np.random.default_rng(self.seed + track.retrains)
-        sample = (
-            older.iloc[np.sort(rng.choice(len(older), k, replace=False))] if k else older.iloc[:0]
-        )
-        chosen = [*sample.itertuples(), *recent.itertuples()]
         track.retrains += 1
         version = f"{track.name}-online-{track.retrains:03d}"
-        active = self.runtime.experts[track.name]
         job = RetrainJob(
             ledger=str(self.writer.folder), name=track.name, version=version,
-            parent=track.version, model=active, input_ids=[str(e.input_id) for e in chosen],
-            labels=np.array([e.label for e in chosen], np.int64),
-            weights=np.array([e.weight for e in chosen], np.float64),
+            parent=track.version, model=self.runtime.experts[track.name], end=now,
+            window=self.cfg.window, replay_fraction=self.cfg.replay_fraction,
             settings={"epochs": self.cfg.epochs, "learning_rate": self.cfg.learning_rate,
                       "batch_size": self.cfg.batch_size, "seed": self.seed + track.retrains},
             out=str(self.checkpoints.root / track.name / "checkpoints" / f"{version}.ckpt"),
-            at=now, why=why, data=(int(recent["time"].iloc[0].value), int(examples["time"].iloc[-1].value)),
+            at=now, why=why,
         )  # fmt: skip
         if self.trainer is None:
+            for flush in self.flushes:  # everything judged so far is on disk for the examples
+                flush()
             self._install(track, run_retrain(job), now)
         else:
             track.training = True

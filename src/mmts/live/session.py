@@ -98,6 +98,7 @@ class LiveSession:
         self.status_stream = status_stream if status_stream is not None else sys.stderr
         self.runtime: Runtime | None = None
         self.ledger: LedgerWriter | None = None
+        self.learner: Any = None
         self.market: LiveMarket | None = None
         self.feed: MarketFeed | None = None
         #: The tables as saved: earlier sessions' rows, then this one's (extended at each save).
@@ -264,11 +265,14 @@ class LiveSession:
             now = int(server_time["serverTime"]) * 1_000_000
             venue = None if self.cfg.paper else self._order_manager(market)
             # The ledger's thread writes every prediction; its failures are alerts, never fatal.
-            self.ledger = LedgerWriter(self.out / "ledger", kind="live")
+            if self.trading.history.enabled:
+                self.ledger = LedgerWriter(self.out / "ledger", kind="live")
             runtime = new_runtime(self.exp, self.trading, self.experts, start=now, venue=venue,
                                   ledger=self.ledger)  # fmt: skip
             runtime.book_required = True
             self.runtime = runtime
+            if self.trading.online.enabled:
+                self.learner = self._learner(runtime)
             self._prime(now)  # before the restore: priming resets stateful experts
             self._load_previous(runtime)
             await market.warm_up(feed, now)
@@ -310,6 +314,8 @@ class LiveSession:
                 self._drain_fills()
                 await self.orders.exchange.close()
             self.save()
+            if self.learner is not None:
+                self.learner.close()
             if self.ledger is not None:
                 await asyncio.to_thread(self.ledger.close)
             self._print_status(final=True)
@@ -317,6 +323,24 @@ class LiveSession:
                 with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                     loop.remove_signal_handler(sig)
         return self.summary()
+
+    def _learner(self, runtime: Runtime) -> Any:
+        """Attach the online learner: retrains run in a background process (never on the loop).
+
+        Its checkpoints go to ``<out>/checkpoints``; a restarted session starts again from the
+        experiment's active checkpoints (promote one from there with ``mmts models promote``).
+        """
+        from mmts.learning.background import BackgroundTrainer
+        from mmts.learning.learner import OnlineLearner
+        from mmts.models.checkpoints import CheckpointStore
+
+        if self.ledger is None:
+            raise MmtsError("[online] learning needs the ledger: set [history] enabled = true")
+        return OnlineLearner(self.trading.online, runtime, self.ledger,
+                             CheckpointStore(self.out / "checkpoints", keep=10**6),
+                             horizon_ns=self.exp.horizon_ns, seed=self.exp.seed,
+                             experiment=self.exp.to_dict(),
+                             trainer=BackgroundTrainer(runtime.builder.layout))  # fmt: skip
 
     def _prime(self, now: int) -> None:
         """Compile the kernels and run each expert once before the first message arrives.

@@ -36,8 +36,8 @@ def fine_tune_cnn(model: CnnPredictor, inputs: list[ModelInput], labels: np.ndar
     net = copy.deepcopy(model.net)
     net.train()
     optimiser = torch.optim.AdamW(net.parameters(), lr=learning_rate, weight_decay=weight_decay)
-    y = torch.as_tensor(np.asarray(labels, np.int64))
-    w = torch.as_tensor(np.asarray(weights, np.float32))
+    y = torch.from_numpy(np.array(labels, np.int64))  # copies: a pandas column is read-only
+    w = torch.from_numpy(np.array(weights, np.float32))
     generator = np.random.default_rng(seed)
     losses = []
     with torch.random.fork_rng(devices=[]):

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 import pytest
 import torch
 
@@ -57,14 +56,14 @@ def _outcome(learner: OnlineLearner, when: int, active: tuple[float, float],
              shadow: tuple[float, float] | None) -> None:  # fmt: skip
     """Feed one judged decision: (log-loss, follow return) of the active model and the shadow."""
     rows = [("active", *active)] + ([("shadow", *shadow)] if shadow else [])
-    table = pa.table({
-        "time": pa.array([when] * len(rows), pa.int64()).cast(OUTCOMES.field("time").type),
-        "model": ["cnn"] * len(rows), "role": [r[0] for r in rows], "input_id": ["0:0"] * len(rows),
-        "resolved_at": pa.array([when + HORIZON] * len(rows), pa.int64()).cast(OUTCOMES.field("time").type),
+    table = {
+        "time": [when] * len(rows), "model": ["cnn"] * len(rows), "role": [r[0] for r in rows],
+        "input_id": ["0:0"] * len(rows), "resolved_at": [when + HORIZON] * len(rows),
         "realized_return": [0.0] * len(rows), "outcome": ["HOLD"] * len(rows),
         "correct": [True] * len(rows), "follow_return": [r[2] for r in rows], "pnl": [0.0] * len(rows),
         "log_loss": [r[1] for r in rows], "brier": [0.5] * len(rows),
-    }, schema=OUTCOMES)  # fmt: skip
+    }  # fmt: skip
+    assert list(table) == OUTCOMES.names
     for listener in learner.runtime.on_outcomes:
         listener(PendingDecision(when, 100.0), table)
 
