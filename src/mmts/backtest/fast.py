@@ -25,6 +25,7 @@ from mmts.config import FeatureConfig
 from mmts.data.store import Store
 from mmts.features.history import InputHistory
 from mmts.features.inputs import with_model_outputs
+from mmts.history.monitor import input_summary
 from mmts.history.writer import LedgerWriter, input_id, is_shadow_key, shadow_key
 from mmts.models.expert import check_experts, dependency_order, model_slots
 from mmts.models.output import ModelOutput
@@ -37,7 +38,9 @@ Outputs = tuple[dict[str, ModelOutput | None], dict[str, str]]
 FAST_BATCH = 32
 
 
-Slice = tuple[dict[int, Outputs], dict[str, tuple[np.ndarray, np.ndarray]], dict[str, float]]
+Slice = tuple[
+    dict[int, Outputs], dict[str, tuple[np.ndarray, np.ndarray]], dict[str, float], dict[int, Any]
+]
 
 
 #: Where a slice writes its inputs: ``(ledger folder, epoch)`` of the run's ledger.
@@ -62,9 +65,11 @@ def _slice(store: Store, features: FeatureConfig, experts: dict[str, Any], times
     order = dependency_order(found)
     table: dict[int, Outputs] = {int(t): ({}, {}) for t in times}
     scores: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+    summaries: dict[int, Any] = {}
     for k in range(0, times.shape[0], batch):
         chunk = [int(t) for t in times[k : k + batch]]
         windows, base, read = _batch(history, experts, found, order, chunk, table, scores, timing)
+        summaries.update({t: input_summary(x) for t, x in zip(chunk, base, strict=True)})
         if writer is not None:
             for t, w, x in zip(chunk, windows, base, strict=True):
                 writer.record(t, features.primary_symbol, history.layout, w,
@@ -74,7 +79,7 @@ def _slice(store: Store, features: FeatureConfig, experts: dict[str, Any], times
         writer.close()
     joined = {n: (np.concatenate([q for q, _ in parts]), np.concatenate([v for _, v in parts]))
               for n, parts in scores.items()}  # fmt: skip
-    return table, joined, timing
+    return table, joined, timing, summaries
 
 
 def _read_inputs(epoch: int, t: int, base: Any, read: dict[str, Any]) -> dict[str, Any]:
@@ -194,21 +199,23 @@ def _worker(
 
     torch.set_num_threads(1)
     root, features, experts, times, batch, ledger, worker = args
-    table, scores, timing = _slice(
+    table, scores, timing, summaries = _slice(
         open_store(root), features, experts, times, batch, ledger, worker
     )
-    return _pack(table, times), scores, timing
+    return _pack(table, times), scores, timing, summaries
 
 
 def batch_outputs(store: Store, features: FeatureConfig, experts: dict[str, Any], times: np.ndarray,
                   batch: int = FAST_BATCH, workers: int = 1,
                   timing: dict[str, float] | None = None,
-                  ledger: LedgerTarget | None = None) -> dict[int, Outputs]:  # fmt: skip
+                  ledger: LedgerTarget | None = None,
+                  summaries: dict[int, Any] | None = None) -> dict[int, Outputs]:  # fmt: skip
     """Return ``{t: (outputs, failures)}`` for every decision time (the runtime's ``outputs_at``).
 
     ``timing``, when given, receives the seconds spent reading history, building inputs and in
     the experts (summed over workers: CPU seconds), and the walk. ``ledger``: where the
-    workers write every decision's inputs.
+    workers write every decision's inputs; ``summaries`` receives each decision's input summary
+    (what the monitor watches, ``history.monitor.input_summary``).
     """
     times = np.asarray(times, np.int64)
     if workers > 1 and times.shape[0] >= 2 * batch:
@@ -217,15 +224,17 @@ def batch_outputs(store: Store, features: FeatureConfig, experts: dict[str, Any]
                 for k, s in enumerate(slices)]  # fmt: skip
         with ProcessPoolExecutor(len(jobs), mp_context=get_context("spawn")) as pool:
             parts = [
-                (_unpack(packed, s), sc, tm)
-                for (packed, sc, tm), s in zip(pool.map(_worker, jobs), slices, strict=True)
+                (_unpack(packed, s), sc, tm, sm)
+                for (packed, sc, tm, sm), s in zip(pool.map(_worker, jobs), slices, strict=True)
             ]
     else:
         parts = [_slice(store, features, experts, times, batch, ledger)]
     clock = time.perf_counter()
     table: dict[int, Outputs] = {}
     scores: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
-    for part, part_scores, part_timing in parts:
+    for part, part_scores, part_timing, part_summaries in parts:
+        if summaries is not None:
+            summaries.update(part_summaries)
         if timing is not None:
             for key, seconds in part_timing.items():
                 timing[key] = timing.get(key, 0.0) + seconds
@@ -270,6 +279,8 @@ class ChunkedOutputs:
         self.inputs: dict[int, tuple[Any, Any, dict[str, Any]]] = {}
         self.start = 0
         self.walked: dict[str, tuple[Any, Any, np.ndarray, np.ndarray]] = {}
+        #: Each decision's input summary (the monitor's view; inputs do not change with models).
+        self.summaries: dict[int, Any] = {}
         self.timing = {"history_s": time.perf_counter() - clock, "inputs_s": 0.0, "experts_s": 0.0}
 
     def _experts(self) -> dict[str, Any]:
@@ -294,6 +305,7 @@ class ChunkedOutputs:
             self.walked[name] = (expert, before, q3, v3)
         self.table, self.start = table, k
         self.inputs = {t: (w, x, read[t]) for t, w, x in zip(chunk, windows, base, strict=True)}
+        self.summaries.update({t: input_summary(x) for t, x in zip(chunk, base, strict=True)})
 
     def __call__(self, t: int) -> Outputs:
         """Return the outputs at decision ``t`` (the runtime's ``outputs_at``)."""

@@ -215,14 +215,17 @@ def _replay(store: Store, exp: Experiment, trading: TradingConfig, experts: dict
                  f"{batch} in {n_workers} process(es)")  # fmt: skip
         cpu: dict[str, float] = {}
         target = None if ledger is None else (str(ledger.folder), ledger.epoch)
+        summaries: dict[int, Any] = {}
         table = batch_outputs(store, exp.features, experts, times, batch=batch, workers=n_workers,
-                              timing=cpu, ledger=target)  # fmt: skip
+                              timing=cpu, ledger=target, summaries=summaries)  # fmt: skip
         outputs_at = table.__getitem__
         timing.update(outputs_s=round(time.perf_counter() - started, 2), workers=n_workers,
                       batch=batch, cpu={k: round(v, 2) for k, v in cpu.items()})  # fmt: skip
         if progress:
             note(f"backtest: expert outputs done ({duration(timing['outputs_s'])})")
     runtime = new_runtime(exp, trading, experts, start=lo, outputs_at=outputs_at, ledger=ledger)
+    if outputs_at is not None:
+        runtime.summaries_at = summaries.get
     learner, chunked = None, None
     if online:
         learner, chunked = _online(store, exp, trading, runtime, ledger, lo, hi, engine, batch)
@@ -245,6 +248,8 @@ def _replay(store: Store, exp: Experiment, trading: TradingConfig, experts: dict
         bar.update(span_s - bar.n)
         bar.close()
     runtime.finish(hi)
+    if runtime.monitor is not None:
+        runtime.monitor.close()
     if chunked is not None:
         chunked.close()
         timing["cpu"] = {k: round(v, 2) for k, v in chunked.timing.items()}
@@ -279,6 +284,7 @@ def _online(store: Store, exp: Experiment, trading: TradingConfig, runtime: Any,
         chunked = ChunkedOutputs(store, exp.features, runtime, times, chunk=batch,
                                  ledger=(str(ledger.folder), ledger.epoch))  # fmt: skip
         runtime.outputs_at = chunked
+        runtime.summaries_at = chunked.summaries.get
         learner.on_change.append(chunked.invalidate)
         learner.flushes.append(chunked.flush)
     return learner, chunked

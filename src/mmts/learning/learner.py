@@ -52,6 +52,8 @@ from mmts.models.finetune import learnable, save_model
 log = logging.getLogger(__name__)
 
 CHALLENGER, INCUMBENT = "challenger", "incumbent"
+#: Rejected challengers in a row after which learning is called stagnant (an alert).
+STAGNANT_AFTER = 3
 
 
 @dataclass
@@ -80,6 +82,8 @@ class Track:
     best: float = float("inf")
     candidate: Candidate | None = None
     training: bool = False
+    #: Challengers rejected in a row (learning stagnates).
+    rejections: int = 0
 
 
 class OnlineLearner:
@@ -175,6 +179,8 @@ class OnlineLearner:
             if track.candidate is None and not track.training:
                 why = self._retrain_reason(track)
                 if why:
+                    if "worse than its best" in why:
+                        self.writer.alert("warning", "learning_regression", name, why, at=now)
                     self._retrain(track, now, why)
 
     def _retrain_reason(self, track: Track) -> str:
@@ -281,6 +287,7 @@ class OnlineLearner:
                         f"{candidate.kind} beat the active model: {scores}", evidence,
                         candidate.checkpoint)  # fmt: skip
             track.version = candidate.version
+            track.rejections = 0
             track.rolling.clear()
             track.best = float("inf")
             if candidate.kind == CHALLENGER and cfg.rollback:
@@ -299,6 +306,13 @@ class OnlineLearner:
                    else f"the replaced model did not beat its successor: {scores}")  # fmt: skip
             self._event(now, track.name, event, track.version, candidate.version, why, evidence,
                         candidate.checkpoint)  # fmt: skip
+            if event == "rejected":
+                track.rejections += 1
+                if track.rejections % STAGNANT_AFTER == 0:
+                    self.writer.alert("warning", "learning_stagnant", track.name,
+                                      f"{track.rejections} retrains in a row did not beat "
+                                      f"{track.version}: {scores}", float(track.rejections),
+                                      float(STAGNANT_AFTER), at=now)  # fmt: skip
             track.candidate = None
             self.runtime.set_shadow(track.name, None)
             for listener in self.on_change:

@@ -153,6 +153,8 @@ class OrderManager:
         self._tasks: set[asyncio.Task[Any]] = set()
         #: Told of an order request that failed unexpectedly (a session stops trading on it).
         self.on_error: ErrorHandler = log_error
+        #: Told of rejected orders and an opened circuit breaker: ``(kind, subject, reason)``.
+        self.on_alert: Callable[[str, str, str], None] | None = None
 
     def __repr__(self) -> str:  # never show the exchange (its keys)
         return f"OrderManager({self.symbol}, {len(self.orders)} orders, position {self.position:g})"
@@ -178,8 +180,15 @@ class OrderManager:
         if self.breaker_open and grows:
             managed.state, managed.error = REJECTED, "circuit breaker open: not opening positions"
             log.error("order %s refused: %s", managed.client_id, managed.error)
+            self._alert("order_rejected", managed)
             return
         self._spawn(self._place(managed))
+
+    def _alert(self, kind: str, managed: ManagedOrder) -> None:
+        if self.on_alert is not None:
+            self.on_alert(
+                kind, managed.client_id, f"order {managed.client_id} rejected: {managed.error}"
+            )
 
     def cancel_all(self) -> list[Order]:
         """Cancel every order still working; return them."""
@@ -221,6 +230,10 @@ class OrderManager:
             self.breaker_until = time.monotonic() + self.breaker_cooldown_s
             log.error("%d API failures in a row (last: %s): circuit breaker open for %.0f s",
                       self.failures, type(error).__name__, self.breaker_cooldown_s)  # fmt: skip
+            if self.on_alert is not None:
+                self.on_alert("circuit_breaker", "orders",
+                              f"{self.failures} API failures in a row (last: {type(error).__name__}): "
+                              f"circuit breaker open for {self.breaker_cooldown_s:.0f} s")  # fmt: skip
 
     async def _place(self, managed: ManagedOrder) -> None:
         import ccxt
@@ -250,12 +263,14 @@ class OrderManager:
                     return  # an earlier attempt did arrive
                 managed.state, managed.error = REJECTED, f"{type(e).__name__}: {e}"
                 log.error("order %s rejected: %s", managed.client_id, managed.error)
+                self._alert("order_rejected", managed)
                 return
             except ccxt.ExchangeError as e:  # funds, permissions, filters: final, not retried
                 if isinstance(e, ccxt.AuthenticationError | ccxt.PermissionDenied):
                     self._failed(e)
                 managed.state, managed.error = REJECTED, f"{type(e).__name__}: {e}"
                 log.error("order %s rejected: %s", managed.client_id, managed.error)
+                self._alert("order_rejected", managed)
                 return
         managed.error = f"no answer after {self.retries} attempts; reconcile decides"
         log.error("order %s: %s", managed.client_id, managed.error)

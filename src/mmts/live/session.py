@@ -271,6 +271,11 @@ class LiveSession:
                                   ledger=self.ledger)  # fmt: skip
             runtime.book_required = True
             self.runtime = runtime
+            if self.orders is not None and runtime.monitor is not None:
+                monitor = runtime.monitor
+                self.orders.on_alert = lambda kind, subject, reason: monitor.event(
+                    market.clock, "critical" if kind == "circuit_breaker" else "warning", kind,
+                    subject, reason)  # fmt: skip
             if self.trading.online.enabled:
                 self.learner = self._learner(runtime)
             self._prime(now)  # before the restore: priming resets stateful experts
@@ -316,6 +321,8 @@ class LiveSession:
             self.save()
             if self.learner is not None:
                 self.learner.close()
+            if runtime.monitor is not None:
+                runtime.monitor.close()
             if self.ledger is not None:
                 await asyncio.to_thread(self.ledger.close)
             self._print_status(final=True)

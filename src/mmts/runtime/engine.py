@@ -32,6 +32,7 @@ from mmts.execution.portfolio import Portfolio
 from mmts.execution.venue import Fill, Order
 from mmts.features.inputs import InputWindows, ModelInput, with_model_outputs
 from mmts.features.inputs_stream import ModelInputBuilder
+from mmts.history.monitor import input_summary
 from mmts.history.outcomes import OutcomeTracker, PendingDecision, judge
 from mmts.history.writer import (
     ACTIVE,
@@ -152,6 +153,10 @@ class Runtime:
         #: from the start). Replay decides without one where the store holds none.
         self.book_required = False
         self.ledger = ledger
+        #: Watches decisions and outcomes, raises alerts (``mmts.history.monitor``); optional.
+        self.monitor: Any = None
+        #: The fast engine's input summaries by decision time (the monitor's view of inputs).
+        self.summaries_at: Callable[[int], Any] | None = None
         #: Models judged beside an active expert (by its name), without a vote (online learning).
         self.shadows: dict[str, Any] = {}
         #: The inputs, windows and per-expert seconds of the decision being taken (ledger).
@@ -401,6 +406,16 @@ class Runtime:
         })  # fmt: skip
         if np.isfinite(price):
             self.outcomes.add(self._pending(t, price, outputs, decision, float(verdict.target)))
+        if self.monitor is not None:
+            epoch = self.ledger.epoch if self.ledger is not None else 0
+            peak = self.risk_state.equity_peak
+            drawdown = 1.0 - equity / peak if np.isfinite(equity) and peak > 0 else float("nan")
+            if self.summaries_at is not None:
+                summary = self.summaries_at(t)
+            else:
+                base = self._inputs.get(input_id(epoch, t))
+                summary = input_summary(base) if base is not None else None
+            self.monitor.on_decision(t, summary, verdict.reasons, drawdown)
         self._to_ledger(t, outputs, failures, decision, float(verdict.target), price)
         if np.isfinite(price):
             self.equity.append(

@@ -15,6 +15,7 @@ import pandas as pd
 
 from mmts.execution.portfolio import Portfolio
 from mmts.execution.venue import SimulatedVenue
+from mmts.history.monitor import Monitor
 from mmts.history.writer import LedgerWriter
 from mmts.models.experiment import Experiment
 from mmts.models.registry import create_model, model_kind
@@ -65,9 +66,14 @@ def new_runtime(exp: Experiment, trading: TradingConfig, experts: dict[str, Any]
         )
     runtime_cfg = RuntimeConfig(decision_every_ns=exp.decision_step, horizon_ns=exp.horizon_ns, costs=exp.costs,
                                 dead_zone=exp.labels.dead_zone, fill_timeframe=bt.fill_timeframe)  # fmt: skip
-    return Runtime(runtime_cfg, exp.features, experts, MixtureOfExperts(trading.strategy), trading.risk,
-                   venue, portfolio or Portfolio(cash=bt.initial_cash), start=start,
-                   outputs_at=outputs_at, ledger=ledger)  # fmt: skip
+    runtime = Runtime(runtime_cfg, exp.features, experts, MixtureOfExperts(trading.strategy),
+                      trading.risk, venue, portfolio or Portfolio(cash=bt.initial_cash),
+                      start=start, outputs_at=outputs_at, ledger=ledger)  # fmt: skip
+    if ledger is not None:  # monitoring writes its alerts to the ledger (and a webhook)
+        runtime.monitor = Monitor(trading.alerts, ledger, decision_every_ns=exp.decision_step,
+                                  max_drawdown=trading.risk.max_drawdown)  # fmt: skip
+        runtime.on_outcomes.append(runtime.monitor.on_outcomes)
+    return runtime
 
 
 def runtime_frames(

@@ -1,4 +1,4 @@
-"""A small rule-experts experiment on the bundled bars, and a run of it, for backtest tests."""
+"""A small rule-experts experiment on the bundled bars, and a run of it (backtest and ledger tests)."""
 
 from __future__ import annotations
 
