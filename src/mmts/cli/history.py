@@ -29,6 +29,81 @@ def add_commands(commands: Any) -> None:
     query.add_argument("--json", action="store_true", help="print every row as JSON")
     query.set_defaults(handler=_query)
 
+    arch = actions.add_parser(
+        "archive",
+        help="move rows older than a time into compressed day archives",
+        description="Move every row older than --before out of the ledger into one zip per UTC "
+        "day (a ledger table per Parquet file inside); frames stay while an input needs them.",
+    )
+    arch.add_argument("--ledger", required=True, help="run folder, live --out folder or ledger/")
+    arch.add_argument("--before", required=True, help="ISO time (UTC): rows before it go")
+    arch.add_argument("--archive-dir", help="where the archives go (default: <ledger>/archive)")
+    arch.add_argument("--json", action="store_true", help="print the report as JSON")
+    arch.set_defaults(handler=_archive)
+
+    rest = actions.add_parser("restore", help="put an archive's rows back into the ledger")
+    rest.add_argument("--ledger", required=True, help="run folder, live --out folder or ledger/")
+    rest.add_argument("--archive", required=True, help="an archive file (YYYY-MM-DD.zip)")
+    rest.add_argument("--json", action="store_true", help="print the rows restored as JSON")
+    rest.set_defaults(handler=_restore)
+
+    monitor = commands.add_parser(
+        "monitor",
+        help="a ledger's health: rolling model scores, open alerts, data flow, learning",
+    )
+    monitor.add_argument("--ledger", required=True, help="run folder, live --out folder or ledger/")
+    monitor.add_argument("--window", type=int, default=200, help="judged predictions per score")
+    monitor.add_argument("--json", action="store_true", help="print the health as JSON")
+    monitor.set_defaults(handler=_monitor)
+
+
+def _archive(args: argparse.Namespace) -> int:
+    from mmts.history.retention import archive
+
+    report = archive(args.ledger, args.before, archive_dir=args.archive_dir)
+    if args.json:
+        print(json_text({"files": report.files, "rows": report.rows}))
+        return 0
+    moved = ", ".join(f"{n} {k}" for k, n in report.rows.items() if n) or "nothing"
+    print(f"archived {moved} into {len(report.files)} file(s)")
+    for path in report.files:
+        print(f"  {path}")
+    return 0
+
+
+def _restore(args: argparse.Namespace) -> int:
+    from mmts.history.retention import restore
+
+    rows = restore(args.ledger, args.archive)
+    if args.json:
+        print(json_text(rows))
+        return 0
+    print("restored " + (", ".join(f"{n} {k}" for k, n in rows.items() if n) or "nothing"))
+    return 0
+
+
+def _monitor(args: argparse.Namespace) -> int:
+    from mmts.history import open_ledger
+    from mmts.history.monitor import ledger_health
+
+    health = ledger_health(open_ledger(args.ledger), args.window)
+    if args.json:
+        print(json_text(health, default=_json_value))
+        return 0
+    flow = health["data_flow"]
+    print(f"{health['ledger']}: {flow['decisions']} decisions, last {flow['last_decision']}, "
+          f"{flow['ledger_bytes'] / 1e6:.1f} MB, {flow['write_errors']} write errors")  # fmt: skip
+    for name, m in health["models"].items():
+        print(f"  {name:<18} {m['version']:<28} accuracy {m['accuracy']:6.1%}  brier {m['brier']:.3f}  "
+              f"confidence {m['confidence']:6.1%}  follow {m['follow_return_bps']:+7.2f} bps  "
+              f"({m['outcomes']} outcomes)")  # fmt: skip
+    print(f"open alerts: {len(health['open_alerts'])} (of {health['alerts_total']} rows)")
+    for a in health["open_alerts"]:
+        print(f"  {a['time']} {a['severity']:<8} {a['kind']}/{a['subject']}: {a['reason']}")
+    for e in health["learning"]:
+        print(f"  learning {e['time']} {e['model']} {e['event']} {e['from']} -> {e['to']}")
+    return 0
+
 
 def _query(args: argparse.Namespace) -> int:
     from mmts.history import open_ledger

@@ -270,3 +270,52 @@ class Monitor:
         """Send the webhook's last alerts."""
         if self.webhook is not None:
             self.webhook.close()
+
+
+def ledger_health(ledger: Any, window: int = 200) -> dict[str, Any]:
+    """Return a ledger's current health: rolling scores per model, open alerts, data flow.
+
+    ``ledger``: an opened :class:`~mmts.history.ledger.Ledger`. Open alerts are those whose
+    latest row (per kind and subject) is not ``resolved``.
+    """
+    import pandas as pd
+
+    joined = ledger.predictions(with_outcomes=True)
+    models = {}
+    judged = joined[joined["outcome"].notna() & (joined["model"] != "mixture")]
+    for (model, role), rows in judged.groupby(["model", "role"]):
+        last = rows.tail(window)
+        accuracy = float(last["correct"].astype(bool).mean())
+        confidence = float(last["confidence"].mean())
+        models[f"{model}/{role}"] = {
+            "version": str(last["version"].iloc[-1]), "outcomes": len(last),
+            "accuracy": accuracy, "brier": float(last["brier"].mean()),
+            "log_loss": float(last["log_loss"].mean()), "confidence": confidence,
+            "calibration_gap": abs(confidence - accuracy),
+            "follow_return_bps": float(last["follow_return"].mean() * 1e4),
+        }  # fmt: skip
+    alerts = ledger.alerts()
+    open_alerts = []
+    if len(alerts):
+        latest = alerts.groupby(["kind", "subject"], sort=False).tail(1)
+        open_alerts = [{"time": row.time.isoformat(), "severity": row.severity, "kind": row.kind,
+                        "subject": row.subject, "reason": row.reason}
+                       for row in latest[latest["severity"] != "resolved"].itertuples()]  # fmt: skip
+    decisions = joined[joined["model"] == "mixture"]
+    last_decision = decisions["time"].max() if len(decisions) else None
+    promotions = ledger.promotions()
+    return {
+        "ledger": str(ledger.folder), "models": models, "open_alerts": open_alerts,
+        "alerts_total": len(alerts),
+        "data_flow": {
+            "decisions": len(decisions),
+            "last_decision": None if last_decision is None or pd.isna(last_decision) else last_decision.isoformat(),
+            "ledger_bytes": ledger.disk_bytes(),
+            "write_errors": int((alerts["kind"] == "ledger_write").sum()) if len(alerts) else 0,
+        },
+        "learning": [
+            {"time": r.time.isoformat(), "model": r.model, "event": r.event,
+             "from": r.from_version, "to": r.to_version}
+            for r in promotions.tail(10).itertuples()
+        ],
+    }  # fmt: skip

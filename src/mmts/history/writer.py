@@ -32,6 +32,7 @@ from mmts.features.inputs import InputWindows, ModelInput, ModelInputLayout, inp
 from mmts.history.epochs import claim_epoch, create_ledger, save_layout, writer_name
 from mmts.history.frames import FrameTracker, NewFrames, frame_tables
 from mmts.history.parts import PartTable
+from mmts.history.retention import retention_lock
 from mmts.history.schema import TABLES
 from mmts.models.output import ModelOutput
 
@@ -123,7 +124,8 @@ class LedgerWriter:
                  flush_rows: int = 4096, max_pending_rows: int = 2_000_000,
                  compact_every: int = 64, background: bool = True, epoch: int | None = None,
                  worker: int | None = None,
-                 on_alert: Callable[[str, str, str, str], None] | None = None) -> None:  # fmt: skip
+                 on_alert: Callable[[str, str, str, str], None] | None = None,
+                 retention: Callable[..., object] | None = None) -> None:  # fmt: skip
         self.folder = create_ledger(Path(folder))
         self.epoch = claim_epoch(self.folder, kind) if epoch is None else int(epoch)
         self.name = writer_name(self.epoch, worker)
@@ -133,6 +135,9 @@ class LedgerWriter:
         self.flush_interval_s, self.flush_rows = flush_interval_s, flush_rows
         self.max_pending_rows, self.compact_every = max_pending_rows, compact_every
         self.on_alert = on_alert
+        #: ``retention(folder, now, alert=...)``, run by the writer's thread now and then.
+        self.retention = retention
+        self.latest_time = -(2**62)
         self.stats = WriterStats()
         self._queue: deque[tuple[float, Any]] = deque()
         self._pending: dict[str, list[pa.Table]] = {}
@@ -177,6 +182,7 @@ class LedgerWriter:
                                 base_input if base_input is not None else next(iter(inputs), None),
                                 decision, price)  # fmt: skip
         self._queue.append((time.monotonic(), record))
+        self.latest_time = max(self.latest_time, at)
         self.stats.records += 1
         if len(self._queue) >= self.flush_rows:
             self._wake.set()
@@ -261,7 +267,23 @@ class LedgerWriter:
         self._backoff = 0.5
         if self.compact_every and self._flushes % self.compact_every == 0:
             self.compact(min_parts=8)
+            self._retain()
         return True
+
+    def _retain(self) -> None:
+        """Apply the retention policy (never fatal: a failure is logged and alerted)."""
+        if self.retention is None or self.latest_time < 0:
+            return
+        try:
+            self.retention(self.folder, self.latest_time, alert=self.alert)
+        except Exception as e:
+            log.exception("ledger %s: retention failed", self.folder)
+            self.alert(
+                "warning",
+                "retention",
+                str(self.folder),
+                f"retention failed: {type(e).__name__}: {e}",
+            )
 
     def _failed(self, table: str, n: int, error: OSError) -> None:
         self.stats.failed_writes += 1
@@ -338,12 +360,18 @@ class LedgerWriter:
         return pa.Table.from_pylist(rows, schema=TABLES["inputs"])
 
     def compact(self, min_parts: int = 2) -> None:
-        """Merge this writer's small parts (also done every ``compact_every`` flushes)."""
-        for table in self.tables.values():
-            try:
-                table.compact(self.name, min_parts=min_parts)
-            except OSError as e:  # compaction is an optimisation: the parts stay readable
-                log.warning("ledger %s: compacting %s failed: %s", self.folder, table.folder, e)
+        """Merge this writer's small parts (also done every ``compact_every`` flushes).
+
+        Skipped while an archive run holds the retention lock (the next time catches up).
+        """
+        with retention_lock(self.folder, wait=False) as held:
+            if not held:
+                return
+            for table in self.tables.values():
+                try:
+                    table.compact(self.name, min_parts=min_parts)
+                except OSError as e:  # compaction is an optimisation: the parts stay readable
+                    log.warning("ledger %s: compacting %s failed: %s", self.folder, table.folder, e)
 
     def close(self, timeout_s: float = 30.0) -> WriterStats:
         """Stop the thread, write what is left (retrying for up to ``timeout_s``), compact."""
@@ -360,6 +388,8 @@ class LedgerWriter:
                       self.folder, lost, self.stats.last_error)  # fmt: skip
         else:
             self.compact(min_parts=2)
+            self._retain()
+            self.flush()  # alerts the retention raised
         return self.stats
 
 

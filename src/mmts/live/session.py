@@ -40,7 +40,7 @@ from mmts.live.protocols import EXCHANGES
 from mmts.live.tasks import spawn
 from mmts.models.experiment import Experiment
 from mmts.models.expert import check_experts, dependency_order
-from mmts.runtime.config import TradingConfig
+from mmts.runtime.config import TradingConfig, retention_policy
 from mmts.runtime.engine import Runtime
 from mmts.runtime.setup import build_experts, new_runtime, runtime_frames
 
@@ -266,7 +266,8 @@ class LiveSession:
             venue = None if self.cfg.paper else self._order_manager(market)
             # The ledger's thread writes every prediction; its failures are alerts, never fatal.
             if self.trading.history.enabled:
-                self.ledger = LedgerWriter(self.out / "ledger", kind="live")
+                self.ledger = LedgerWriter(self.out / "ledger", kind="live",
+                                           retention=retention_policy(self.trading))  # fmt: skip
             runtime = new_runtime(self.exp, self.trading, self.experts, start=now, venue=venue,
                                   ledger=self.ledger)  # fmt: skip
             runtime.book_required = True

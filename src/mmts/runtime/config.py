@@ -111,3 +111,17 @@ def reference_markdown() -> str:
             lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
         lines.append("")
     return "\n".join(lines)
+
+
+def retention_policy(trading: TradingConfig) -> Any:
+    """Return the ledger writer's retention callable of ``[history]``/``[alerts]`` (None: none)."""
+    from functools import partial
+
+    from mmts.history.retention import enforce
+
+    h = trading.history
+    if h.max_bytes is None and h.max_age_days is None and trading.alerts.max_disk_bytes is None:
+        return None
+    return partial(enforce, max_bytes=h.max_bytes, max_age_days=h.max_age_days,
+                   archive_dir=h.archive_dir, keep_longer=h.keep_longer,
+                   max_disk_bytes=trading.alerts.max_disk_bytes)  # fmt: skip

@@ -195,3 +195,107 @@ def test_outcomes_become_weighted_examples_and_lived_transitions(runs: dict[str,
     held, before = pos[rl["action"].iloc[k]], pos[rl["action"].iloc[k - 1]]
     want = held * (p1 / p0 - 1) - exp.costs.per_fill * abs(held - before)
     assert transitions["reward"].iloc[k] == pytest.approx(want, rel=1e-12, abs=1e-15)
+
+
+@pytest.mark.slow
+def test_archive_then_restore_round_trips_and_later_inputs_still_rebuild(
+    runs: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+    import shutil
+
+    from mmts.cli.main import main
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(runs["event"], run_dir)
+    ledger = open_ledger(run_dir)
+    before = {name: ledger.read(name) for name in ("predictions", "outcomes", "inputs")}
+    cut = "2024-08-09T00:00:00Z"
+    assert main(["history", "archive", "--ledger", str(run_dir), "--before", cut, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [Path(f).name for f in report["files"]] == ["2024-08-08.zip"]  # one file per day
+    left = ledger.predictions()
+    assert left["time"].min() >= pd.Timestamp(cut) and report["rows"]["predictions"] > 0
+    later = left[left["model"] == "rl"]["input_id"].iloc[0]  # the first input after the cut
+    assert ledger.input(later).at == int(pd.Timestamp(cut).value)  # its frames stayed
+    assert (
+        main(["history", "restore", "--ledger", str(run_dir), "--archive", report["files"][0]]) == 0
+    )
+    capsys.readouterr()
+    for name, rows in before.items():
+        again = ledger.read(name)
+        key = ["time", "model", "role"] if name != "inputs" else ["input_id"]
+        pd.testing.assert_frame_equal(
+            again.sort_values(key).reset_index(drop=True),
+            rows.sort_values(key).reset_index(drop=True),
+        )
+    early = before["predictions"]["input_id"].iloc[0]
+    assert ledger.input(early).at == int(before["predictions"]["time"].iloc[0].value)  # frames back
+    assert (
+        main(["history", "restore", "--ledger", str(run_dir), "--archive", report["files"][0]]) == 2
+    )
+    assert "restored into" in capsys.readouterr().err  # twice would count rows twice
+
+
+@pytest.mark.slow
+def test_notable_predictions_are_kept_longer(runs: dict[str, Any], tmp_path: Path) -> None:
+    import shutil
+
+    from mmts.history.retention import CONFIDENT_MISTAKE, archive
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(runs["event"], run_dir)
+    ledger = open_ledger(run_dir)
+    joined = ledger.predictions(with_outcomes=True)
+    report = archive(run_dir, "2024-08-09T00:00:00Z", keep_notable_until="2024-08-08T23:58:00Z")
+    assert report.kept_notable > 0
+    left = ledger.predictions(with_outcomes=True)
+    kept = left[left["time"] < pd.Timestamp("2024-08-09T00:00:00Z")]
+    assert (
+        len(kept) == report.kept_notable
+        and (kept["time"] >= pd.Timestamp("2024-08-08T23:58:00Z")).all()
+    )
+    mistakes = (kept["correct"] == False) & (kept["confidence"] >= CONFIDENT_MISTAKE)
+    pool = joined[joined["time"] < pd.Timestamp("2024-08-09T00:00:00Z")]  # what was archived
+    large = kept["realized_return"].abs() >= pool["realized_return"].abs().quantile(0.95)
+    assert (mistakes | large).all()
+    for iid in kept["input_id"].head(3):
+        assert ledger.input(iid).at > 0  # a kept example's input still rebuilds
+
+
+@pytest.mark.slow
+def test_mmts_monitor_reports_scores_alerts_and_learning(runs: dict[str, Any],
+                                                         capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    import json
+
+    from mmts.cli.main import main
+
+    assert main(["monitor", "--ledger", str(runs["event"]), "--window", "20", "--json"]) == 0
+    health = json.loads(capsys.readouterr().out)
+    assert {"cnn/active", "rl/active", "imbalance/active", "ma_cross/active"} <= set(
+        health["models"]
+    )
+    cnn = health["models"]["cnn/active"]
+    assert cnn["outcomes"] == 20 and 0 <= cnn["accuracy"] <= 1 and cnn["brier"] >= 0
+    assert health["data_flow"]["decisions"] == 61 and health["data_flow"]["write_errors"] == 0
+    assert main(["monitor", "--ledger", str(runs["event"])]) == 0
+    assert "open alerts:" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_max_age_archives_old_days_as_the_writer_goes(runs: dict[str, Any], tmp_path: Path) -> None:
+    import shutil
+    from functools import partial
+
+    from mmts.history.retention import enforce
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(runs["event"], run_dir)
+    ledger = open_ledger(run_dir)
+    alerts: list[tuple[str, ...]] = []
+    policy = partial(enforce, max_bytes=None, max_age_days=3 / 86400, archive_dir=None,
+                     keep_longer=1.0, max_disk_bytes=1000)  # fmt: skip
+    now = int(pd.Timestamp("2024-08-09T00:05:00Z").value)
+    files = policy(ledger.folder, now, alert=lambda *a, **_: alerts.append(a))
+    assert files and ledger.predictions()["time"].min() >= pd.Timestamp(now - 3 * 10**9, tz="UTC")
+    assert alerts and alerts[0][1] == "disk" and "over the 0.0 MB limit" in alerts[0][3]
