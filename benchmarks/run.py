@@ -19,9 +19,11 @@ import bench_backtest
 import bench_backtest_cli
 import bench_cob
 import bench_import
+import bench_ledger
 import bench_live
 import bench_model_input
 import bench_models
+import bench_online
 import bench_scale
 import bench_signals
 
@@ -47,6 +49,8 @@ def main() -> None:
     rows += bench_backtest.run(HERE.parent)
     rows += bench_backtest_cli.run(args.shared)
     rows += bench_live.run(HERE.parent, args.shared, 30.0 if args.quick else 90.0)
+    rows += bench_ledger.run(HERE.parent)
+    rows += bench_online.run(HERE.parent, args.shared, 30.0 if args.quick else 60.0)
     if not args.quick:
         rows += bench_scale.run()
     print(

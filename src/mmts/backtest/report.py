@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,18 +35,32 @@ font-size:.8em;overflow:auto;max-height:420px}
 """
 
 
+@dataclass
+class LearningView:
+    """What the report shows of online learning: the run beside its frozen twin."""
+
+    promotions: pd.DataFrame
+    #: ``time, model, accuracy`` of the online run's and the frozen run's active models.
+    online_accuracy: pd.DataFrame
+    frozen_accuracy: pd.DataFrame
+    frozen_metrics: dict[str, Any]
+    frozen_equity: pd.DataFrame
+
+
 def write_report(run_dir: Path, decisions: pd.DataFrame, fills: pd.DataFrame, equity: pd.DataFrame,
                  metrics: dict[str, Any], title: str, manifest: dict[str, Any] | None = None,
-                 ) -> None:  # fmt: skip
+                 learning: LearningView | None = None) -> None:  # fmt: skip
     """Write ``report.html`` (the tearsheet) and ``report.png`` (its summary) into ``run_dir``."""
     _write_png(run_dir / "report.png", decisions, fills, equity, metrics, title)
     (run_dir / "report.html").write_text(
-        report_html(decisions, fills, equity, metrics, title, manifest or {}), encoding="utf-8"
+        report_html(decisions, fills, equity, metrics, title, manifest or {}, learning),
+        encoding="utf-8",
     )
 
 
 def report_html(decisions: pd.DataFrame, fills: pd.DataFrame, equity: pd.DataFrame,
-                metrics: dict[str, Any], title: str, manifest: dict[str, Any]) -> str:  # fmt: skip
+                metrics: dict[str, Any], title: str, manifest: dict[str, Any],
+                learning: LearningView | None = None) -> str:  # fmt: skip
     """Return the tearsheet as one HTML page (see the module docstring)."""
     start = float(metrics["start_equity"])
     sections = [
@@ -58,12 +73,81 @@ def report_html(decisions: pd.DataFrame, fills: pd.DataFrame, equity: pd.DataFra
         ("The mixture: confidence and expert weights", _figure(_mixture_figure(decisions), "mixture")),
         ("The run", _run_section(metrics, manifest)),
     ]  # fmt: skip
+    if learning is not None:
+        sections.insert(1, ("Online learning, beside the same period frozen",
+                            _learning_section(learning, metrics, equity)))  # fmt: skip
     period = f"{metrics.get('decisions', 0):,} decisions every {metrics.get('decision_every', '?')}"
     body = "".join(f"<h2>{html.escape(name)}</h2>{content}" for name, content in sections)
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
             f"<p class='sub'>{html.escape(period)}; engine {html.escape(str(metrics.get('engine', '?')))}"
             f"; {metrics.get('events', 0):,} events replayed</p>{body}</body></html>")  # fmt: skip
+
+
+# -- online learning -------------------------------------------------------------------------------
+
+
+def _learning_section(view: LearningView, metrics: dict[str, Any], equity: pd.DataFrame) -> str:
+    """Return the online run beside its frozen twin: metrics, equity, accuracy, promotions."""
+    rows = []
+    frozen, hold = view.frozen_metrics, metrics.get("buy_and_hold", {})
+    for key, label, pct in (("total_return", "total return", True), ("sharpe", "Sharpe", False),
+                            ("max_drawdown", "max drawdown", True), ("round_trips", "round trips", False),
+                            ("fees", "fees", False)):  # fmt: skip
+        cells = []
+        for source in (metrics, frozen, hold):
+            value = source.get(key)
+            cells.append("n/a" if value is None else (f"{100 * value:.2f} %" if pct else f"{value:,.2f}")
+                         if isinstance(value, float) else str(value))  # fmt: skip
+        rows.append(
+            f"<tr><td class='l'>{label}</td>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
+        )
+    table = ("<table><tr><th class='l'>metric</th><th>online</th><th>frozen</th><th>buy-and-hold</th>"
+             f"</tr>{''.join(rows)}</table>")  # fmt: skip
+    events = view.promotions
+    listing = "<p>No retrain happened in this period.</p>"
+    if len(events):
+        body = "".join(
+            f"<tr><td class='l'>{html.escape(str(r['time'])[:19])}</td><td class='l'>{html.escape(str(r['model']))}</td>"
+            f"<td class='l'>{html.escape(str(r['event']))}</td><td class='l'>{html.escape(str(r['from_version']))}</td>"
+            f"<td class='l'>{html.escape(str(r['to_version']))}</td><td class='def'>{html.escape(str(r['why']))}</td></tr>"
+            for r in events.to_dict("records")
+        )  # fmt: skip
+        listing = ("<div class='scroll'><table><tr><th class='l'>time</th><th class='l'>model</th>"
+                   "<th class='l'>event</th><th class='l'>from</th><th class='l'>to</th>"
+                   f"<th class='l'>why</th></tr>{body}</table></div>")  # fmt: skip
+    return (table + _figure(_learning_figure(view, equity, float(metrics["start_equity"])), "learning")
+            + listing)  # fmt: skip
+
+
+def _learning_figure(view: LearningView, equity: pd.DataFrame, start: float) -> Any:
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.5, 0.5],
+                        vertical_spacing=0.06)  # fmt: skip
+    t = pd.to_datetime(equity["time"], utc=True)
+    fig.add_trace(go.Scatter(x=t, y=equity["equity"], name="online", line={"width": 1.4}), 1, 1)
+    frozen = view.frozen_equity
+    fig.add_trace(go.Scatter(x=pd.to_datetime(frozen["time"], utc=True), y=frozen["equity"],
+                             name="frozen", line={"width": 1.2, "dash": "dot"}), 1, 1)  # fmt: skip
+    fig.add_trace(go.Scatter(x=t, y=start * equity["price"] / equity["price"].iloc[0],
+                             name="buy-and-hold", line={"width": 1, "color": "#999"}), 1, 1)  # fmt: skip
+    for label, acc, dash in (
+        ("online", view.online_accuracy, None),
+        ("frozen", view.frozen_accuracy, "dot"),
+    ):
+        for model, rows in acc.groupby("model"):
+            fig.add_trace(go.Scatter(x=pd.to_datetime(rows["time"], utc=True), y=100 * rows["accuracy"],
+                                     name=f"{model} ({label})", line={"width": 1, "dash": dash}), 2, 1)  # fmt: skip
+    shown = view.promotions[view.promotions["event"].isin(["promoted", "rolled_back"])]
+    for when, event in zip(shown["time"], shown["event"], strict=True):
+        fig.add_vline(x=when, line={"width": 1, "color": "#1a7f37" if event == "promoted"
+                                    else "#c62828", "dash": "dash"})  # fmt: skip
+    fig.update_yaxes(title_text="equity", row=1, col=1)
+    fig.update_yaxes(title_text="rolling accuracy %", ticksuffix=" %", row=2, col=1)
+    fig.update_layout(height=560)
+    return fig
 
 
 # -- tables ----------------------------------------------------------------------------------------

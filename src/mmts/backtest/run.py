@@ -24,7 +24,7 @@ import pandas as pd
 from mmts.backtest.fast import FAST_BATCH
 from mmts.backtest.metrics import equity_metrics, trade_metrics
 from mmts.backtest.replay import replay_events
-from mmts.backtest.report import write_report
+from mmts.backtest.report import LearningView, write_report
 from mmts.core.files import write_json
 from mmts.core.progress import duration, note
 from mmts.core.time import iso, to_ns
@@ -33,7 +33,7 @@ from mmts.data.store import Store
 from mmts.history.writer import LedgerWriter
 from mmts.models.experiment import Experiment
 from mmts.models.expert import check_experts
-from mmts.runtime.config import TradingConfig
+from mmts.runtime.config import TradingConfig, retention_policy
 from mmts.runtime.setup import build_experts, new_runtime, runtime_frames
 
 
@@ -87,16 +87,9 @@ def run_backtest(store: Store, exp: Experiment, trading: TradingConfig, start: o
     chosen = "event" if engine == "event" or problem else "fast"
     run_dir = _new_run_dir(Path(out or bt.out), exp.name)
     try:
-        ledger = (
-            LedgerWriter(run_dir / "ledger", kind="backtest") if trading.history.enabled else None
+        runtime, n_events, seconds, timing, ledger_stats = _run_into(
+            run_dir, store, exp, trading, experts, lo, hi, chosen, workers, batch, progress
         )
-        try:
-            with one_torch_thread():
-                runtime, n_events, seconds, timing = _replay(store, exp, trading, experts, lo, hi,
-                                                             chosen, workers, batch, progress,
-                                                             ledger)  # fmt: skip
-        finally:
-            ledger_stats = ledger.close() if ledger is not None else None
         manifest = {
             "experiment": exp.to_dict(), "trading": json.loads(json.dumps(dataclasses.asdict(trading), default=list)),
             "data": {"store": str(store.root), "start": iso(lo), "end": iso(hi),
@@ -114,8 +107,16 @@ def run_backtest(store: Store, exp: Experiment, trading: TradingConfig, start: o
             frames[key].to_parquet(run_dir / f"{key}.parquet", index=False)
         write_json(run_dir / "manifest.json", manifest)
         write_json(run_dir / "metrics.json", metrics)
+        learning = None
+        if trading.online.enabled:
+            if progress:
+                note("backtest: the same period with the models frozen, for the report")
+            learning = _frozen_twin(run_dir, store, exp, trading, checkpoint_dir, lo, hi, chosen,
+                                    workers, batch, metrics)  # fmt: skip
+            metrics["frozen"] = learning.frozen_metrics
+            write_json(run_dir / "metrics.json", metrics)
         write_report(run_dir, frames["decisions"], frames["fills"], frames["equity"], metrics,
-                     f"{exp.name}: {iso(lo)[:16]} .. {iso(hi)[:16]}", manifest)  # fmt: skip
+                     f"{exp.name}: {iso(lo)[:16]} .. {iso(hi)[:16]}", manifest, learning)  # fmt: skip
     except BaseException:
         shutil.rmtree(run_dir, ignore_errors=True)  # a failed run leaves no half-written folder
         raise
@@ -127,6 +128,48 @@ def run_backtest(store: Store, exp: Experiment, trading: TradingConfig, start: o
     return {"run_dir": str(run_dir), "metrics": metrics, "seconds": round(seconds, 2),
             "engine": chosen, "engine_note": problem if engine == "auto" and problem else "",
             "timing": timing}  # fmt: skip
+
+
+def _run_into(folder: Path, store: Store, exp: Experiment, trading: TradingConfig,
+              experts: dict[str, Any], lo: int, hi: int, engine: str, workers: int | None,
+              batch: int, progress: bool) -> tuple[Any, int, float, dict[str, Any], Any]:  # fmt: skip
+    """Replay into ``folder``'s ledger (when ``[history]`` keeps one); close it, whatever happens."""
+    ledger = None
+    if trading.history.enabled:
+        ledger = LedgerWriter(
+            folder / "ledger", kind="backtest", retention=retention_policy(trading)
+        )
+    try:
+        with one_torch_thread():
+            runtime, n_events, seconds, timing = _replay(store, exp, trading, experts, lo, hi,
+                                                         engine, workers, batch, progress, ledger)  # fmt: skip
+    finally:
+        stats = ledger.close() if ledger is not None else None
+    return runtime, n_events, seconds, timing, stats
+
+
+def _frozen_twin(run_dir: Path, store: Store, exp: Experiment, trading: TradingConfig,
+                 checkpoint_dir: str | Path | None, lo: int, hi: int, engine: str,
+                 workers: int | None, batch: int, metrics: dict[str, Any]) -> LearningView:  # fmt: skip
+    """Backtest the same period with learning off (``<run_dir>/frozen``): the report's comparison."""
+    from mmts.history.examples import rolling_accuracy
+    from mmts.history.ledger import open_ledger
+
+    frozen = dataclasses.replace(trading, online=dataclasses.replace(trading.online, enabled=False))
+    experts, _ = build_experts(exp, frozen, checkpoint_dir)  # fresh: the online run changed its own
+    folder = run_dir / "frozen"
+    folder.mkdir()
+    runtime, _, _, _, _ = _run_into(folder, store, exp, frozen, experts, lo, hi, engine,
+                                           workers, batch, False)  # fmt: skip
+    frames = runtime_frames(runtime)
+    twin = _metrics(frames, trading.backtest.initial_cash, exp)
+    for key in ("fills", "equity", "decisions"):
+        frames[key].to_parquet(folder / f"{key}.parquet", index=False)
+    write_json(folder / "metrics.json", twin)
+    online, still = open_ledger(run_dir), open_ledger(folder)
+    window = max(20, trading.online.min_outcomes)
+    return LearningView(online.promotions(), rolling_accuracy(online.outcomes(), window),
+                        rolling_accuracy(still.outcomes(), window), twin, frames["equity"])  # fmt: skip
 
 
 def _new_run_dir(parent: Path, name: str) -> Path:

@@ -67,3 +67,24 @@ def dqn_transitions(ledger: Ledger, costs: CostModel, model: str = "rl", start: 
         "position_before": before[:-1], "action": rows["action"].to_numpy()[:-1],
         "reward": reward, "next_input_id": rows["input_id"].to_numpy()[1:],
     })  # fmt: skip
+
+
+def rolling_accuracy(
+    outcomes: pd.DataFrame, window: int = 100, role: str = "active"
+) -> pd.DataFrame:
+    """Return each model's rolling accuracy over its last ``window`` judged predictions.
+
+    ``outcomes``: ``Ledger.outcomes()``. Columns of the result: ``time`` (of the prediction),
+    ``model``, ``accuracy`` (from a quarter of the window on).
+    """
+    judged = outcomes[(outcomes["role"] == role) & outcomes["correct"].notna()]
+    parts = []
+    for model, rows in judged.groupby("model", sort=True):
+        accuracy = (
+            rows["correct"].astype(float).rolling(window, min_periods=max(1, window // 4)).mean()
+        )
+        parts.append(pd.DataFrame({"time": rows["time"].to_numpy(), "model": model,
+                                   "accuracy": accuracy.to_numpy()}))  # fmt: skip
+    if not parts:
+        return pd.DataFrame(columns=["time", "model", "accuracy"])
+    return pd.concat(parts, ignore_index=True).dropna(subset=["accuracy"])

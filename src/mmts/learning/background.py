@@ -46,6 +46,8 @@ class BackgroundTrainer:
             result = future.result()
             if not result.error:
                 result.model = load_retrained(result, self.layout)
+                if hasattr(result.model, "warm"):
+                    result.model.warm()  # its first decision must not build the ONNX session
         except Exception as e:
             log.exception("background retrain %s failed", job.version)
             result = RetrainResult(job.name, job.version, job.parent, job.out, job.at, job.why,

@@ -84,6 +84,8 @@ class Track:
     training: bool = False
     #: Challengers rejected in a row (learning stagnates).
     rejections: int = 0
+    #: The active model's judged outcomes so far (no retrain before a batch of them).
+    judged: int = 0
 
 
 class OnlineLearner:
@@ -167,6 +169,7 @@ class OnlineLearner:
             if active is None:
                 continue
             track.since_retrain += 1
+            track.judged += 1
             track.rolling.append(active[0])
             if len(track.rolling) > self.cfg.regression_window:
                 track.rolling.popleft()
@@ -186,6 +189,8 @@ class OnlineLearner:
     def _retrain_reason(self, track: Track) -> str:
         """Say why ``track`` should retrain now ("" : not yet)."""
         cfg = self.cfg
+        if track.judged < cfg.batch_size:
+            return ""  # too few examples to learn from yet
         if len(track.rolling) >= cfg.regression_window:
             rolling = float(np.mean(track.rolling))
             if track.since_retrain >= cfg.regression_window and rolling > track.best * (

@@ -100,6 +100,19 @@ class CnnPredictor:
         state["_single"] = None
         return state
 
+    def warm(self) -> None:
+        """Build the one-decision ONNX session now, so the first live decision does not.
+
+        The network has no value-dependent branch, so an all-zero input of the layout's shapes
+        exports the same graph (a model loaded off the decision loop is warmed there too).
+        """
+        if self._single is None:
+            shapes = self.layout.shapes()
+            x = ModelInput(at=0, layout=self.layout,
+                           blocks={n: np.zeros(s, np.float32) for n, s in shapes.items()},
+                           masks={n: np.ones(s[0], np.bool_) for n, s in shapes.items()})  # fmt: skip
+            self._single = onnx_session(self.net, collate_inputs([x]))
+
     def _check(self, x: ModelInput) -> None:
         if x.layout.version != self.layout.version or x.layout.shapes() != self._shapes:
             raise ValueError(
@@ -131,7 +144,7 @@ class CnnPredictor:
         self._check(x)
         batch = collate_inputs([x])
         if self._single is None:
-            self._single = onnx_session(self.net, batch)
+            self._single = onnx_session(self.net, batch)  # see warm()
         feeds = {name: batch[name].numpy() for name in self._single.input_names}
         logits, hidden = self._single.session.run(None, feeds)
         shifted = np.exp(logits.astype(np.float64) - logits.max(-1, keepdims=True))

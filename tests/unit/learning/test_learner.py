@@ -71,7 +71,7 @@ def _outcome(learner: OnlineLearner, when: int, active: tuple[float, float],
 @pytest.fixture
 def learner(tmp_path: Path) -> OnlineLearner:
     cfg = OnlineConfig(enabled=True, retrain_every=10**6, min_outcomes=5, max_outcomes=8,
-                       min_improvement=0.05, regression_window=10)  # fmt: skip
+                       min_improvement=0.05, regression_window=10, batch_size=4)  # fmt: skip
     writer = LedgerWriter(tmp_path / "ledger", background=False)
     return OnlineLearner(cfg, FakeRuntime(_cnn("v0", 1)), writer, CheckpointStore(tmp_path / "ck"),
                          horizon_ns=HORIZON, seed=3, experiment={})  # fmt: skip
@@ -166,3 +166,20 @@ def test_retrain_triggers_every_n_outcomes_and_on_regression(learner: OnlineLear
     _outcome(learner, 10**18 + 21 * STEP, (0.5, 0.0), None)
     assert calls == ["30 outcomes since the last retrain (retrain_every 30)"]
     assert np.isfinite(track.best)
+
+
+def test_a_warmed_model_predicts_as_the_one_warmed_by_its_first_decision() -> None:
+    """``warm`` (a background retrain's model, off the loop) builds the same ONNX session."""
+    from mmts.features.inputs import ModelInput
+
+    rng = np.random.default_rng(4)
+    shapes = LAYOUT.shapes()
+    x = ModelInput(at=10**18, layout=LAYOUT,
+                   blocks={n: rng.normal(size=s).astype(np.float32) for n, s in shapes.items()},
+                   masks={n: rng.random(s[0]) > 0.3 for n, s in shapes.items()})  # fmt: skip
+    warmed, cold = _cnn("a", 7), _cnn("a", 7)
+    warmed.warm()
+    np.testing.assert_allclose(warmed.predict(x).probabilities, cold.predict(x).probabilities,
+                               rtol=1e-6, atol=1e-7)  # fmt: skip
+    np.testing.assert_allclose(warmed.predict(x).probabilities,
+                               warmed.predict_batch([x])[0].probabilities, rtol=1e-4, atol=1e-5)  # fmt: skip

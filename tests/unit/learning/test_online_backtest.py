@@ -126,3 +126,18 @@ def test_a_shadow_is_judged_after_its_purge_and_every_model_is_a_checkpoint(
     assert store.active("cnn")["id"] == last["to_version"]  # type: ignore[index]
     # The model a retrain started from was active, and its examples were judged, by then.
     assert entries[trained.iloc[0]["to_version"]]["parent"] == "untrained"
+
+
+@pytest.mark.slow
+def test_the_report_shows_the_run_beside_the_same_period_frozen(runs: dict[str, Path]) -> None:
+    run_dir = runs["event"]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    frozen = json.loads((run_dir / "frozen" / "metrics.json").read_text())
+    assert metrics["frozen"] == frozen and frozen["decisions"] == metrics["decisions"]
+    frozen_ledger = open_ledger(run_dir / "frozen")
+    assert frozen_ledger.promotions().empty  # nothing learned in the twin
+    assert set(frozen_ledger.predictions()["role"]) == {"active"}
+    page = (run_dir / "report.html").read_text()
+    assert "Online learning, beside the same period frozen" in page
+    for event in set(open_ledger(run_dir).promotions()["event"]):
+        assert f">{event}<" in page  # every kind of learning event is listed
