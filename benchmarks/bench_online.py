@@ -30,7 +30,7 @@ from mmts.testing.experts import untrained_experts
 
 #: Retrain back to back: judged quickly, each retrain a few seconds of work.
 BUSY = OnlineConfig(enabled=True, retrain_every=1, window=300, min_outcomes=3, max_outcomes=6,
-                    epochs=3, batch_size=16, regression_window=10)  # fmt: skip
+                    epochs=30, batch_size=16, regression_window=10)  # fmt: skip
 
 
 def run(root: Path, shared: Path, seconds: float = 60.0) -> list[dict[str, object]]:

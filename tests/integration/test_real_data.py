@@ -157,3 +157,30 @@ def test_bundled_sample_is_what_the_importer_builds(
     fresh = open_store(tmp_path)
     import_paths(fresh, [shared_data / s for s in module.SOURCES])
     assert json.dumps(fresh.info()) == json.dumps(open_store(sample_store_path).info())
+
+
+def test_a_ledger_on_the_shared_klines_rebuilds_every_input_it_kept(
+    spot_store: Store, tmp_path: Path
+) -> None:
+    """The learning loop on the store imported from ../shared/data: a day, rule experts, 5 min."""
+    from mmts.backtest.run import run_backtest
+    from mmts.features import model_input
+    from mmts.features.inputs import input_hash
+    from mmts.history import open_ledger
+    from mmts.models.experiment import experiment_from_dict
+    from mmts.runtime.config import trading_from_dict
+
+    tables = {"experiment": {"name": "shared", "store": str(spot_store.root)},
+              "features": {"tick": {"ETH/USDT": 0.01, "BTC/USDT": 0.01}},
+              "data": {"decision_every": 5}, "backtest": {"experts": ["ma_cross", "imbalance"]}}  # fmt: skip
+    exp, trading = experiment_from_dict(tables), trading_from_dict(tables)
+    result = run_backtest(spot_store, exp, trading, "2024-08-01T00:00:00Z", "2024-08-02T00:00:00Z",
+                          out=tmp_path, engine="event")  # fmt: skip
+    ledger = open_ledger(result["run_dir"])
+    joined = ledger.predictions(with_outcomes=True)
+    assert len(joined[joined["model"] == "mixture"]) == 289
+    judged = joined[joined["outcome"].notna()]
+    assert (judged["resolved_at"] >= judged["time"] + pd.Timedelta(exp.horizon_ns, "ns")).all()
+    ids = list(ledger.inputs()["input_id"].iloc[::48])
+    for iid, x in zip(ids, ledger.inputs_for(ids), strict=True):
+        assert input_hash(x) == input_hash(model_input(spot_store, x.at, exp.features)), iid

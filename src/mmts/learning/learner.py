@@ -4,8 +4,9 @@ The learner listens to the runtime's judged outcomes (``Runtime.on_outcomes``). 
 learning expert (``[online] models``) it keeps the active model's rolling log-loss and counts
 resolved outcomes. A **retrain** starts every ``retrain_every`` outcomes, or earlier when the
 rolling log-loss (over ``regression_window`` outcomes) is ``regression_margin`` worse than its
-best: it fine-tunes a copy of the active model on its ``window`` most recent judged examples
-plus a ``replay_fraction`` sample of older ones (``mmts.history.examples``: weighted, inputs
+best, or its rolling accuracy is ``regression_margin`` below the baseline that always predicts
+the window's most frequent outcome: it fine-tunes a copy of the active model on its ``window``
+most recent judged examples plus a ``replay_fraction`` sample of older ones (``mmts.history.examples``: weighted, inputs
 rebuilt from the ledger), saves it as a checkpoint (parent, data range) and runs it as a
 **shadow** beside the active model.
 
@@ -37,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 
 from mmts.core.time import iso
@@ -79,6 +81,8 @@ class Track:
     since_retrain: int = 0
     retrains: int = 0
     rolling: deque[float] = field(default_factory=deque)
+    #: ``(correct, outcome)`` of the same outcomes (accuracy against the majority baseline).
+    recent: deque[tuple[bool, str]] = field(default_factory=deque)
     best: float = float("inf")
     candidate: Candidate | None = None
     training: bool = False
@@ -159,10 +163,15 @@ class OnlineLearner:
         """Take one judged decision's outcomes (called by the runtime, on the decision loop)."""
         now = int(table["resolved_at"][0]) if table["resolved_at"] else pending.when
         by_role: dict[tuple[str, str], tuple[float, float]] = {}
-        for model, role, loss, follow in zip(table["model"], table["role"], table["log_loss"],
-                                             table["follow_return"], strict=True):  # fmt: skip
+        labels: dict[str, tuple[bool, str]] = {}
+        for model, role, loss, follow, correct, outcome in zip(
+            table["model"], table["role"], table["log_loss"], table["follow_return"],
+            table["correct"], table["outcome"], strict=True,
+        ):  # fmt: skip
             if loss is not None:
                 by_role[(model, role)] = (float(loss), float(follow))
+                if role == "active":
+                    labels[model] = (bool(correct), str(outcome))
         for name, track in self.tracks.items():
             self._poll(track, now)
             active = by_role.get((name, "active"))
@@ -171,8 +180,10 @@ class OnlineLearner:
             track.since_retrain += 1
             track.judged += 1
             track.rolling.append(active[0])
+            track.recent.append(labels[name])
             if len(track.rolling) > self.cfg.regression_window:
                 track.rolling.popleft()
+                track.recent.popleft()
             candidate = track.candidate
             if candidate is not None and pending.when >= candidate.judged_from:
                 shadow = by_role.get((name, "shadow"))
@@ -182,7 +193,7 @@ class OnlineLearner:
             if track.candidate is None and not track.training:
                 why = self._retrain_reason(track)
                 if why:
-                    if "worse than its best" in why:
+                    if "worse than its best" in why or "baseline" in why:
                         self.writer.alert("warning", "learning_regression", name, why, at=now)
                     self._retrain(track, now, why)
 
@@ -199,6 +210,14 @@ class OnlineLearner:
                 return (f"rolling log-loss {rolling:.4f} over {len(track.rolling)} outcomes is "
                         f"{rolling / track.best - 1:.1%} worse than its best {track.best:.4f}")  # fmt: skip
             track.best = min(track.best, rolling)
+            accuracy = float(np.mean([c for c, _ in track.recent]))
+            counts = pd.Series([o for _, o in track.recent]).value_counts()
+            baseline = float(counts.iloc[0] / len(track.recent))
+            if track.since_retrain >= cfg.regression_window and accuracy < baseline * (
+                1 - cfg.regression_margin
+            ):
+                return (f"rolling accuracy {accuracy:.1%} over {len(track.recent)} outcomes is below "
+                        f"the always-{counts.index[0]} baseline {baseline:.1%}")  # fmt: skip
         if track.since_retrain >= cfg.retrain_every:
             return f"{track.since_retrain} outcomes since the last retrain (retrain_every {cfg.retrain_every})"
         return ""

@@ -53,14 +53,14 @@ class FakeRuntime:
 
 
 def _outcome(learner: OnlineLearner, when: int, active: tuple[float, float],
-             shadow: tuple[float, float] | None) -> None:  # fmt: skip
+             shadow: tuple[float, float] | None, correct: bool = True) -> None:  # fmt: skip
     """Feed one judged decision: (log-loss, follow return) of the active model and the shadow."""
     rows = [("active", *active)] + ([("shadow", *shadow)] if shadow else [])
     table = {
         "time": [when] * len(rows), "model": ["cnn"] * len(rows), "role": [r[0] for r in rows],
         "input_id": ["0:0"] * len(rows), "resolved_at": [when + HORIZON] * len(rows),
         "realized_return": [0.0] * len(rows), "outcome": ["HOLD"] * len(rows),
-        "correct": [True] * len(rows), "follow_return": [r[2] for r in rows], "pnl": [0.0] * len(rows),
+        "correct": [correct] * len(rows), "follow_return": [r[2] for r in rows], "pnl": [0.0] * len(rows),
         "log_loss": [r[1] for r in rows], "brier": [0.5] * len(rows),
     }  # fmt: skip
     assert list(table) == OUTCOMES.names
@@ -166,6 +166,14 @@ def test_retrain_triggers_every_n_outcomes_and_on_regression(learner: OnlineLear
     _outcome(learner, 10**18 + 21 * STEP, (0.5, 0.0), None)
     assert calls == ["30 outcomes since the last retrain (retrain_every 30)"]
     assert np.isfinite(track.best)
+    # Always wrong while the outcome is always HOLD: below the always-HOLD baseline.
+    calls.clear()
+    track.since_retrain = 0
+    learner.cfg = dataclasses.replace(learner.cfg, regression_margin=0.05)
+    track.best = float("inf")  # no record yet: only the baseline can trigger here
+    for k in range(22, 32):
+        _outcome(learner, 10**18 + k * STEP, (0.5, 0.0), None, correct=False)
+    assert calls and "below the always-HOLD baseline 100.0%" in calls[0]
 
 
 def test_a_warmed_model_predicts_as_the_one_warmed_by_its_first_decision() -> None:
