@@ -21,6 +21,8 @@ import pandas as pd
 
 from mmts.backtest import tearsheet
 
+#: The metrics the online-learning section puts side by side (``tearsheet.METRICS`` keys).
+LEARNING_METRICS = ("total_return", "sharpe", "max_drawdown", "round_trips", "fees")
 #: Trades listed in the report (all of them are in ``fills.parquet``).
 MAX_TRADES_SHOWN = 500
 
@@ -91,17 +93,12 @@ def _learning_section(view: LearningView, metrics: dict[str, Any], equity: pd.Da
     """Return the online run beside its frozen twin: metrics, equity, accuracy, promotions."""
     rows = []
     frozen, hold = view.frozen_metrics, metrics.get("buy_and_hold", {})
-    for key, label, pct in (("total_return", "total return", True), ("sharpe", "Sharpe", False),
-                            ("max_drawdown", "max drawdown", True), ("round_trips", "round trips", False),
-                            ("fees", "fees", False)):  # fmt: skip
-        cells = []
-        for source in (metrics, frozen, hold):
-            value = source.get(key)
-            cells.append("n/a" if value is None else (f"{100 * value:.2f} %" if pct else f"{value:,.2f}")
-                         if isinstance(value, float) else str(value))  # fmt: skip
-        rows.append(
-            f"<tr><td class='l'>{label}</td>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
-        )
+    for key in LEARNING_METRICS:
+        m = tearsheet.METRICS[key]
+        cells = [tearsheet.format_value(source.get(key), m.unit) if key in source else ""
+                 for source in (metrics, frozen, hold)]  # fmt: skip
+        rows.append(f"<tr><td class='l'>{html.escape(m.label)}</td>"
+                    + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")  # fmt: skip
     table = ("<table><tr><th class='l'>metric</th><th>online</th><th>frozen</th><th>buy-and-hold</th>"
              f"</tr>{''.join(rows)}</table>")  # fmt: skip
     events = view.promotions

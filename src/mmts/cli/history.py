@@ -20,7 +20,7 @@ def add_commands(commands: Any) -> None:
         description="Print the predictions of a ledger: a run folder, a live --out folder or a "
         "ledger/ folder; read while a session writes it.",
     )
-    query.add_argument("--ledger", required=True, help="run folder, live --out folder or ledger/")
+    _ledger_arg(query)
     query.add_argument("--model", help="one expert (or 'mixture': the decisions)")
     query.add_argument("--start", help="ISO time (UTC)")
     query.add_argument("--end", help="ISO time (UTC), exclusive")
@@ -35,14 +35,14 @@ def add_commands(commands: Any) -> None:
         description="Move every row older than --before out of the ledger into one zip per UTC "
         "day (a ledger table per Parquet file inside); frames stay while an input needs them.",
     )
-    arch.add_argument("--ledger", required=True, help="run folder, live --out folder or ledger/")
+    _ledger_arg(arch)
     arch.add_argument("--before", required=True, help="ISO time (UTC): rows before it go")
     arch.add_argument("--archive-dir", help="where the archives go (default: <ledger>/archive)")
     arch.add_argument("--json", action="store_true", help="print the report as JSON")
     arch.set_defaults(handler=_archive)
 
     rest = actions.add_parser("restore", help="put an archive's rows back into the ledger")
-    rest.add_argument("--ledger", required=True, help="run folder, live --out folder or ledger/")
+    _ledger_arg(rest)
     rest.add_argument("--archive", required=True, help="an archive file (YYYY-MM-DD.zip)")
     rest.add_argument("--json", action="store_true", help="print the rows restored as JSON")
     rest.set_defaults(handler=_restore)
@@ -51,10 +51,14 @@ def add_commands(commands: Any) -> None:
         "monitor",
         help="a ledger's health: rolling model scores, open alerts, data flow, learning",
     )
-    monitor.add_argument("--ledger", required=True, help="run folder, live --out folder or ledger/")
+    _ledger_arg(monitor)
     monitor.add_argument("--window", type=int, default=200, help="judged predictions per score")
     monitor.add_argument("--json", action="store_true", help="print the health as JSON")
     monitor.set_defaults(handler=_monitor)
+
+
+def _ledger_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--ledger", required=True, help="run folder, live --out folder or ledger/")
 
 
 def _archive(args: argparse.Namespace) -> int:

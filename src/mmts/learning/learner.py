@@ -31,14 +31,13 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
 from mmts.core.time import iso
@@ -80,9 +79,8 @@ class Track:
     version: str
     since_retrain: int = 0
     retrains: int = 0
-    rolling: deque[float] = field(default_factory=deque)
-    #: ``(correct, outcome)`` of the same outcomes (accuracy against the majority baseline).
-    recent: deque[tuple[bool, str]] = field(default_factory=deque)
+    #: The latest judged outcomes of the active model: ``(log-loss, correct, outcome)``.
+    rolling: deque[tuple[float, bool, str]] = field(default_factory=deque)
     best: float = float("inf")
     candidate: Candidate | None = None
     training: bool = False
@@ -163,7 +161,7 @@ class OnlineLearner:
         """Take one judged decision's outcomes (called by the runtime, on the decision loop)."""
         now = int(table["resolved_at"][0]) if table["resolved_at"] else pending.when
         by_role: dict[tuple[str, str], tuple[float, float]] = {}
-        labels: dict[str, tuple[bool, str]] = {}
+        labels: dict[str, tuple[bool, str]] = {}  # active model -> (correct, outcome)
         for model, role, loss, follow, correct, outcome in zip(
             table["model"], table["role"], table["log_loss"], table["follow_return"],
             table["correct"], table["outcome"], strict=True,
@@ -179,11 +177,9 @@ class OnlineLearner:
                 continue
             track.since_retrain += 1
             track.judged += 1
-            track.rolling.append(active[0])
-            track.recent.append(labels[name])
+            track.rolling.append((active[0], *labels[name]))
             if len(track.rolling) > self.cfg.regression_window:
                 track.rolling.popleft()
-                track.recent.popleft()
             candidate = track.candidate
             if candidate is not None and pending.when >= candidate.judged_from:
                 shadow = by_role.get((name, "shadow"))
@@ -203,21 +199,21 @@ class OnlineLearner:
         if track.judged < cfg.batch_size:
             return ""  # too few examples to learn from yet
         if len(track.rolling) >= cfg.regression_window:
-            rolling = float(np.mean(track.rolling))
+            rolling = float(np.mean([loss for loss, _, _ in track.rolling]))
             if track.since_retrain >= cfg.regression_window and rolling > track.best * (
                 1 + cfg.regression_margin
             ):
                 return (f"rolling log-loss {rolling:.4f} over {len(track.rolling)} outcomes is "
                         f"{rolling / track.best - 1:.1%} worse than its best {track.best:.4f}")  # fmt: skip
             track.best = min(track.best, rolling)
-            accuracy = float(np.mean([c for c, _ in track.recent]))
-            counts = pd.Series([o for _, o in track.recent]).value_counts()
-            baseline = float(counts.iloc[0] / len(track.recent))
+            accuracy = float(np.mean([correct for _, correct, _ in track.rolling]))
+            majority, count = Counter(outcome for _, _, outcome in track.rolling).most_common(1)[0]
+            baseline = count / len(track.rolling)
             if track.since_retrain >= cfg.regression_window and accuracy < baseline * (
                 1 - cfg.regression_margin
             ):
-                return (f"rolling accuracy {accuracy:.1%} over {len(track.recent)} outcomes is below "
-                        f"the always-{counts.index[0]} baseline {baseline:.1%}")  # fmt: skip
+                return (f"rolling accuracy {accuracy:.1%} over {len(track.rolling)} outcomes is below "
+                        f"the always-{majority} baseline {baseline:.1%}")  # fmt: skip
         if track.since_retrain >= cfg.retrain_every:
             return f"{track.since_retrain} outcomes since the last retrain (retrain_every {cfg.retrain_every})"
         return ""

@@ -296,7 +296,8 @@ class Runtime:
         return ran
 
     def _to_ledger(self, t: int, outputs: dict[str, ModelOutput | None], failures: dict[str, str],
-                   decision: Any, size: float, price: float) -> None:  # fmt: skip
+                   ran: list[tuple[str, str, str]], decision: Any, size: float,
+                   price: float) -> None:  # fmt: skip
         """Hand the decision to the ledger (cheap: the ledger's thread does the writing)."""
         ledger = self.ledger
         if ledger is None:
@@ -306,7 +307,7 @@ class Runtime:
             Prediction(name, outputs.get(key), self._reads(epoch, t, name), role,
                        latency_s=self._latency.get(key, float("nan")),
                        weight=decision.weights.get(key, float("nan")), failure=failures.get(key))
-            for name, role, key in self._judged(outputs, failures)
+            for name, role, key in ran
         ]  # fmt: skip
         ledger.record(t, self.features.primary_symbol, self.builder.layout, self._windows,
                       self._inputs, predictions, (decision.action.name, decision.probabilities,
@@ -334,11 +335,11 @@ class Runtime:
                 listener(pending, rows)
 
     def _pending(self, t: int, price: float, outputs: dict[str, ModelOutput | None],
-                 decision: Any, size: float) -> PendingDecision:  # fmt: skip
+                 ran: list[tuple[str, str, str]], decision: Any, size: float) -> PendingDecision:  # fmt: skip
         """Return what the decision at ``t`` is judged on once its horizon has passed."""
         epoch = self.ledger.epoch if self.ledger is not None else 0
         pending = PendingDecision(t, price, action=int(decision.action), size=size)
-        for name, role, key in self._judged(outputs, {}):
+        for name, role, key in ran:
             out = outputs.get(key)
             if out is None:
                 continue
@@ -404,8 +405,11 @@ class Runtime:
             "risk": "; ".join(verdict.reasons), "var": float(verdict.var),
             "expected_shortfall": float(verdict.expected_shortfall),
         })  # fmt: skip
+        ran = self._judged(outputs, failures)  # every expert and shadow that ran, once
         if np.isfinite(price):
-            self.outcomes.add(self._pending(t, price, outputs, decision, float(verdict.target)))
+            self.outcomes.add(
+                self._pending(t, price, outputs, ran, decision, float(verdict.target))
+            )
         if self.monitor is not None:
             epoch = self.ledger.epoch if self.ledger is not None else 0
             peak = self.risk_state.equity_peak
@@ -416,7 +420,7 @@ class Runtime:
                 base = self._inputs.get(input_id(epoch, t))
                 summary = input_summary(base) if base is not None else None
             self.monitor.on_decision(t, summary, verdict.reasons, drawdown)
-        self._to_ledger(t, outputs, failures, decision, float(verdict.target), price)
+        self._to_ledger(t, outputs, failures, ran, decision, float(verdict.target), price)
         if np.isfinite(price):
             self.equity.append(
                 (

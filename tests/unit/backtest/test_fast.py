@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -95,53 +96,22 @@ def test_fast_path_orders_equal_the_event_loop(sample_store_path) -> None:
             np.testing.assert_allclose(out.probabilities, other.probabilities, rtol=1e-5, atol=1e-6)
 
 
-BOOK_TOML = """
-[experiment]
-name = "book"
-store = "{store}"
-[features]
-tick = {{ "ETH/USDT" = 0.01, "BTC/USDT" = 0.01 }}
-[data]
-decision_timeframe = "1s"
-decision_every = 10
-[strategy]
-cooldown_s = 20.0
-buy_threshold = 0.4
-sell_threshold = 0.4
-[risk]
-stop_loss = 0.0005
-"""
-
-
 @pytest.mark.slow
 def test_mmts_backtest_fast_engine_equals_the_event_loop_on_a_recorded_book(
-    sample_store_path, tmp_path, monkeypatch: pytest.MonkeyPatch
+    book_toml: str, backtest_untrained: Any, tmp_path: Path
 ) -> None:
     """Where the store holds a book, fills walk it the same way in both engines."""
     import pandas as pd
 
-    from mmts.backtest import run as run_module
-    from mmts.models.experiment import load_experiment
-    from mmts.runtime.config import load_trading
-    from mmts.testing.experts import untrained_experts
+    from mmts.backtest.fast import FAST_BATCH
 
-    path = tmp_path / "book.toml"
-    path.write_text(BOOK_TOML.format(store=sample_store_path))
-    exp, trading = load_experiment(path), load_trading(path)
-    store = open_store(sample_store_path)
-    start, end = "2024-08-08T23:55:00Z", "2024-08-09T00:05:00Z"
-
-    def experts(*_: object) -> tuple[dict, dict]:
-        made = untrained_experts(exp, store, to_ns(start) or 0, seed=5)
-        return made, dict.fromkeys(made, "untrained")
-
-    monkeypatch.setattr(run_module, "build_experts", experts)
+    results = backtest_untrained(book_toml, tmp_path, {"event": ("event", None), "fast": ("fast", 2)},
+                                 batch=FAST_BATCH)  # fmt: skip
+    store = results["store"]
     runs = {}
-    for engine, workers in (("event", None), ("fast", 2)):
-        result = run_module.run_backtest(store, exp, trading, start, end, out=tmp_path / engine,
-                                         engine=engine, workers=workers)  # fmt: skip
-        assert result["engine"] == engine
-        runs[engine] = {k: pd.read_parquet(Path(result["run_dir"]) / f"{k}.parquet")
+    for engine in ("event", "fast"):
+        assert results[engine]["engine"] == engine
+        runs[engine] = {k: pd.read_parquet(Path(results[engine]["run_dir"]) / f"{k}.parquet")
                         for k in ("orders", "fills", "decisions")}  # fmt: skip
     event, fast = runs["event"], runs["fast"]
     assert len(event["fills"]) >= 5 and (event["fills"]["liquidity"] == "taker").all()

@@ -9,58 +9,27 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mmts.core.time import to_ns
-from mmts.data import open_store
 from mmts.features import model_input
 from mmts.features.inputs import input_hash
 from mmts.history import LedgerError, open_ledger
 
-BOOK_TOML = """
-[experiment]
-name = "book"
-store = "{store}"
-[features]
-tick = {{ "ETH/USDT" = 0.01, "BTC/USDT" = 0.01 }}
-[data]
-decision_timeframe = "1s"
-decision_every = 10
-[strategy]
-cooldown_s = 20.0
-buy_threshold = 0.4
-sell_threshold = 0.4
-"""
-START, END = "2024-08-08T23:55:00Z", "2024-08-09T00:05:00Z"
 COLUMNS = ["time", "symbol", "model", "version", "role", "action", "p_sell", "p_hold", "p_buy",
            "confidence", "input_id"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
-def runs(sample_store_path: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def runs(book_toml: str, backtest_untrained: Any,
+         tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:  # fmt: skip
     """The recorded book window backtested by the event and the fast engine (untrained CNN + DQN)."""
-    from mmts.backtest import run as run_module
-    from mmts.models.experiment import load_experiment
-    from mmts.runtime.config import load_trading
-    from mmts.testing.experts import untrained_experts
-
-    tmp = tmp_path_factory.mktemp("ledger")
-    path = tmp / "book.toml"
-    path.write_text(BOOK_TOML.format(store=sample_store_path))
-    exp, trading = load_experiment(path), load_trading(path)
-    store = open_store(sample_store_path)
-    out: dict[str, Any] = {"store": store, "exp": exp}
-    with pytest.MonkeyPatch.context() as patch:
-
-        def experts(*_: object) -> tuple[dict[str, Any], dict[str, str]]:
-            made = untrained_experts(exp, store, to_ns(START) or 0, seed=5)  # fresh: flat DQN
-            return made, dict.fromkeys(made, "u1")
-
-        patch.setattr(run_module, "build_experts", experts)
-        for engine, workers in (("event", None), ("fast", 2)):
-            result = run_module.run_backtest(store, exp, trading, START, END, out=tmp / engine,
-                                             engine=engine, workers=workers, batch=16)  # fmt: skip
-            assert result["engine"] == engine
-            out[engine] = Path(result["run_dir"])
-    return out
+    results = backtest_untrained(book_toml, tmp_path_factory.mktemp("ledger"),
+                                 {"event": ("event", None), "fast": ("fast", 2)})  # fmt: skip
+    for engine in ("event", "fast"):
+        assert results[engine]["engine"] == engine
+    return {
+        **results,
+        "event": Path(results["event"]["run_dir"]),
+        "fast": Path(results["fast"]["run_dir"]),
+    }
 
 
 @pytest.mark.slow

@@ -10,23 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mmts.core.time import to_ns
-from mmts.data import open_store
 from mmts.history import open_ledger
 
-ONLINE_TOML = """
-[experiment]
-name = "online"
-store = "{store}"
-[features]
-tick = {{ "ETH/USDT" = 0.01, "BTC/USDT" = 0.01 }}
-[data]
-decision_timeframe = "1s"
-decision_every = 5
-[strategy]
-cooldown_s = 20.0
-buy_threshold = 0.4
-sell_threshold = 0.4
+#: Online learning that retrains and promotes within the ten minutes of the book window.
+ONLINE = """
 [online]
 enabled = true
 retrain_every = 20
@@ -37,35 +24,16 @@ batch_size = 8
 learning_rate = 0.001
 regression_window = 10
 """
-START, END = "2024-08-08T23:55:00Z", "2024-08-09T00:05:00Z"
 
 
 @pytest.fixture(scope="module")
-def runs(sample_store_path: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def runs(book_toml: str, backtest_untrained: Any,
+         tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:  # fmt: skip
     """The recorded book window with online learning: the event engine twice, the fast once."""
-    from mmts.backtest import run as run_module
-    from mmts.models.experiment import load_experiment
-    from mmts.runtime.config import load_trading
-    from mmts.testing.experts import untrained_experts
-
-    tmp = tmp_path_factory.mktemp("online")
-    path = tmp / "online.toml"
-    path.write_text(ONLINE_TOML.format(store=sample_store_path))
-    exp, trading = load_experiment(path), load_trading(path)
-    store = open_store(sample_store_path)
-    out: dict[str, Path] = {}
-    with pytest.MonkeyPatch.context() as patch:
-
-        def experts(*_: object) -> tuple[dict[str, Any], dict[str, str]]:
-            made = untrained_experts(exp, store, to_ns(START) or 0, seed=5)
-            return made, dict.fromkeys(made, "untrained")
-
-        patch.setattr(run_module, "build_experts", experts)
-        for key, engine in (("event", "event"), ("again", "event"), ("fast", "fast")):
-            result = run_module.run_backtest(store, exp, trading, START, END, out=tmp / key,
-                                             engine=engine, workers=1, batch=16)  # fmt: skip
-            out[key] = Path(result["run_dir"])
-    return out
+    toml = book_toml.replace("decision_every = 10", "decision_every = 5") + ONLINE
+    results = backtest_untrained(toml, tmp_path_factory.mktemp("online"),
+                                 {"event": ("event", 1), "again": ("event", 1), "fast": ("fast", 1)})  # fmt: skip
+    return {key: Path(results[key]["run_dir"]) for key in ("event", "again", "fast")}
 
 
 def _tables(run_dir: Path) -> dict[str, pd.DataFrame]:
