@@ -502,8 +502,8 @@ def test_a_paper_session_learns_online_in_the_background(
 
     store = open_store(sample_store_path)
     exp, trading = load_experiment(EXPERIMENT), load_trading(EXPERIMENT)
-    online = OnlineConfig(enabled=True, retrain_every=8, window=40, min_outcomes=5,
-                          max_outcomes=10, batch_size=4, regression_window=10)  # fmt: skip
+    online = OnlineConfig(enabled=True, models=("cnn", "rl"), retrain_every=8, window=40,
+                          min_outcomes=5, max_outcomes=10, batch_size=4, regression_window=10)  # fmt: skip
     trading = dataclasses.replace(trading, online=online)
     experts = _model_experts(store)
     with SimExchange(_files(("20240808",)), store=store, speed=10) as sim:
@@ -515,9 +515,10 @@ def test_a_paper_session_learns_online_in_the_background(
     ledger = open_ledger(tmp_path / "live")
     events = ledger.promotions()
     trained = events[events["event"] == "trained"]
-    assert len(trained) >= 1, events
-    shadow = ledger.predictions(model="cnn", role="shadow")
-    assert len(shadow) > 0 and set(shadow["version"]) <= set(trained["to_version"])
+    assert set(trained["model"]) == {"cnn", "rl"}, events
+    for model in ("cnn", "rl"):  # each retrained in the background process, loaded, shadowed
+        shadow = ledger.predictions(model=model, role="shadow")
+        assert len(shadow) > 0 and set(shadow["version"]) <= set(trained["to_version"])
     # The session kept deciding while the retrain ran: no decision time was skipped.
     decisions = pd.read_parquet(tmp_path / "live" / "decisions.parquet")
     steps = decisions["time"].diff().dropna().dt.total_seconds()

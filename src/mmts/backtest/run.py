@@ -266,7 +266,8 @@ def _replay(store: Store, exp: Experiment, trading: TradingConfig, experts: dict
                       batch=batch, cpu={k: round(v, 2) for k, v in cpu.items()})  # fmt: skip
         if progress:
             note(f"backtest: expert outputs done ({duration(timing['outputs_s'])})")
-    runtime = new_runtime(exp, trading, experts, start=lo, outputs_at=outputs_at, ledger=ledger)
+    runtime = new_runtime(exp, trading, experts, start=lo, outputs_at=outputs_at, ledger=ledger,
+                          store=store)  # fmt: skip
     if outputs_at is not None:
         runtime.summaries_at = summaries.get
     learner, chunked = None, None
@@ -319,7 +320,8 @@ def _online(store: Store, exp: Experiment, trading: TradingConfig, runtime: Any,
         raise ValueError("[online] learning needs the ledger: set [history] enabled = true")
     checkpoints = CheckpointStore(ledger.folder.parent / "checkpoints", keep=10**6)
     learner = OnlineLearner(trading.online, runtime, ledger, checkpoints, horizon_ns=exp.horizon_ns,
-                            seed=exp.seed, experiment=exp.to_dict())  # fmt: skip
+                            seed=exp.seed, experiment=exp.to_dict(), costs=exp.costs,
+                            gamma=exp.rl.gamma)  # fmt: skip
     chunked = None
     if engine == "fast":
         step = exp.decision_step

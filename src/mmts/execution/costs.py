@@ -73,6 +73,21 @@ class CostModel:
         return 2.0 * self.per_fill
 
 
+def step_reward(position: np.ndarray | float, before: np.ndarray | float,
+                market_return: np.ndarray | float, costs: CostModel) -> np.ndarray:  # fmt: skip
+    """Return the net return of moving from ``before`` to ``position`` and holding it one step.
+
+    ``position * market_return - per_fill * |position - before|``: the one rule the backtest's
+    position returns, the RL environment and the DQN's lived transitions share.
+    """
+    position = np.asarray(position, np.float64)
+    turnover = np.abs(position - np.asarray(before, np.float64))
+    reward: np.ndarray = (
+        position * np.asarray(market_return, np.float64) - costs.per_fill * turnover
+    )
+    return reward
+
+
 def position_returns(
     positions: np.ndarray, prices: np.ndarray, costs: CostModel
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -96,7 +111,9 @@ def position_returns(
     if positions.shape[0] < 2:
         return np.empty(0), np.empty(0)
     held = positions[:-1]
-    turnover = np.abs(np.diff(np.concatenate([[0.0], held])))
+    before = np.concatenate([[0.0], held[:-1]])
+    turnover = np.abs(held - before)
     turnover[-1] += abs(held[-1])  # close at the end
-    gross = held * (prices[1:] / prices[:-1] - 1.0)
-    return gross - costs.per_fill * turnover, turnover
+    net = step_reward(held, before, prices[1:] / prices[:-1] - 1.0, costs)
+    net[-1] -= costs.per_fill * abs(held[-1])
+    return net, turnover

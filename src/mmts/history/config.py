@@ -52,6 +52,12 @@ class AlertsConfig:
     max_psi: float = option(
         0.25, gt=0, doc="input drift: population stability index of a block summary above this"
     )
+    drift_reference: str = option(
+        "training",
+        choices=("training", "start"),
+        doc="drift is measured against inputs of the first trained expert's training period "
+        "(or, when unknown, and with `start`, the run's first `window` decisions)",
+    )
     stale_feed_s: float = option(30.0, gt=0, doc="no new decision for this long alerts")
     max_masked: float = option(
         0.5, gt=0, le=1, doc="share of an input block masked above this alerts"

@@ -10,9 +10,10 @@ per judged prediction of theirs. The weight says how much the example should mov
 
 The DQN gets the transitions it actually lived through: for consecutive predictions of its own
 at ``t_k`` and ``t_(k+1)``, the state it read (its input, and the position it held), the
-action it took, the reward the training environment defines (``models.rl.env``):
+action it took, the reward the training environment defines (``execution.costs.step_reward``):
 ``position_k * (price_(k+1) / price_k - 1) - per_fill * |position_k - position_(k-1)|`` on
-the decision prices, and the next state (the input at ``t_(k+1)``).
+the decision prices, and the next state (the input at ``t_(k+1)``, holding ``position_k``).
+Optionally also the actions it did not take from the same states (see :func:`dqn_transitions`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mmts.execution.costs import CostModel
+from mmts.execution.costs import CostModel, step_reward
 from mmts.history.ledger import Ledger
 from mmts.models.output import ACTION_NAMES, Action
 
@@ -49,24 +50,55 @@ def classification_examples(ledger: Ledger, model: str, start: object = None, en
     })  # fmt: skip
 
 
+TRANSITION_COLUMNS = ["time", "input_id", "position_before", "action", "reward",
+                      "next_input_id", "market_return", "lived"]  # fmt: skip
+
+
 def dqn_transitions(ledger: Ledger, costs: CostModel, model: str = "rl", start: object = None,
-                    end: object = None) -> pd.DataFrame:  # fmt: skip
-    """Return the DQN's lived transitions: ``time, input_id, position_before, action, reward, next_input_id``."""
+                    end: object = None, *, all_actions: bool = False) -> pd.DataFrame:  # fmt: skip
+    """Return the DQN's lived transitions (columns ``TRANSITION_COLUMNS``, ``action`` by name).
+
+    The run's first prediction starts flat; with a ``start``, the window's first prediction
+    only tells the position held at the second.
+
+    ``all_actions``: at each lived step, also the two actions not taken, from the same state
+    (``lived`` False). Their reward is known exactly: in the cost model our fills do not move
+    the price, so an action's reward depends only on the position held, the action and the
+    market's return (``execution.costs.step_reward``). Offline data then covers every action
+    of the states the agent actually met, not only the ones it chose.
+    """
     rows = ledger.predictions(model=model, start=start, end=end, role="active")
     rows = rows[rows["action"].notna() & np.isfinite(rows["price"])].reset_index(drop=True)
     if len(rows) < 2:
-        return pd.DataFrame(columns=["time", "input_id", "position_before", "action", "reward",
-                                     "next_input_id"])  # fmt: skip
+        return pd.DataFrame(columns=TRANSITION_COLUMNS)
     position = rows["action"].map({a.name: a.position for a in Action}).to_numpy(np.float64)
-    before = np.concatenate([[0.0], position[:-1]])
+    before = np.concatenate([[0.0], position[:-1]])[:-1]
     price = rows["price"].to_numpy(np.float64)
-    gross = position[:-1] * (price[1:] / price[:-1] - 1.0)
-    reward = gross - costs.per_fill * np.abs(position[:-1] - before[:-1])
-    return pd.DataFrame({
+    market = price[1:] / price[:-1] - 1.0
+    lived = pd.DataFrame({
         "time": rows["time"].to_numpy()[:-1], "input_id": rows["input_id"].to_numpy()[:-1],
-        "position_before": before[:-1], "action": rows["action"].to_numpy()[:-1],
-        "reward": reward, "next_input_id": rows["input_id"].to_numpy()[1:],
+        "position_before": before, "action": rows["action"].to_numpy()[:-1],
+        "reward": step_reward(position[:-1], before, market, costs),
+        "next_input_id": rows["input_id"].to_numpy()[1:], "market_return": market,
+        "lived": True,
     })  # fmt: skip
+    if start is not None:  # the position held before the first row is not in the window
+        lived = lived.iloc[1:].reset_index(drop=True)
+    if not all_actions:
+        return lived
+    others = []
+    for action in Action:
+        other = lived[lived["action"] != action.name].copy()
+        other["action"] = action.name
+        other["reward"] = step_reward(float(action.position), other["position_before"].to_numpy(),
+                                      other["market_return"].to_numpy(), costs)  # fmt: skip
+        other["lived"] = False
+        others.append(other)
+    every = pd.concat([lived, *others])
+    order = {a.name: int(a) for a in Action}
+    every["_order"] = every["action"].map(order)
+    return (every.sort_values(["time", "_order"], kind="stable").drop(columns="_order")
+            .reset_index(drop=True))  # fmt: skip
 
 
 def rolling_accuracy(

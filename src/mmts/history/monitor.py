@@ -13,8 +13,8 @@ An alert is raised when a condition starts and ``resolved`` when it ends, each o
 of the ledger's ``alerts`` (time, severity, kind, subject, a reason naming the numbers, the
 value and the threshold), a log line, and a POST to ``[alerts] webhook_url`` when one is set
 (:class:`Webhook`, off the decision loop). The drift reference is the model's training period
-when the caller gives one (:meth:`Monitor.set_reference`), else the run's first ``window``
-decisions.
+when the caller gives one (:meth:`Monitor.set_reference` with :func:`reference_summaries`,
+which the runtime's set-up does), else the run's first ``window`` decisions.
 """
 
 from __future__ import annotations
@@ -29,6 +29,9 @@ from typing import Any
 
 import numpy as np
 
+from mmts.config import FeatureConfig
+from mmts.core.stores import MarketData
+from mmts.features.history import InputHistory
 from mmts.features.inputs import ModelInput
 from mmts.history.config import AlertsConfig
 from mmts.history.writer import LedgerWriter
@@ -84,6 +87,21 @@ def psi(reference: np.ndarray, current: np.ndarray, bins: int = PSI_BINS) -> flo
     return float(((c - r) * np.log(c / r)).sum())
 
 
+def reference_summaries(store: MarketData, features: FeatureConfig, start: int, end: int, step_ns: int,
+                        n: int) -> list[InputSummary]:  # fmt: skip
+    """Return input summaries at up to ``n`` decision times spread evenly over ``[start, end]``.
+
+    The drift reference of a model's training period: the inputs it learned from, as the
+    runtime would have built them (``features.history.InputHistory``, the batch driver).
+    """
+    times = np.unique(np.linspace(start, end, max(2, n)).astype(np.int64) // step_ns * step_ns)
+    times = times[(times >= start) & (times <= end)]
+    if times.shape[0] == 0:
+        return []
+    history = InputHistory(store, int(times[0]), int(times[-1]), features)
+    return [input_summary(history.at(int(t))) for t in times]
+
+
 class Webhook:
     """POST alerts as JSON to a URL from a thread of its own (a slow hook never slows trading)."""
 
@@ -131,6 +149,7 @@ class Monitor:
         self.webhook = Webhook(cfg.webhook_url) if cfg.webhook_url else None
         self.scores: dict[tuple[str, str], deque[tuple[float, float, float]]] = {}
         self.reference: dict[str, np.ndarray] | None = None
+        self.reference_source = f"the first {cfg.window} decisions"
         self._warming: dict[str, list[float]] = {}
         self.recent: dict[str, deque[float]] = {}
         self.masked: dict[str, deque[float]] = {}
@@ -171,11 +190,15 @@ class Monitor:
 
     # -- what the runtime tells ------------------------------------------------------------------
 
-    def set_reference(self, summaries: list[InputSummary]) -> None:
-        """Use these input summaries (say, the training period's) as the drift reference."""
+    def set_reference(self, summaries: list[InputSummary], source: str = "the reference") -> None:
+        """Use these input summaries (say, the training period's) as the drift reference.
+
+        ``source`` names them in the alerts ("the training period 2024-07-27 .. 2024-08-13").
+        """
         names = {k for s in summaries for k in s}
         self.reference = {n: np.array([s.get(n, (np.nan, 0.0))[0] for s in summaries])
                           for n in names}  # fmt: skip
+        self.reference_source = source
 
     def on_decision(self, at: int, summary: InputSummary | None, reasons: tuple[str, ...],
                     drawdown: float) -> None:  # fmt: skip
@@ -226,7 +249,7 @@ class Monitor:
                 if np.isfinite(index):
                     self._set(at, "input_drift", name, index > cfg.max_psi, "warning",
                               f"PSI {index:.3f} of block {name}'s summary over the last "
-                              f"{cfg.window} decisions against the reference (alert above "
+                              f"{cfg.window} decisions against {self.reference_source} (alert above "
                               f"{cfg.max_psi:g})", index, cfg.max_psi)  # fmt: skip
 
     def on_outcomes(self, pending: Any, rows: dict[str, list[Any]]) -> None:

@@ -15,7 +15,9 @@ class OnlineConfig:
     TABLE: ClassVar[str] = "online"
 
     enabled: bool = option(False, doc="retrain shadow copies of the learning experts while trading")
-    models: tuple[str, ...] = option(("cnn",), doc="experts that learn (each must be learnable)")
+    models: tuple[str, ...] = option(
+        ("cnn",), doc="experts that learn: the CNN (labels) and the DQN `rl` (transitions)"
+    )
     retrain_every: int = option(500, ge=1, doc="resolved outcomes between retrains")
     window: int = option(1000, ge=1, doc="most recent examples a retrain learns from")
     replay_fraction: float = option(
@@ -45,6 +47,11 @@ class OnlineConfig:
     epochs: int = option(1, ge=1, doc="passes over the examples per retrain")
     learning_rate: float = option(1e-4, gt=0, doc="fine-tuning learning rate (AdamW)")
     batch_size: int = option(64, ge=1, doc="examples per fine-tuning step")
+    all_actions: bool = option(
+        True,
+        doc="the DQN also learns the actions it did not take at each lived step (exact: our "
+        "fills do not move the price in the cost model)",
+    )
     rollback: bool = option(
         True, doc="roll a promoted model back when the model it replaced beats it afterwards"
     )

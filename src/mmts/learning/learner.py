@@ -41,6 +41,7 @@ import numpy as np
 import pyarrow as pa
 
 from mmts.core.time import iso
+from mmts.execution.costs import CostModel
 from mmts.features.inputs import ModelInputLayout
 from mmts.history.outcomes import PendingDecision
 from mmts.history.schema import PROMOTIONS
@@ -48,7 +49,7 @@ from mmts.history.writer import LedgerWriter
 from mmts.learning.config import OnlineConfig
 from mmts.learning.retrain import RetrainJob, RetrainResult, load_retrained, run_retrain
 from mmts.models.checkpoints import CheckpointStore
-from mmts.models.finetune import learnable, save_model
+from mmts.models.finetune import learns_from, save_model
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +102,10 @@ class OnlineLearner:
 
     def __init__(self, cfg: OnlineConfig, runtime: Any, writer: LedgerWriter,
                  checkpoints: CheckpointStore, *, horizon_ns: int, seed: int,
-                 experiment: dict[str, Any], trainer: Any = None) -> None:  # fmt: skip
+                 experiment: dict[str, Any], trainer: Any = None, costs: CostModel | None = None,
+                 gamma: float = 0.99) -> None:  # fmt: skip
         self.cfg, self.runtime, self.writer = cfg, runtime, writer
+        self.costs, self.gamma = costs, float(gamma)
         self.checkpoints, self.horizon_ns, self.seed = checkpoints, int(horizon_ns), seed
         self.experiment, self.trainer = experiment, trainer
         self.on_change: list[Callable[[int], None]] = []
@@ -115,9 +118,13 @@ class OnlineLearner:
                 raise ValueError(f"[online] models: {name!r} is not one of the experts "
                                  f"{sorted(runtime.experts)}")  # fmt: skip
             model = runtime.experts[name]
-            if not learnable(model):
+            kind = learns_from(model)
+            if not kind:
                 raise ValueError(f"[online] models: {name!r} ({type(model).__name__}) cannot "
-                                 "learn online; a CNN can")  # fmt: skip
+                                 "learn online; the CNN and the DQN can")  # fmt: skip
+            if kind == "transitions" and costs is None:
+                raise ValueError(f"[online] models: {name!r} learns from rewards; the learner "
+                                 "needs the cost model")  # fmt: skip
             self._register(name, model, parent=None, data=None, trigger="the run's start",
                            layout=layout)  # fmt: skip
             self.tracks[name] = Track(name, model.version)
@@ -140,6 +147,9 @@ class OnlineLearner:
             "trigger": trigger, "layout": layout.describe(), "layout_version": layout.version,
             "experiment": self.experiment, "seed": self.seed, "state_hash": weights,
         }  # fmt: skip
+        upstream = getattr(model, "upstream", ())
+        if upstream:  # the versions of the models whose outputs it read (as `mmts train rl`)
+            entry["upstream"] = {u: self.runtime.experts[u].version for u in upstream}
         self.checkpoints.add(name, entry)
         if parent is None:
             self.checkpoints.promote(name, model.version)
@@ -234,10 +244,9 @@ class OnlineLearner:
             ledger=str(self.writer.folder), name=track.name, version=version,
             parent=track.version, model=self.runtime.experts[track.name], end=now,
             window=self.cfg.window, replay_fraction=self.cfg.replay_fraction,
-            settings={"epochs": self.cfg.epochs, "learning_rate": self.cfg.learning_rate,
-                      "batch_size": self.cfg.batch_size, "seed": self.seed + track.retrains},
+            settings=self._settings(track),
             out=str(self.checkpoints.root / track.name / "checkpoints" / f"{version}.ckpt"),
-            at=now, why=why,
+            at=now, why=why, costs=self.costs, all_actions=self.cfg.all_actions,
         )  # fmt: skip
         if self.trainer is None:
             for flush in self.flushes:  # everything judged so far is on disk for the examples
@@ -246,6 +255,15 @@ class OnlineLearner:
         else:
             track.training = True
             self.trainer.submit(job)
+
+    def _settings(self, track: Track) -> dict[str, Any]:
+        """Return the fine-tune's settings for ``track``'s kind of model."""
+        settings: dict[str, Any] = {"epochs": self.cfg.epochs, "learning_rate": self.cfg.learning_rate,
+                                    "batch_size": self.cfg.batch_size,
+                                    "seed": self.seed + track.retrains}  # fmt: skip
+        if learns_from(self.runtime.experts[track.name]) == "transitions":
+            settings["gamma"] = self.gamma
+        return settings
 
     def _poll(self, track: Track, now: int) -> None:
         """Install a background retrain that finished (live)."""
@@ -271,9 +289,12 @@ class OnlineLearner:
         # Purge: only predictions from the install on, plus a horizon, are unseen by training.
         judged_from = max(now, result.at) + self.horizon_ns
         track.candidate = Candidate(model, model.version, CHALLENGER, judged_from, result.path)
-        self.runtime.set_shadow(track.name, model)
-        for listener in self.on_change:
+        for listener in self.on_change:  # first: the fast engine puts the experts back at `now`
             listener(now)
+        active = self.runtime.experts[track.name]
+        if callable(getattr(model, "restore", None)):  # a DQN shadow starts where the active is
+            model.restore(active.state())
+        self.runtime.set_shadow(track.name, model)
         self._event(now, track.name, "trained", result.parent, model.version, result.why,
                     {"examples": result.examples, **result.losses, "data": data}, result.path)  # fmt: skip
 

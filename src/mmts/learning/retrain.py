@@ -14,19 +14,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mmts.execution.costs import CostModel
 from mmts.features.inputs import ModelInputLayout
-from mmts.history.examples import classification_examples
+from mmts.history.examples import classification_examples, dqn_transitions
 from mmts.history.ledger import Ledger
-from mmts.models.finetune import fine_tune, save_model
-from mmts.models.predictors import load_cnn
+from mmts.models.finetune import Labelled, Transitions, fine_tune, learns_from, save_model
+from mmts.models.output import Action
+from mmts.models.predictors import load_checkpoint
 
 
 @dataclass
 class RetrainJob:
     """Everything a retrain needs (picklable: it may run in another process).
 
-    It learns from ``name``'s judged examples made before ``end``: the ``window`` most recent
-    and a ``replay_fraction`` sample (seeded) of the older ones.
+    It learns from ``name``'s examples made before ``end``: the ``window`` most recent and a
+    ``replay_fraction`` sample (seeded) of the older ones. A classifier's examples are its
+    judged predictions; the DQN's its lived steps (each with the actions it did not take when
+    ``all_actions``), rewarded by ``costs``.
     """
 
     ledger: str
@@ -41,23 +45,60 @@ class RetrainJob:
     out: str
     at: int
     why: str
+    costs: CostModel | None = None
+    all_actions: bool = True
 
 
-def select_examples(ledger: Ledger, job: RetrainJob) -> tuple[pd.DataFrame, tuple[int, int]]:
-    """Return the examples ``job`` learns from and the span of the recent ones."""
-    examples = classification_examples(ledger, job.name, end=job.end + 1)
-    if len(examples) < int(job.settings.get("batch_size", 1)):
-        raise ValueError(
-            f"{len(examples)} judged examples of {job.name} so far: too few to learn from"
-        )
+def _recent_and_sample(
+    examples: pd.DataFrame, job: RetrainJob
+) -> tuple[pd.DataFrame, tuple[int, int]]:
+    """Return the ``window`` most recent examples plus a seeded sample of the older ones."""
     recent = examples.iloc[-job.window :]
     older = examples.iloc[: -job.window]
     k = min(len(older), round(job.replay_fraction * len(recent)))
     rng = np.random.default_rng(int(job.settings.get("seed", 0)))
     sample = older.iloc[np.sort(rng.choice(len(older), k, replace=False))] if k else older.iloc[:0]
-    chosen = pd.concat([sample, recent])
     span = (int(recent["time"].iloc[0].value), int(recent["time"].iloc[-1].value))
+    return pd.concat([sample, recent]), span
+
+
+def select_examples(ledger: Ledger, job: RetrainJob) -> tuple[pd.DataFrame, tuple[int, int]]:
+    """Return the examples ``job`` learns from (a table of its kind) and the span of the recent ones."""
+    kind = learns_from(job.model)
+    if kind == "transitions":
+        if job.costs is None:
+            raise ValueError(f"{job.name}: a DQN retrain needs the cost model (its reward)")
+        examples = dqn_transitions(ledger, job.costs, job.name, end=job.end + 1,
+                                   all_actions=job.all_actions)  # fmt: skip
+        steps = examples[examples["lived"]]
+    else:
+        steps = examples = classification_examples(ledger, job.name, end=job.end + 1)
+    if len(steps) < int(job.settings.get("batch_size", 1)):
+        what = "lived transitions" if kind == "transitions" else "judged examples"
+        raise ValueError(f"{len(steps)} {what} of {job.name} so far: too few to learn from")
+    chosen, span = _recent_and_sample(steps, job)
+    if kind == "transitions":
+        chosen = examples[examples["time"].isin(chosen["time"])]
     return chosen, span
+
+
+def examples_for(ledger: Ledger, model: Any, chosen: pd.DataFrame) -> Labelled | Transitions:
+    """Rebuild the inputs of ``chosen`` (see :func:`select_examples`) into ``model``'s examples."""
+    if learns_from(model) == "transitions":
+        ids = [str(i) for i in chosen["input_id"]]
+        next_ids = [str(i) for i in chosen["next_input_id"]]
+        unique = sorted(set(ids) | set(next_ids))
+        by_id = dict(zip(unique, ledger.inputs_for(unique), strict=True))
+        index = {a.name: int(a) for a in Action}
+        return Transitions(
+            inputs=[by_id[i] for i in ids],
+            positions=chosen["position_before"].to_numpy(np.float64),
+            actions=chosen["action"].map(index).to_numpy(np.int64),
+            rewards=chosen["reward"].to_numpy(np.float64),
+            next_inputs=[by_id[i] for i in next_ids],
+        )  # fmt: skip
+    return Labelled(ledger.inputs_for([str(i) for i in chosen["input_id"]]),
+                    chosen["label"].to_numpy(np.int64), chosen["weight"].to_numpy(np.float64))  # fmt: skip
 
 
 @dataclass
@@ -76,19 +117,19 @@ class RetrainResult:
     error: str = ""
     #: The model itself when the retrain ran in this process (else load it from ``path``).
     model: Any = None
+    model_type: str = "cnn"
 
 
 def run_retrain(job: RetrainJob, keep_model: bool = True) -> RetrainResult:
     """Carry out ``job``; failures come back as ``error`` (never raised: trading goes on)."""
-    result = RetrainResult(job.name, job.version, job.parent, job.out, job.at, job.why, (0, 0))
+    result = RetrainResult(job.name, job.version, job.parent, job.out, job.at, job.why, (0, 0),
+                           model_type=job.model.model_type)  # fmt: skip
     try:
         ledger = Ledger(Path(job.ledger))
         chosen, result.data = select_examples(ledger, job)
         result.examples = len(chosen)
-        inputs = ledger.inputs_for([str(i) for i in chosen["input_id"]])
-        tuned, losses = fine_tune(job.model, inputs, chosen["label"].to_numpy(np.int64),
-                                  chosen["weight"].to_numpy(np.float64), version=job.version,
-                                  **job.settings)  # fmt: skip
+        examples = examples_for(ledger, job.model, chosen)
+        tuned, losses = fine_tune(job.model, examples, version=job.version, **job.settings)
         save_model(tuned, Path(job.out))
     except Exception as e:  # noqa: BLE001 - reported to the learner, which alerts
         result.error = f"{type(e).__name__}: {e}"
@@ -110,5 +151,6 @@ def run_retrain_in_background(job: RetrainJob) -> RetrainResult:
 
 def load_retrained(result: RetrainResult, layout: ModelInputLayout) -> Any:
     """Load the model a background retrain saved."""
-    return load_cnn({"id": result.version, "path": result.path, "model": result.name,
-                     "layout": layout.describe()}, layout)  # fmt: skip
+    return load_checkpoint(result.model_type, {"id": result.version, "path": result.path,
+                                               "model": result.name, "layout": layout.describe()},
+                           layout)  # fmt: skip

@@ -32,6 +32,7 @@ from mmts.core.errors import MmtsError
 from mmts.core.events import Event
 from mmts.core.files import json_text, write_atomically
 from mmts.core.time import iso, wall_clock_ns
+from mmts.data import open_store
 from mmts.history.writer import LedgerWriter
 from mmts.live.feed import FeedConfig, MarketFeed, RetryableError
 from mmts.live.market import CLOCK_WARN_MS, LiveMarket
@@ -42,7 +43,7 @@ from mmts.models.experiment import Experiment
 from mmts.models.expert import check_experts, dependency_order
 from mmts.runtime.config import TradingConfig, retention_policy
 from mmts.runtime.engine import Runtime
-from mmts.runtime.setup import build_experts, new_runtime, runtime_frames
+from mmts.runtime.setup import build_experts, drift_reference, new_runtime, runtime_frames
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,8 @@ class LiveSession:
             self.versions = {name: getattr(e, "version", "given") for name, e in experts.items()}
         self.experts = experts
         self.abilities = check_experts(experts)
+        #: The monitor's drift reference: the training period's inputs, read before connecting.
+        self.reference = self._drift_reference()
         self.out = Path(cfg.out)
         self.out.mkdir(parents=True, exist_ok=True)
         self.status_stream = status_stream if status_stream is not None else sys.stderr
@@ -116,6 +119,17 @@ class LiveSession:
         self.on_market = on_market
         self.orders: OrderManager | None = None  # the real venue (--live)
         self.environ = environ
+
+    def _drift_reference(self) -> Any:
+        """Read the first trained expert's training-period inputs from the experiment's store."""
+        if not (self.trading.history.enabled and self.trading.alerts.drift_reference == "training"):
+            return None
+        if not Path(self.exp.store).is_dir():
+            log.info("drift reference: no store at %s; drift is measured against the first "
+                     "decisions", self.exp.store)  # fmt: skip
+            return None
+        return drift_reference(open_store(self.exp.store), self.exp, self.experts,
+                               4 * self.trading.alerts.window)  # fmt: skip
 
     # -- state ----------------------------------------------------------------------------------
 
@@ -271,6 +285,8 @@ class LiveSession:
             runtime = new_runtime(self.exp, self.trading, self.experts, start=now, venue=venue,
                                   ledger=self.ledger)  # fmt: skip
             runtime.book_required = True
+            if runtime.monitor is not None and self.reference is not None:
+                runtime.monitor.set_reference(*self.reference)
             self.runtime = runtime
             if self.orders is not None and runtime.monitor is not None:
                 monitor = runtime.monitor
@@ -347,7 +363,8 @@ class LiveSession:
         return OnlineLearner(self.trading.online, runtime, self.ledger,
                              CheckpointStore(self.out / "checkpoints", keep=10**6),
                              horizon_ns=self.exp.horizon_ns, seed=self.exp.seed,
-                             experiment=self.exp.to_dict(),
+                             experiment=self.exp.to_dict(), costs=self.exp.costs,
+                             gamma=self.exp.rl.gamma,
                              trainer=BackgroundTrainer(runtime.builder.layout))  # fmt: skip
 
     def _prime(self, now: int) -> None:

@@ -73,6 +73,28 @@ class Walkable(Protocol):
         ...
 
 
+#: What a learning expert learns from: weighted labelled examples (a classifier) or the
+#: transitions it lived through (the DQN). See ``mmts.models.finetune``.
+LEARNS_FROM = ("labels", "transitions")
+
+
+@runtime_checkable
+class Learnable(Protocol):
+    """Can be fine-tuned online (``mmts.models.finetune``): a torch network behind the expert."""
+
+    #: One of :data:`LEARNS_FROM`.
+    learns_from: str
+    net: Any
+
+    def with_net(self, net: Any, version: str) -> Any:
+        """Return a copy of this expert around ``net`` (a fine-tuned copy of its own), named ``version``."""
+        ...
+
+    def hyper_parameters(self) -> dict[str, Any]:
+        """Return what rebuilds the network around its saved weights (the checkpoint's)."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class Abilities:
     """What one expert can do beyond :meth:`Predictor.predict`."""
@@ -83,6 +105,8 @@ class Abilities:
     resettable: bool = False
     stateful: bool = False
     walkable: bool = False
+    #: What it learns from online (:data:`LEARNS_FROM`), or "" when it cannot learn.
+    learns_from: str = ""
 
     @property
     def keeps_state(self) -> bool:
@@ -110,8 +134,15 @@ def abilities(name: str, expert: Any) -> Abilities:
         raise TypeError(
             f"expert {name!r}: `upstream` must be a tuple of model names, not {upstream!r}"
         )
+    learns_from = ""
+    if isinstance(expert, Learnable):
+        learns_from = expert.learns_from
+        if learns_from not in LEARNS_FROM:
+            raise TypeError(f"expert {name!r}: `learns_from` must be one of {LEARNS_FROM}, "
+                            f"not {learns_from!r}")  # fmt: skip
     return Abilities(
         upstream=tuple(upstream),
+        learns_from=learns_from,
         batch=isinstance(expert, BatchPredictor),
         resettable=isinstance(expert, Resettable),
         stateful=isinstance(expert, Stateful),

@@ -83,6 +83,7 @@ class CnnPredictor:
     """A trained CNN: ``predict(x)`` for one decision, ``predict_batch`` for replay."""
 
     model_type = "cnn"
+    learns_from = "labels"
 
     def __init__(self, net: CnnNet, layout: ModelInputLayout, name: str = "cnn",
                  version: str = "untrained", symbol: str | None = None) -> None:  # fmt: skip
@@ -93,6 +94,16 @@ class CnnPredictor:
         self.symbol = symbol or layout.config.primary_symbol
         self._shapes = layout.shapes()
         self._single: Any = None  # ONNX Runtime session for one decision (built on first use)
+        #: The span of data its checkpoint trained on (the monitor's drift reference), if known.
+        self.trained_on: tuple[str, str] | None = None
+
+    def with_net(self, net: CnnNet, version: str) -> CnnPredictor:
+        """Return this expert around ``net`` (a fine-tuned copy), named ``version``."""
+        return CnnPredictor(net, self.layout, name=self.name, version=version, symbol=self.symbol)
+
+    def hyper_parameters(self) -> dict[str, Any]:
+        """Return the sizes :func:`load_cnn` rebuilds the network from."""
+        return dict(self.net.hyper)
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickle without the traced copy (it is rebuilt on first use)."""
@@ -172,7 +183,15 @@ def load_cnn(entry: dict[str, Any], layout: ModelInputLayout) -> CnnPredictor:
         k.removeprefix("net."): v for k, v in blob["state_dict"].items() if k.startswith("net.")
     }
     net.load_state_dict(state)
-    return CnnPredictor(net, layout, name=entry.get("model", "cnn"), version=entry["id"])
+    model = CnnPredictor(net, layout, name=entry.get("model", "cnn"), version=entry["id"])
+    model.trained_on = trained_on(entry)
+    return model
+
+
+def trained_on(entry: dict[str, Any]) -> tuple[str, str] | None:
+    """Return the ``(start, end)`` of the data a checkpoint entry was trained on, if it says."""
+    span = (entry.get("data") or {}).get("train")
+    return (str(span[0]), str(span[1])) if span else None
 
 
 #: The RL agent's upstream models: their outputs fill its input's ``model_outputs`` block.
@@ -191,6 +210,7 @@ class DqnPredictor:
 
     model_type = "dqn"
     upstream = RL_UPSTREAM
+    learns_from = "transitions"
 
     def __init__(self, net: Any, layout: ModelInputLayout, name: str = "rl",
                  version: str = "untrained") -> None:  # fmt: skip
@@ -200,6 +220,17 @@ class DqnPredictor:
         self.version = version
         self.symbol = layout.config.primary_symbol
         self.position = 0.0
+        #: The span of data its checkpoint trained on (the monitor's drift reference), if known.
+        self.trained_on: tuple[str, str] | None = None
+
+    def with_net(self, net: Any, version: str) -> DqnPredictor:
+        """Return this expert around ``net`` (a fine-tuned copy), named ``version``, flat."""
+        return DqnPredictor(net, self.layout, name=self.name, version=version)
+
+    def hyper_parameters(self) -> dict[str, Any]:
+        """Return the sizes :func:`load_dqn` rebuilds the network from."""
+        first = self.net.trunk[0]
+        return {"state_dim": int(first.in_features) - 3, "hidden": int(first.out_features)}
 
     def reset(self) -> None:
         """Forget the position (start flat)."""
@@ -213,7 +244,8 @@ class DqnPredictor:
         """Continue from :meth:`state`."""
         self.position = float(state["position"])
 
-    def _state(self, x: ModelInput) -> np.ndarray:
+    def features(self, x: ModelInput) -> np.ndarray:
+        """Return the state the network reads from ``x``, before the position one-hot."""
         from mmts.models.summary import summary_features
 
         if x.layout.version != self.layout.version or x.layout.shapes() != self.layout.shapes():
@@ -240,7 +272,7 @@ class DqnPredictor:
         """Predict one decision (in time order: the position carries over)."""
         one_hot = np.zeros(3, np.float32)
         one_hot[int(self.position) + 1] = 1.0
-        q, value = self.net(torch.from_numpy(np.concatenate([self._state(x), one_hot]))[None])
+        q, value = self.net(torch.from_numpy(np.concatenate([self.features(x), one_hot]))[None])
         return self._output(x.at, q[0].numpy(), float(value[0]), self.position)
 
     @torch.inference_mode()
@@ -262,7 +294,7 @@ class DqnPredictor:
         """
         if not xs:
             return np.zeros((0, 3, 3), np.float32), np.zeros((0, 3), np.float32)
-        states = np.stack([self._state(x) for x in xs])
+        states = np.stack([self.features(x) for x in xs])
         n = states.shape[0]
         eye = np.eye(3, dtype=np.float32)
         batch = np.concatenate([np.repeat(states, 3, axis=0), np.tile(eye, (n, 1))], axis=1)
@@ -295,7 +327,22 @@ def load_dqn(entry: dict[str, Any], layout: ModelInputLayout) -> DqnPredictor:
         k.removeprefix("net."): v for k, v in blob["state_dict"].items() if k.startswith("net.")
     }
     net.load_state_dict(state)
-    return DqnPredictor(net, layout, name=entry.get("model", "rl"), version=entry["id"])
+    model = DqnPredictor(net, layout, name=entry.get("model", "rl"), version=entry["id"])
+    model.trained_on = trained_on(entry)
+    return model
+
+
+#: How a checkpoint of each ``model_type`` is loaded.
+LOADERS = {"cnn": load_cnn, "dqn": load_dqn}
+
+
+def load_checkpoint(model_type: str, entry: dict[str, Any], layout: ModelInputLayout) -> Any:
+    """Load ``entry``, a checkpoint of a ``model_type`` network (see :data:`LOADERS`)."""
+    if model_type not in LOADERS:
+        raise ValueError(
+            f"no checkpoint loader for model type {model_type!r}; known: {sorted(LOADERS)}"
+        )
+    return LOADERS[model_type](entry, layout)
 
 
 def checkpoint_problem(index: CheckpointStore, name: str, experiment: Any) -> str | None:

@@ -7,21 +7,26 @@ tables both write (``decisions``, ``fills``, ``orders``, ``equity``).
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from mmts.core.stores import MarketData
+from mmts.core.time import iso, to_ns
 from mmts.execution.portfolio import Portfolio
 from mmts.execution.venue import SimulatedVenue
-from mmts.history.monitor import Monitor
+from mmts.history.monitor import InputSummary, Monitor, reference_summaries
 from mmts.history.writer import LedgerWriter
 from mmts.models.experiment import Experiment
 from mmts.models.registry import create_model, model_kind
 from mmts.runtime.config import TradingConfig
 from mmts.runtime.engine import Runtime, RuntimeConfig
 from mmts.strategy.moe import MixtureOfExperts
+
+log = logging.getLogger(__name__)
 
 
 def build_experts(exp: Experiment, trading: TradingConfig, checkpoint_dir: str | Path | None = None
@@ -57,8 +62,13 @@ def build_experts(exp: Experiment, trading: TradingConfig, checkpoint_dir: str |
 
 def new_runtime(exp: Experiment, trading: TradingConfig, experts: dict[str, Any], *,
                 start: int | None, venue: Any = None, portfolio: Portfolio | None = None,
-                outputs_at: Any = None, ledger: LedgerWriter | None = None) -> Runtime:  # fmt: skip
-    """Build the runtime of ``exp`` with ``experts``; ``venue`` defaults to the simulated (paper) one."""
+                outputs_at: Any = None, ledger: LedgerWriter | None = None,
+                store: MarketData | None = None) -> Runtime:  # fmt: skip
+    """Build the runtime of ``exp`` with ``experts``; ``venue`` defaults to the simulated (paper) one.
+
+    ``store``: where the monitor reads the training period's inputs, its drift reference
+    (:func:`drift_reference`); without one it measures drift against the first decisions.
+    """
     bt = trading.backtest
     if venue is None:
         venue = SimulatedVenue(
@@ -73,7 +83,37 @@ def new_runtime(exp: Experiment, trading: TradingConfig, experts: dict[str, Any]
         runtime.monitor = Monitor(trading.alerts, ledger, decision_every_ns=exp.decision_step,
                                   max_drawdown=trading.risk.max_drawdown)  # fmt: skip
         runtime.on_outcomes.append(runtime.monitor.on_outcomes)
+        if store is not None and trading.alerts.drift_reference == "training":
+            found = drift_reference(store, exp, experts, 4 * trading.alerts.window)
+            if found is not None:
+                runtime.monitor.set_reference(*found)
     return runtime
+
+
+def drift_reference(store: MarketData, exp: Experiment, experts: dict[str, Any], n: int
+                    ) -> tuple[list[InputSummary], str] | None:  # fmt: skip
+    """Return the first trained expert's training-period input summaries, and what they are.
+
+    None when no expert says what it trained on (``trained_on``: untrained or rule experts) or
+    the store holds none of that period.
+    """
+    for name, expert in experts.items():
+        span = getattr(expert, "trained_on", None)
+        if not span:
+            continue
+        lo, hi = to_ns(span[0]), to_ns(span[1])
+        if lo is None or hi is None or hi <= lo:
+            continue
+        try:
+            summaries = reference_summaries(store, exp.features, lo, hi, exp.decision_step, n)
+        except (ValueError, KeyError) as e:  # the store does not hold that period
+            log.warning("drift reference: %s's training period %s .. %s is not readable (%s); "
+                        "measuring drift against the first decisions", name, *span, e)  # fmt: skip
+            return None
+        if summaries:
+            source = f"{name}'s training period {iso(lo)[:10]} .. {iso(hi)[:10]}"
+            return summaries, source
+    return None
 
 
 def runtime_frames(

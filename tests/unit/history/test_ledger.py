@@ -164,6 +164,19 @@ def test_outcomes_become_weighted_examples_and_lived_transitions(runs: dict[str,
     held, before = pos[rl["action"].iloc[k]], pos[rl["action"].iloc[k - 1]]
     want = held * (p1 / p0 - 1) - exp.costs.per_fill * abs(held - before)
     assert transitions["reward"].iloc[k] == pytest.approx(want, rel=1e-12, abs=1e-15)
+    # Every action from each lived state: the lived rows unchanged, the others by the same rule.
+    every = dqn_transitions(ledger, exp.costs, all_actions=True)
+    assert len(every) == 3 * len(transitions)
+    pd.testing.assert_frame_equal(every[every["lived"]].reset_index(drop=True), transitions)
+    step = every[every["time"] == transitions["time"].iloc[k]]
+    assert list(step["action"]) == ["SELL", "HOLD", "BUY"]
+    for action, reward in zip(step["action"], step["reward"], strict=True):
+        target = pos[action]
+        want = target * (p1 / p0 - 1) - exp.costs.per_fill * abs(target - before)
+        assert reward == pytest.approx(want, rel=1e-12, abs=1e-15)
+    # From a start on, the first row in the window only says what was held at the second.
+    later = dqn_transitions(ledger, exp.costs, start=rl["time"].iloc[k])
+    pd.testing.assert_frame_equal(later, transitions.iloc[k + 1 :].reset_index(drop=True))
 
 
 @pytest.mark.slow

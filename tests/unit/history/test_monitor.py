@@ -113,3 +113,53 @@ def test_a_backtest_without_a_book_alerts_that_the_book_blocks_are_masked(
     masked = alerts[alerts["kind"] == "masked_input"]
     assert {"cob", "imbalance", "ohlcv_1s", "ref_ohlcv_1s"} <= set(masked["subject"])
     assert "100% of block cob's rows masked" in masked[masked["subject"] == "cob"].iloc[0]["reason"]
+
+
+def test_drift_is_measured_against_the_reference_it_is_given_and_named(tmp_path: Path) -> None:
+    cfg = AlertsConfig(window=200, max_psi=0.25)
+    writer = LedgerWriter(tmp_path, background=False)
+    monitor = Monitor(cfg, writer, decision_every_ns=STEP)
+    rng = np.random.default_rng(2)
+    monitor.set_reference([{"ohlcv_1m": (float(v), 0.0)} for v in rng.normal(size=800)],
+                          "cnn's training period 2024-07-27 .. 2024-08-13")  # fmt: skip
+    for k in range(300):  # same distribution as the reference: no alert, from the first window on
+        monitor.on_decision(k * STEP, {"ohlcv_1m": (float(rng.normal()), 0.0)}, (), 0.0)
+    for k in range(300, 500):  # shifted by one standard deviation
+        monitor.on_decision(k * STEP, {"ohlcv_1m": (float(rng.normal(1.0)), 0.0)}, (), 0.0)
+    writer.close()
+    drift = open_ledger(tmp_path).alerts()
+    drift = drift[drift["kind"] == "input_drift"]
+    assert len(drift) == 1 and drift.iloc[0]["time"].value > 300 * STEP
+    assert "against cnn's training period 2024-07-27 .. 2024-08-13" in drift.iloc[0]["reason"]
+
+
+def test_the_runtime_takes_its_drift_reference_from_the_training_period_in_the_store(
+    experiment: str, sample_store_path: Path, tmp_path: Path
+) -> None:
+    from mmts.core.time import to_ns
+    from mmts.data import open_store
+    from mmts.history.monitor import reference_summaries
+    from mmts.models.experiment import load_experiment
+    from mmts.runtime.config import load_trading
+    from mmts.runtime.setup import new_runtime
+    from mmts.testing.experts import untrained_experts
+
+    exp, trading = load_experiment(experiment), load_trading(experiment)
+    store = open_store(sample_store_path)
+    start = to_ns("2024-08-20T00:00:00Z") or 0
+    experts = untrained_experts(exp, store, start, seed=1, rules=("ma_cross",))
+    writer = LedgerWriter(tmp_path / "a", background=False)
+    runtime = new_runtime(exp, trading, experts, start=start, ledger=writer, store=store)
+    assert runtime.monitor.reference is None  # nobody says what it trained on: the first decisions
+    assert runtime.monitor.reference_source == "the first 200 decisions"
+    span = ("2024-08-01T00:00:00Z", "2024-08-03T00:00:00Z")
+    experts["rl"].trained_on = span
+    runtime = new_runtime(exp, trading, experts, start=start, ledger=writer, store=store)
+    assert runtime.monitor.reference_source == "rl's training period 2024-08-01 .. 2024-08-03"
+    lo, hi = to_ns(span[0]) or 0, to_ns(span[1]) or 0
+    want = reference_summaries(store, exp.features, lo, hi, exp.decision_step, 800)
+    assert len(want) == 577  # 2 days of 5-minute decisions, both ends in (fewer than asked)
+    np.testing.assert_array_equal(runtime.monitor.reference["ohlcv_1m"],
+                                  [s["ohlcv_1m"][0] for s in want])  # fmt: skip
+    assert np.isfinite(runtime.monitor.reference["ohlcv_1m"]).all()
+    writer.close()

@@ -191,3 +191,36 @@ def test_a_warmed_model_predicts_as_the_one_warmed_by_its_first_decision() -> No
                                rtol=1e-6, atol=1e-7)  # fmt: skip
     np.testing.assert_allclose(warmed.predict(x).probabilities,
                                warmed.predict_batch([x])[0].probabilities, rtol=1e-4, atol=1e-5)  # fmt: skip
+
+
+def test_a_dqn_learns_with_the_cost_model_and_its_shadow_starts_where_the_active_stands(
+    tmp_path: Path,
+) -> None:
+    from mmts.execution.costs import CostModel
+    from mmts.models.finetune import save_model
+    from mmts.models.predictors import DqnPredictor
+    from mmts.models.rl.dqn import DuelingQNet
+
+    layout = ModelInputLayout(config=LAYOUT.config, model_slots=("cnn",))
+    active = DqnPredictor(DuelingQNet(11, 8), layout, version="q0")
+    active.position = -1.0  # short when the challenger arrives
+    runtime = FakeRuntime(_cnn("v0", 1))
+    runtime.experts["rl"] = active
+    cfg = OnlineConfig(enabled=True, models=("rl",))
+    writer = LedgerWriter(tmp_path / "ledger", background=False)
+    with pytest.raises(ValueError, match="needs the cost model"):
+        OnlineLearner(cfg, runtime, writer, CheckpointStore(tmp_path / "ck"), horizon_ns=HORIZON,
+                      seed=0, experiment={})  # fmt: skip
+    learner = OnlineLearner(cfg, runtime, writer, CheckpointStore(tmp_path / "ck"),
+                            horizon_ns=HORIZON, seed=0, experiment={}, costs=CostModel())  # fmt: skip
+    assert learner.checkpoints.active("rl")["upstream"] == {"cnn": "v0"}  # type: ignore[index]
+    challenger = active.with_net(DuelingQNet(11, 8), "q1")
+    assert challenger.position == 0.0
+    path = tmp_path / "q1.ckpt"
+    save_model(challenger, path)
+    now = 10**18
+    result = RetrainResult("rl", "q1", "q0", str(path), now, "test", (0, now), model=challenger,
+                           model_type="dqn")  # fmt: skip
+    learner._install(learner.tracks["rl"], result, now)
+    assert runtime.shadows["rl"] is challenger and challenger.position == -1.0
+    assert learner._settings(learner.tracks["rl"])["gamma"] == 0.99

@@ -16,6 +16,7 @@ from mmts.history import open_ledger
 ONLINE = """
 [online]
 enabled = true
+models = ["cnn", "rl"]
 retrain_every = 20
 window = 40
 min_outcomes = 10
@@ -52,8 +53,12 @@ def test_two_runs_write_the_same_ledger_promotions_and_fills(runs: dict[str, Pat
         pd.testing.assert_frame_equal(one[name], two[name], check_exact=True, obj=name)
     events = one["promotions"]
     assert {"trained", "promoted"} <= set(events["event"])  # the run did learn something
+    assert set(events[events["event"] == "trained"]["model"]) == {"cnn", "rl"}
     shadow = one["predictions"][one["predictions"]["role"] == "shadow"]
-    assert len(shadow) > 20 and set(shadow["model"]) == {"cnn"}
+    assert len(shadow) > 20 and set(shadow["model"]) == {"cnn", "rl"}
+    # A DQN shadow walks with its own position: Q-values kept, actions its own.
+    rl = shadow[shadow["model"] == "rl"]
+    assert rl["q_values"].notna().all() and rl["action"].notna().all()
 
 
 @pytest.mark.slow
@@ -85,15 +90,21 @@ def test_a_shadow_is_judged_after_its_purge_and_every_model_is_a_checkpoint(
         assert pd.Timestamp(evidence["judged_from"]) >= made["time"] + horizon
         assert evidence["outcomes"] >= 10
     store = CheckpointStore(runs["event"] / "checkpoints")
-    entries = {e["id"]: e for e in store.list("cnn")}
+    entries = {e["id"]: e for name in ("cnn", "rl") for e in store.list(name)}
     for _, row in trained.iterrows():
         entry = entries[row["to_version"]]
         assert entry["parent"] == row["from_version"] and Path(entry["path"]).is_file()
         assert entry["data"]["start"] < entry["data"]["end"]
-    last = events[events["event"].isin(["promoted", "rolled_back"])].iloc[-1]
-    assert store.active("cnn")["id"] == last["to_version"]  # type: ignore[index]
-    # The model a retrain started from was active, and its examples were judged, by then.
-    assert entries[trained.iloc[0]["to_version"]]["parent"] == "untrained"
+        if row["model"] == "rl":  # it read the CNN's output: which one is kept
+            assert set(entry["upstream"]) == {"cnn"}
+    for name in ("cnn", "rl"):
+        changed = events[(events["model"] == name)
+                         & events["event"].isin(["promoted", "rolled_back"])]  # fmt: skip
+        active = store.active(name)["id"]  # type: ignore[index]
+        assert active == (changed["to_version"].iloc[-1] if len(changed) else "untrained")
+        # The model a retrain started from was active, and its examples were judged, by then.
+        first = trained[trained["model"] == name].iloc[0]
+        assert entries[first["to_version"]]["parent"] == "untrained"
 
 
 @pytest.mark.slow

@@ -28,9 +28,9 @@ def test_the_built_in_experts_say_what_they_can_do() -> None:
         "ma_cross": create_model("ma_cross", name="ma_cross"),
     }  # fmt: skip
     found = check_experts(experts)
-    assert found["cnn"] == Abilities(batch=True)
+    assert found["cnn"] == Abilities(batch=True, learns_from="labels")
     assert found["rl"] == Abilities(upstream=("cnn",), batch=True, resettable=True, stateful=True,
-                                    walkable=True)  # fmt: skip
+                                    walkable=True, learns_from="transitions")  # fmt: skip
     assert found["ma_cross"] == Abilities()
     assert found["rl"].keeps_state and not found["cnn"].keeps_state
     assert dependency_order(found) == ["cnn", "ma_cross", "rl"]

@@ -5,6 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+#: Rewards are learned in per-mille of return: a linear rescale of Q that leaves the greedy
+#: policy unchanged and keeps the Huber loss in its quadratic range (one unit is about a fee).
+REWARD_SCALE = 1000.0
+
 
 class DuelingQNet(nn.Module):
     """MLP trunk with value and advantage heads over SELL/HOLD/BUY.

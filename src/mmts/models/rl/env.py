@@ -5,7 +5,7 @@ The agent walks decision times in order. The observation at step ``i`` is the st
 from the ``model_outputs`` block) followed by the one-hot current position (short, flat, long).
 An action is a target position: SELL -> -1, HOLD -> 0, BUY -> +1.
 
-Reward (exactly ``mmts.execution.position_returns`` per step)::
+Reward (``mmts.execution.costs.step_reward``, as ``position_returns`` per step)::
 
     reward_i = pos_i * (price[i + 1] / price[i] - 1) - per_fill * |pos_i - pos_{i-1}|
 
@@ -22,7 +22,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from mmts.execution.costs import CostModel
+from mmts.execution.costs import CostModel, step_reward
 from mmts.models.output import Action
 
 
@@ -75,12 +75,14 @@ class TradingEnv(gym.Env):
         """Take the target position of ``action``; return the next observation and the reward."""
         target = float(Action(int(action)).position)
         cost = self.costs.per_fill * abs(target - self.position)
-        gross = target * (self.prices[self.i + 1] / self.prices[self.i] - 1.0)
+        market = self.prices[self.i + 1] / self.prices[self.i] - 1.0
+        gross = target * market
+        reward = float(step_reward(target, self.position, market, self.costs))
         self.position = target
         self.i += 1
         done = self.i >= self.end
         if done:
             cost += self.costs.per_fill * abs(self.position)  # close at the end
-        reward = gross - cost
+            reward -= self.costs.per_fill * abs(self.position)
         info = {"position": target, "gross": gross, "cost": cost}
         return self.observe(self.i, self.position), float(reward), False, done, info

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from mmts.models.rl.dqn import DuelingQNet
+from mmts.models.rl.dqn import REWARD_SCALE, DuelingQNet
 from mmts.models.rl.env import TradingEnv
 from mmts.models.rl.replay import PrioritizedReplay
 
@@ -62,7 +62,7 @@ class DqnModule(L.LightningModule):
                  epsilon_start: float, epsilon_end: float, epsilon_decay_steps: int,
                  target_sync_steps: int, replay_size: int, batch_size: int, warmup_steps: int,
                  priority_alpha: float, priority_beta: float, profit_weight: float,
-                 steps_per_epoch: int, seed: int, reward_scale: float = 1000.0, upstream: dict[str, Any] | None = None,
+                 steps_per_epoch: int, seed: int, reward_scale: float = REWARD_SCALE, upstream: dict[str, Any] | None = None,
                  layout_description: dict[str, Any] | None = None) -> None:  # fmt: skip
         super().__init__()
         self.save_hyperparameters()
