@@ -169,6 +169,15 @@ class Ledger:
             self.read("promotions", expr).sort_values("time", kind="stable").reset_index(drop=True)
         )
 
+    def commands(self) -> pd.DataFrame:
+        """Return the operator commands and their acknowledgements, oldest first.
+
+        Columns: ``time`` (the market time it held from), ``id, who, command, args`` (JSON),
+        ``issued_at`` (wall clock), ``applied_at`` (wall clock), ``result`` (``applied`` or
+        ``rejected``) and ``detail``.
+        """
+        return self.read("commands").sort_values("time", kind="stable").reset_index(drop=True)
+
     def alerts(self, start: object = None, end: object = None) -> pd.DataFrame:
         """Return the alerts raised in ``[start, end)``, oldest first."""
         return (

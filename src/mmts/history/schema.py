@@ -58,6 +58,13 @@ PROMOTIONS = pa.schema([
     ("evidence", pa.string()), ("checkpoint", pa.string()),
 ])  # fmt: skip
 
+#: Operator commands a session applied (or refused), each with its acknowledgement.
+COMMANDS = pa.schema([
+    ("time", TIME), ("id", pa.string()), ("who", pa.string()), ("command", pa.string()),
+    ("args", pa.string()), ("issued_at", TIME), ("applied_at", TIME), ("result", pa.string()),
+    ("detail", pa.string()),
+])  # fmt: skip
+
 TABLES: dict[str, pa.Schema] = {
     "predictions": PREDICTIONS,
     "outcomes": OUTCOMES,
@@ -66,4 +73,5 @@ TABLES: dict[str, pa.Schema] = {
     "cob_frames": COB_FRAMES,
     "alerts": ALERTS,
     "promotions": PROMOTIONS,
+    "commands": COMMANDS,
 }

@@ -34,7 +34,9 @@ from mmts.core.files import json_text, write_atomically
 from mmts.core.time import iso, wall_clock_ns
 from mmts.data import open_store
 from mmts.history.writer import LedgerWriter
+from mmts.live.commands import CommandInbox
 from mmts.live.feed import FeedConfig, MarketFeed, RetryableError
+from mmts.live.journal import Journal
 from mmts.live.market import CLOCK_WARN_MS, LiveMarket
 from mmts.live.orders import KEY_VARIABLES, OrderManager, credentials, make_exchange
 from mmts.live.protocols import EXCHANGES
@@ -42,6 +44,7 @@ from mmts.live.tasks import spawn
 from mmts.models.experiment import Experiment
 from mmts.models.expert import check_experts, dependency_order
 from mmts.runtime.config import TradingConfig, retention_policy
+from mmts.runtime.control import RUNTIME_COMMANDS, ControlError, apply_control
 from mmts.runtime.engine import Runtime
 from mmts.runtime.setup import build_experts, drift_reference, new_runtime, runtime_frames
 
@@ -72,6 +75,8 @@ class LiveConfig:
     #: latency-bound: more threads only add wake-ups (measured: tick-to-decision p50 16.6 ms with
     #: torch's default of 2 threads on the 2-core benchmark machine, 5.5 ms with 1).
     torch_threads: int = 1
+    #: How often the commands inbox is read (``live.commands``): a command's delay at most.
+    command_poll_s: float = 0.2
 
 
 class LiveSession:
@@ -119,6 +124,10 @@ class LiveSession:
         self.on_market = on_market
         self.orders: OrderManager | None = None  # the real venue (--live)
         self.environ = environ
+        #: What a watcher tails (``live.journal``) and where operators' commands arrive.
+        self.journal: Journal | None = None
+        self.commands: CommandInbox | None = None
+        self._fills_journaled = 0
 
     def _drift_reference(self) -> Any:
         """Read the first trained expert's training-period inputs from the experiment's store."""
@@ -223,10 +232,61 @@ class LiveSession:
         if runtime is None:
             raise RuntimeError("no runtime: events before run() started")
         before = len(runtime.decisions) + len(runtime.paused)
+        decided = len(runtime.decisions)
         started = self.feed.frame_received_ns if self.feed else time.perf_counter_ns()
         runtime.feed(event)
         if len(runtime.decisions) + len(runtime.paused) > before:
             self.latencies_ns.append(time.perf_counter_ns() - started)
+        if self.journal is not None:
+            if len(runtime.decisions) > decided:
+                self._journal_decision(runtime)
+            if len(runtime.fills) > self._fills_journaled:
+                for fill in runtime.fills[self._fills_journaled :]:
+                    self.journal.write("fill", time=fill.time, wall=time.time_ns(),
+                                       qty=float(fill.qty), price=float(fill.price),
+                                       fee=float(fill.fee), liquidity=fill.liquidity)  # fmt: skip
+                self._fills_journaled = len(runtime.fills)
+
+    def _journal_decision(self, runtime: Runtime) -> None:
+        if self.journal is None:
+            return
+        last = runtime.decisions[-1]
+        equity = runtime.equity[-1][1] if runtime.equity else float("nan")
+        self.journal.write(
+            "decision", time=int(last["time"]), wall=time.time_ns(), action=last["action"],
+            size=last["size"], confidence=last["confidence"], price=last["price"],
+            position=float(runtime.portfolio.position), equity=float(equity),
+            buy_threshold=last["buy_threshold"], sell_threshold=last["sell_threshold"],
+            risk=last["risk"], weights=last["expert_weights"],
+        )  # fmt: skip
+
+    def _apply_command(self, command: str, args: dict[str, Any]) -> str:
+        """Carry out one operator command between decisions (``live.commands``)."""
+        if command == "stop":
+            if self._stop is not None:
+                self._stop.set()
+            return "stopping: the state is saved and the session ends"
+        if command in RUNTIME_COMMANDS:
+            if self.runtime is None:
+                raise ControlError("the session has no runtime yet")
+            return apply_control(self.runtime, command, args)
+        raise ControlError(
+            f"unknown command {command!r}; known: stop, {', '.join(RUNTIME_COMMANDS)}"
+        )
+
+    async def _command_loop(self, stop: asyncio.Event) -> None:
+        """Read the inbox off the loop; apply on it, where no decision is half-taken."""
+        inbox = self.commands
+        if inbox is None:
+            return
+        while not stop.is_set():
+            try:
+                paths = await asyncio.to_thread(inbox.pending)
+                if paths:
+                    inbox.handle(paths)
+            except OSError as e:  # an unreadable inbox stops the commands, never the trading
+                log.error("commands inbox %s: %s (retrying)", inbox.inbox, e)
+            await asyncio.sleep(self.cfg.command_poll_s)
 
     def fail(self, what: str, error: BaseException) -> None:
         """Stop trading on an unexpected failure of ``what``: log it, keep it, stop the session.
@@ -303,8 +363,12 @@ class LiveSession:
             raise
         if self.orders is not None:
             self.orders.on_error = self.fail
+        self.journal = Journal(self.out)
+        self.commands = CommandInbox(self.out, self._apply_command, lambda: market.clock,
+                                     self.ledger)  # fmt: skip
         tasks = [spawn(feed.run(stop), "market data", lambda: self.fail),
-                 spawn(self._housekeeping(stop), "housekeeping", lambda: self.fail)]  # fmt: skip
+                 spawn(self._housekeeping(stop), "housekeeping", lambda: self.fail),
+                 spawn(self._command_loop(stop), "commands", lambda: self.fail)]  # fmt: skip
         if self.cfg.duration_s is not None:
             tasks.append(loop.create_task(_stop_after(stop, self.cfg.duration_s)))
         if self.orders is not None:
@@ -343,6 +407,9 @@ class LiveSession:
             if self.ledger is not None:
                 await asyncio.to_thread(self.ledger.close)
             self._print_status(final=True)
+            if self.journal is not None:
+                self.journal.write("status", **self.status(), final=True)
+                self.journal.close()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                     loop.remove_signal_handler(sig)
@@ -442,9 +509,43 @@ class LiveSession:
                 reconnects = self.feed.reconnects
                 await self.orders.reconcile()  # after a reconnect: open orders and balances again
             self._print_status()
+            if self.journal is not None:
+                self.journal.write("status", **self.status())
             if time.monotonic() - last_save >= self.cfg.save_every_s:
                 await self.save_in_background()
                 last_save = time.monotonic()
+
+    def status(self) -> dict[str, Any]:
+        """Return the session's state for a watcher: feed, clock, latency, position, controls."""
+        runtime, market, feed = self.runtime, self.market, self.feed
+        if runtime is None or market is None or feed is None:
+            return {"wall": time.time_ns(), "feed": "starting"}
+        if not feed.connected:
+            state = "disconnected"
+        elif feed.stale:
+            state = "stale"
+        else:
+            state = "synced" if market.book.valid else "resyncing"
+        lat = np.asarray(self.latencies_ns[-1000:], np.float64) / 1e6
+        price = runtime.decision_price(runtime.last_data)
+        return {
+            "wall": time.time_ns(), "time": int(runtime.last_data), "feed": state,
+            "clock_offset_ms": market.status.clock_offset_ms, "reconnects": feed.reconnects,
+            "resyncs": market.status.resyncs, "decisions": len(runtime.decisions),
+            "paused_decisions": len(runtime.paused), "fills": len(runtime.fills),
+            "latency_ms_p50": float(np.percentile(lat, 50)) if lat.size else None,
+            "latency_ms_p99": float(np.percentile(lat, 99)) if lat.size else None,
+            "position": float(runtime.portfolio.position),
+            "equity": float(runtime.portfolio.equity(price)) if np.isfinite(price) else None,
+            "working_orders": len(runtime.venue.working),
+            "buy_threshold": runtime.moe.config.buy_threshold,
+            "sell_threshold": runtime.moe.config.sell_threshold, **runtime.controls.state(),
+            "ledger": None if self.ledger is None else {
+                "failed_writes": self.ledger.stats.failed_writes,
+                "dropped_rows": self.ledger.stats.dropped_rows,
+            },
+            "mode": "paper" if self.cfg.paper else "live", "error": self.error,
+        }  # fmt: skip
 
     def status_line(self) -> str:
         """Book state, last decision, position and PnL in one line."""

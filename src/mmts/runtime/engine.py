@@ -15,6 +15,7 @@ primary symbol's book is known but out of sync (``Runtime.paused`` lists those t
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -46,6 +47,7 @@ from mmts.history.writer import (
 from mmts.models.expert import check_experts, dependency_order, model_slots
 from mmts.models.labels import UNKNOWN
 from mmts.models.output import NO_USABLE_INPUT, Action, InputUnavailable, ModelOutput
+from mmts.runtime.control import Controls, controlled_target
 from mmts.strategy.moe import MixtureOfExperts
 from mmts.strategy.risk import Market, RiskConfig, RiskState, assess
 
@@ -159,6 +161,8 @@ class Runtime:
         self.summaries_at: Callable[[int], Any] | None = None
         #: Models judged beside an active expert (by its name), without a vote (online learning).
         self.shadows: dict[str, Any] = {}
+        #: What the operator set: paused entries, a flatten (``runtime.control``).
+        self.controls = Controls()
         #: The inputs, windows and per-expert seconds of the decision being taken (ledger).
         self._inputs: dict[str, ModelInput] = {}
         self._windows: InputWindows | None = None
@@ -176,6 +180,8 @@ class Runtime:
             **_finite_or_none({"price": self.price, "previous_price": self.previous_price}),
             "experts": {n: e.state() for n, e in self.experts.items() if self.abilities[n].stateful},
             "moe": self.moe.state(),
+            "controls": {**self.controls.state(), "buy_threshold": self.moe.config.buy_threshold,
+                         "sell_threshold": self.moe.config.sell_threshold},
         }  # fmt: skip
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -192,6 +198,13 @@ class Runtime:
         prices = _none_as_nan({k: state[k] for k in ("price", "previous_price")})
         self.price, self.previous_price = float(prices["price"]), float(prices["previous_price"])
         self.moe.restore(state["moe"])
+        if "controls" in state:  # what the operator set holds across a restart
+            controls = state["controls"]
+            self.controls.restore(controls)
+            self.moe.config = dataclasses.replace(
+                self.moe.config, buy_threshold=float(controls["buy_threshold"]),
+                sell_threshold=float(controls["sell_threshold"]),
+            )  # fmt: skip
         for name, expert_state in state.get("experts", {}).items():
             if name in self.experts and self.abilities[name].stateful:
                 self.experts[name].restore(expert_state)  # stateful experts (the DQN's position)
@@ -382,6 +395,11 @@ class Runtime:
         equity = self.portfolio.equity(price) if np.isfinite(price) else float("nan")
         verdict, self.risk_state = assess(decision.action.position, decision.confidence, market,
                                           position, equity, self.risk_state, self.risk)  # fmt: skip
+        target, control = controlled_target(verdict.target, position, self.controls)
+        if control:
+            verdict = dataclasses.replace(
+                verdict, target=target, reasons=(*verdict.reasons, control)
+            )
         working = sum(w.remaining for w in self.venue.working)
         qty = verdict.target - position - working
         same_side = verdict.target * (position + working) > 0
@@ -404,6 +422,8 @@ class Runtime:
             "left_out": json_text(decision.left_out, indent=None),
             "risk": "; ".join(verdict.reasons), "var": float(verdict.var),
             "expected_shortfall": float(verdict.expected_shortfall),
+            "buy_threshold": float(self.moe.config.buy_threshold),
+            "sell_threshold": float(self.moe.config.sell_threshold),
         })  # fmt: skip
         ran = self._judged(outputs, failures)  # every expert and shadow that ran, once
         if np.isfinite(price):
