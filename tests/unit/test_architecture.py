@@ -58,6 +58,7 @@ ALLOWED: dict[str, set[str]] = {
         "learning",
         "runtime",
     },
+    "serve": {"core", "config", "data", "features", "models", "history", "runtime", "live"},
     "rl": {
         "core",
         "config",

@@ -79,13 +79,14 @@ def _build_parser() -> argparse.ArgumentParser:
     build.add_argument("--json", action="store_true", help="print the summary as JSON")
     build.set_defaults(handler=_features_build)
 
-    from mmts.cli import backtest, config, history, live, models
+    from mmts.cli import backtest, config, history, live, models, serve
 
     config.add_commands(commands)
     models.add_commands(commands)
     backtest.add_commands(commands)
     live.add_commands(commands)
     history.add_commands(commands)
+    serve.add_commands(commands)
     return parser
 
 

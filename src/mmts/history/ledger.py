@@ -16,7 +16,13 @@ import pyarrow.dataset as ds
 
 from mmts.core.time import to_ns
 from mmts.core.timeframes import timeframe_ns
-from mmts.features.inputs import ModelInput, ModelInputLayout, assemble_windows, input_hash
+from mmts.features.inputs import (
+    OHLCV_FEATURES,
+    ModelInput,
+    ModelInputLayout,
+    assemble_windows,
+    input_hash,
+)
 from mmts.history.epochs import LedgerError, ledger_folder, load_layout
 from mmts.history.frames import FrameIndex, input_series, series_name
 from mmts.history.parts import PartTable
@@ -157,6 +163,41 @@ class Ledger:
                         & (ds.field("second") > lo - (cfg.frames + 1) * 10**9)
                         & (ds.field("second") <= hi) & (ds.field("seen_from") <= hi))  # fmt: skip
         return FrameIndex(bars, cob)
+
+    def bars(self, symbol: str, timeframe: str, start: object = None) -> pd.DataFrame:
+        """Return the closed bars the inputs held: ``time`` (open), ``open .. volume``, oldest first.
+
+        Every bar a model read is stored once per writer epoch; a bar stored by two epochs
+        (a restarted session) counts once. ``start``: bars opening at or after it.
+        """
+        expr = ds.field("series") == series_name(symbol, timeframe)
+        lo = to_ns(start)
+        if lo is not None:
+            expr = expr & (ds.field("open") >= lo)
+        rows = self.tables["bar_frames"].read(expr, columns=["open", "ohlcv"]).to_pandas()
+        rows = rows.sort_values("open", kind="stable").drop_duplicates("open")
+        values = np.frombuffer(b"".join(rows["ohlcv"]), np.float64).reshape(-1, OHLCV_FEATURES)
+        frame = pd.DataFrame(values, columns=["open", "high", "low", "close", "volume"])
+        frame.insert(0, "time", pd.to_datetime(rows["open"].to_numpy(np.int64), utc=True))
+        return frame
+
+    def book(self, start: object = None) -> pd.DataFrame:
+        """Return the order-book rows the inputs held, one per second (oldest first).
+
+        Columns: ``time``, ``imbalance``, its moving averages ``ma`` and the ``bid``/``ask``
+        depth buckets (lists).
+        """
+        lo = to_ns(start)
+        expr = None if lo is None else ds.field("second") >= lo
+        rows = self.tables["cob_frames"].read(expr).to_pandas()
+        rows = rows.sort_values("second", kind="stable").drop_duplicates("second")
+        return pd.DataFrame({
+            "time": pd.to_datetime(rows["second"].to_numpy(np.int64), utc=True),
+            "imbalance": rows["imbalance"].to_numpy(np.float64),
+            "ma": [np.frombuffer(b, np.float64).tolist() for b in rows["ma"]],
+            "bid": [np.frombuffer(b, np.float64).tolist() for b in rows["bid"]],
+            "ask": [np.frombuffer(b, np.float64).tolist() for b in rows["ask"]],
+        })  # fmt: skip
 
     def promotions(self, model: str | None = None) -> pd.DataFrame:
         """Return what the online learner did, oldest first.

@@ -1,0 +1,265 @@
+// mmts control room: reads the JSON API with the token, follows the pushed stream, steers.
+"use strict";
+
+const state = {
+  token: sessionStorage.getItem("mmts-token") || "",
+  session: null,
+  sessions: [],
+  decisions: [],
+  fills: [],
+  status: {},
+  socket: null,
+  // Milliseconds from a decision (the session's wall clock) to its marker on this page.
+  latencies: [],
+};
+window.mmts = state;
+
+const $ = (id) => document.getElementById(id);
+const fmt = (v, d = 4) => (v === null || v === undefined || Number.isNaN(v) ? "–" : Number(v).toFixed(d));
+
+async function api(path, options = {}) {
+  const headers = { Authorization: `Bearer ${state.token}`, ...(options.headers || {}) };
+  if (options.body !== undefined) headers["Content-Type"] = "application/json";
+  const response = await fetch(path, { ...options, headers, body: options.body === undefined ? undefined : JSON.stringify(options.body) });
+  if (response.status === 401) { showLogin("the token was refused"); throw new Error("401"); }
+  const text = await response.text();
+  return { status: response.status, body: text ? JSON.parse(text) : null };
+}
+
+function showLogin(message) {
+  document.querySelectorAll(".page").forEach((p) => { p.hidden = p.id !== "login"; });
+  $("login-error").textContent = message || "";
+}
+
+function showPage(name) {
+  document.querySelectorAll(".page").forEach((p) => { p.hidden = p.id !== name; });
+  document.querySelectorAll("header nav a").forEach((a) => a.classList.toggle("active", a.dataset.page === name));
+  if (name === "models") refreshModels();
+  if (name === "system" || name === "controls") refreshSessions();
+  window.dispatchEvent(new Event("resize"));  // Plotly sizes charts that were hidden
+}
+
+// -- market ----------------------------------------------------------------------------------
+
+function markerTraces() {
+  const buys = state.decisions.filter((d) => d.action === "BUY");
+  const sells = state.decisions.filter((d) => d.action === "SELL");
+  return [
+    { x: buys.map((d) => d.iso), y: buys.map((d) => d.price), mode: "markers", name: "BUY", type: "scatter",
+      marker: { symbol: "triangle-up", size: 9, color: "#16a34a" } },
+    { x: sells.map((d) => d.iso), y: sells.map((d) => d.price), mode: "markers", name: "SELL", type: "scatter",
+      marker: { symbol: "triangle-down", size: 9, color: "#dc2626" } },
+    { x: state.fills.map((f) => f.iso), y: state.fills.map((f) => f.price), mode: "markers", name: "fill", type: "scatter",
+      marker: { symbol: "x", size: 8, color: "#111827" } },
+  ];
+}
+
+async function drawCandles() {
+  if (!state.session) return;
+  const tf = $("timeframe").value;
+  const { body: bars } = await api(`/api/sessions/${state.session}/candles?tf=${tf}`);
+  const candles = { type: "candlestick", name: tf, x: bars.map((b) => b.time), open: bars.map((b) => b.open),
+    high: bars.map((b) => b.high), low: bars.map((b) => b.low), close: bars.map((b) => b.close) };
+  const layout = { margin: { t: 20, r: 10, b: 30, l: 50 }, xaxis: { rangeslider: { visible: false } }, dragmode: "pan",
+    showlegend: true, legend: { orientation: "h" }, uirevision: state.session + tf };
+  await Plotly.react("candles", [candles, ...markerTraces()], layout, { scrollZoom: true, responsive: true });
+  const el = $("candles");
+  if (!el.dataset.bound) {
+    el.dataset.bound = "1";
+    el.on("plotly_relayout", (e) => { if (e["xaxis.range[0]"]) state.visibleRange = [e["xaxis.range[0]"], e["xaxis.range[1]"]]; });
+  }
+}
+
+function addMarkers(decisions, fills) {
+  const el = $("candles");
+  if (!el.data) return;
+  const now = Date.now();
+  const add = (index, rows) => {
+    if (rows.length) Plotly.extendTraces("candles", { x: [rows.map((r) => r.iso)], y: [rows.map((r) => r.price)] }, [index]);
+  };
+  add(1, decisions.filter((d) => d.action === "BUY"));
+  add(2, decisions.filter((d) => d.action === "SELL"));
+  add(3, fills);
+  for (const d of decisions) if (d.wall) state.latencies.push(now - d.wall / 1e6);
+}
+
+async function drawBook() {
+  if (!state.session) return;
+  const { body } = await api(`/api/sessions/${state.session}/book`);
+  const traces = [{ x: body.time, y: body.imbalance, name: "imbalance", type: "scatter", mode: "lines" }];
+  const mas = body.ma.length ? body.ma[0].length : 0;
+  for (let k = 0; k < mas; k++) traces.push({ x: body.time, y: body.ma.map((m) => m[k]), name: `MA ${k + 1}`, type: "scatter", mode: "lines" });
+  await Plotly.react("imbalance", traces, { title: { text: "order-book imbalance", font: { size: 12 } }, margin: { t: 30, r: 10, b: 30, l: 40 } }, { responsive: true });
+  const n = Math.max(body.bid.length, body.ask.length);
+  const levels = [...Array(n).keys()];
+  await Plotly.react("depth", [
+    { x: levels.map((k) => -k), y: body.bid, type: "bar", name: "bids", marker: { color: "#16a34a" } },
+    { x: levels.map((k) => k), y: body.ask, type: "bar", name: "asks", marker: { color: "#dc2626" } },
+  ], { title: { text: `depth buckets ${body.at || ""}`, font: { size: 12 } }, margin: { t: 30, r: 10, b: 30, l: 40 } }, { responsive: true });
+}
+
+// -- portfolio, models, system -----------------------------------------------------------------
+
+function cards(id, items) {
+  $(id).innerHTML = items.map(([k, v]) => `<div class="card">${k}<b>${v}</b></div>`).join("");
+}
+
+function table(id, rows, columns) {
+  $(id).querySelector("tbody").innerHTML = rows.map((r) => `<tr>${columns.map((c) => `<td>${r[c] ?? "–"}</td>`).join("")}</tr>`).join("");
+}
+
+function drawPortfolio() {
+  const s = state.status;
+  const fees = state.fills.reduce((a, f) => a + (f.fee || 0), 0);
+  const equity = state.decisions.filter((d) => d.equity !== null && d.equity !== undefined);
+  let peak = -Infinity;
+  const drawdown = equity.map((d) => { peak = Math.max(peak, d.equity); return d.equity / peak - 1; });
+  cards("portfolio-cards", [["position", fmt(s.position, 6)], ["equity", fmt(s.equity, 2)], ["fills", state.fills.length],
+    ["fees", fmt(fees, 2)], ["working orders", s.working_orders ?? "–"], ["max drawdown", fmt(100 * Math.min(0, ...drawdown), 2) + " %"]]);
+  Plotly.react("equity", [
+    { x: equity.map((d) => d.iso), y: equity.map((d) => d.equity), name: "equity", type: "scatter" },
+    { x: equity.map((d) => d.iso), y: drawdown.map((v) => 100 * v), name: "drawdown %", yaxis: "y2", type: "scatter" },
+  ], { margin: { t: 20, r: 50, b: 30, l: 60 }, yaxis2: { overlaying: "y", side: "right" } }, { responsive: true });
+  table("fills", state.fills.slice(-50).reverse().map((f) => ({ ...f, time: f.iso })), ["time", "qty", "price", "fee", "liquidity"]);
+}
+
+async function refreshModels() {
+  if (!state.session) return;
+  const { body } = await api(`/api/sessions/${state.session}/models`);
+  const health = Object.entries(body.health.models || {}).map(([k, m]) => ({ model: k, ...m,
+    accuracy: fmt(m.accuracy, 3), brier: fmt(m.brier, 3), confidence: fmt(m.confidence, 3) }));
+  table("health", health, ["model", "version", "outcomes", "accuracy", "brier", "confidence"]);
+  table("promotions", body.promotions, ["time", "model", "event", "from_version", "to_version", "why"]);
+  table("alerts", body.alerts.slice().reverse(), ["time", "severity", "kind", "subject", "reason"]);
+  const weights = state.decisions.map((d) => { try { return JSON.parse(d.weights || "{}"); } catch { return {}; } });
+  const names = [...new Set(weights.flatMap((w) => Object.keys(w)))];
+  Plotly.react("weights", names.map((n) => ({ x: state.decisions.map((d) => d.iso), y: weights.map((w) => w[n] ?? null), name: n, type: "scatter", stackgroup: "w" })),
+    { title: { text: "mixture weights", font: { size: 12 } }, margin: { t: 30, r: 10, b: 30, l: 40 } }, { responsive: true });
+}
+
+function drawSystem() {
+  const s = state.status;
+  const lat = state.latencies.slice().sort((a, b) => a - b);
+  const p95 = lat.length ? lat[Math.floor(0.95 * (lat.length - 1))] : null;
+  cards("system-cards", [["feed", s.feed || "–"], ["clock offset ms", fmt(s.clock_offset_ms, 0)], ["latency p50 ms", fmt(s.latency_ms_p50, 2)],
+    ["latency p99 ms", fmt(s.latency_ms_p99, 2)], ["ledger failed writes", s.ledger ? s.ledger.failed_writes : "–"],
+    ["decision → page p95 ms", fmt(p95, 0)], ["decisions", s.decisions ?? "–"]]);
+}
+
+async function refreshSessions() {
+  const { body } = await api("/api/sessions");
+  state.sessions = body;
+  const select = $("session");
+  const current = state.session;
+  select.innerHTML = body.map((s) => `<option value="${s.id}">${s.id} (${s.state})</option>`).join("");
+  if (!current && body.length) state.session = body[body.length - 1].id;
+  if (state.session) select.value = state.session;
+  const mine = body.find((s) => s.id === state.session);
+  $("session-state").textContent = mine ? `${mine.mode} · ${mine.state}` : "no session";
+  table("processes", body, ["id", "experiment", "mode", "state", "pid", "restarts"]);
+  const { body: history } = await api("/api/commands");
+  table("commands", history.slice().reverse().map((h) => ({ ...h, when: new Date(h.wall / 1e6).toISOString(), args: JSON.stringify(h.args) })),
+    ["when", "who", "what", "args", "result"]);
+  if (mine && mine.buy_threshold) {
+    if (!$("buy").dataset.touched) { $("buy").value = mine.buy_threshold; $("buy-value").textContent = mine.buy_threshold; }
+    if (!$("sell").dataset.touched) { $("sell").value = mine.sell_threshold; $("sell-value").textContent = mine.sell_threshold; }
+  }
+  drawSystem();
+}
+
+// -- the stream ------------------------------------------------------------------------------
+
+function follow() {
+  if (state.socket) state.socket.close();
+  const socket = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/api/stream`);
+  state.socket = socket;
+  socket.onopen = () => socket.send(JSON.stringify({ token: state.token }));
+  socket.onclose = (e) => {
+    $("stream-state").textContent = `stream: closed${e.code === 4401 ? " (token refused)" : ""}`;
+    if (e.code !== 4401 && state.socket === socket) setTimeout(follow, 2000);
+  };
+  socket.onmessage = (e) => {
+    const message = JSON.parse(e.data);
+    if (message.hello) { $("stream-state").textContent = "stream: live"; return; }
+    if (message.session !== state.session) return;
+    const decisions = [], fills = [];
+    for (const line of message.lines) {
+      const item = { ...line, iso: new Date(line.time / 1e6).toISOString() };
+      if (line.type === "decision") { decisions.push(item); state.decisions.push(item); }
+      else if (line.type === "fill") { fills.push(item); state.fills.push(item); }
+      else if (line.type === "status") state.status = line;
+    }
+    addMarkers(decisions, fills);
+    const last = state.decisions[state.decisions.length - 1];
+    if (last) $("last-decision").textContent = `last: ${last.action} ${fmt(last.size)} at ${fmt(last.price, 2)} (buy ${last.buy_threshold}, sell ${last.sell_threshold})`;
+    if (!$("portfolio").hidden) drawPortfolio();
+    if (!$("system").hidden) drawSystem();
+  };
+}
+
+async function loadSession() {
+  if (!state.session) return;
+  const [{ body: decisions }, { body: fills }, { body: detail }] = await Promise.all([
+    api(`/api/sessions/${state.session}/decisions`), api(`/api/sessions/${state.session}/fills`), api(`/api/sessions/${state.session}`)]);
+  state.decisions = decisions;
+  state.fills = fills;
+  state.status = detail.status || {};
+  await drawCandles();
+  await drawBook();
+  drawPortfolio();
+  drawSystem();
+}
+
+// -- controls --------------------------------------------------------------------------------
+
+async function control(label, path, body) {
+  if (!state.session) return;
+  if (!window.confirm(`${label} for ${state.session}?`)) return;
+  const { status, body: answer } = await api(`/api/sessions/${state.session}${path}`, { method: "POST", body });
+  const ack = answer && answer.ack;
+  $("control-result").textContent = `${label}: ${ack ? `${ack.result}: ${ack.detail}` : (answer.error || "sent, not acknowledged yet")} (${status})`;
+  await refreshSessions();
+}
+
+function bind() {
+  $("connect").onclick = async () => {
+    state.token = $("token").value.trim();
+    sessionStorage.setItem("mmts-token", state.token);
+    await start();
+  };
+  document.querySelectorAll("header nav a").forEach((a) => { a.onclick = (e) => { e.preventDefault(); showPage(a.dataset.page); }; });
+  $("timeframe").onchange = drawCandles;
+  $("session").onchange = async () => { state.session = $("session").value; await refreshSessions(); await loadSession(); };
+  for (const side of ["buy", "sell"]) {
+    $(side).oninput = () => { $(side).dataset.touched = "1"; $(`${side}-value`).textContent = $(side).value; };
+  }
+  $("apply-thresholds").onclick = () => control("Set thresholds", "/thresholds", { buy: Number($("buy").value), sell: Number($("sell").value) });
+  $("pause").onclick = () => control("Pause new entries", "/commands", { command: "pause" });
+  $("resume").onclick = () => control("Resume", "/commands", { command: "resume" });
+  $("flatten").onclick = () => control("Flatten", "/commands", { command: "flatten" });
+  $("stop").onclick = () => control("Stop the session", "/stop", {});
+  $("start").onclick = async () => {
+    const body = { experiment: $("new-experiment").value, exchange: $("new-exchange").value, ws_url: $("new-ws").value, rest_url: $("new-rest").value };
+    if ($("new-duration").value) body.duration = Number($("new-duration").value);
+    if (!window.confirm(`Start a paper session of ${body.experiment}?`)) return;
+    const { status, body: answer } = await api("/api/sessions", { method: "POST", body });
+    $("control-result").textContent = status === 201 ? `started ${answer.id}` : `refused: ${answer.error}`;
+    if (status === 201) { state.session = answer.id; await refreshSessions(); await loadSession(); }
+  };
+}
+
+async function start() {
+  if (!state.token) { showLogin(); return; }
+  try {
+    await refreshSessions();
+  } catch (e) { return; }
+  showPage((location.hash || "#market").slice(1));
+  await loadSession();
+  follow();
+  setInterval(() => { refreshSessions().catch(() => {}); }, 5000);
+  setInterval(() => { if (!$("market").hidden) drawBook().catch(() => {}); }, 5000);
+  setInterval(() => { if (!$("market").hidden) drawCandles().catch(() => {}); }, 10000);
+}
+
+bind();
+start();
