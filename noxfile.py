@@ -51,25 +51,26 @@ BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stab
 
 
 def _browser(session: nox.Session) -> None:
-    """Make sure a headless Chromium is on PATH (the report's screenshot test renders the page).
+    """Make sure headless Chromium and its driver are on PATH (the page and dashboard tests).
 
-    Installed from Debian's packages when the machine has none and nox runs as root (CI does);
-    elsewhere the page tests skip, and say so.
+    Installed from Debian's packages (chromium, chromium-driver) when the machine lacks them
+    and nox runs as root (CI does); elsewhere those tests fail and say how to install them.
     """
-    if any(shutil.which(name) for name in BROWSERS):
+    if any(shutil.which(name) for name in BROWSERS) and shutil.which("chromedriver"):
         return
     if shutil.which("apt-get") is None or os.geteuid() != 0:
-        session.warn("no Chromium on PATH and no root apt-get: the page tests will skip")
+        session.warn("no Chromium or chromedriver on PATH and no root apt-get: the browser tests "
+                     "will fail (apt-get install chromium chromium-driver)")  # fmt: skip
         return
-    session.log("installing Chromium from Debian's packages (the report is tested in it): ~1 min")
+    session.log("installing Chromium and chromedriver from Debian's packages: ~1 min")
     env = {"DEBIAN_FRONTEND": "noninteractive"}
     try:
         session.run("apt-get", "update", "-qq", external=True, env=env)
-        session.run("apt-get", "install", "-y", "-qq", "chromium", "fonts-dejavu-core",
-                    external=True, env=env)  # fmt: skip
+        session.run("apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium",
+                    "chromium-driver", "fonts-dejavu-core", external=True, env=env)  # fmt: skip
     except nox.command.CommandFailed:
-        # The suite still runs; the page tests then fail in CI and skip elsewhere, by name.
-        session.warn("could not install Chromium: the page tests cannot run")
+        # The suite still runs; the browser tests then fail, by name, saying what is missing.
+        session.warn("could not install Chromium: the browser tests cannot run")
 
 
 @nox.session

@@ -1,0 +1,189 @@
+"""The dashboard in headless Chromium against `mmts serve` running a paper session on the simulator.
+
+Everything is a real process on 127.0.0.1: `mmts sim-exchange` replaying the bundled
+recordings, `mmts serve`, the session it starts, and Chromium driven by Selenium through
+Debian's chromedriver (no browser or driver is downloaded). Screenshots of each page are kept in
+``test-artefacts/dashboard/``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.network]
+
+ROOT = Path(__file__).resolve().parents[2]
+RECORDINGS = [ROOT / "data" / "raw" / "binance-ws" / "spot" / f"{s}usdt_20240808.gz"
+              for s in ("eth", "btc")]  # fmt: skip
+ARTEFACTS = ROOT / "test-artefacts" / "dashboard"
+
+
+def _line(process: subprocess.Popen[str], pattern: str, timeout_s: float = 60) -> re.Match[str]:
+    deadline = time.monotonic() + timeout_s
+    assert process.stdout is not None
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        found = re.search(pattern, line)
+        if found:
+            return found
+        if process.poll() is not None:
+            break
+    raise AssertionError(f"no line matching {pattern!r}")
+
+
+def _api(url: str, token: str, path: str, body: Any = None) -> tuple[int, Any]:
+    request = urllib.request.Request(url + path,  # noqa: S310 - 127.0.0.1 only method="POST" if body is not None else "GET",
+                                     data=None if body is None else json.dumps(body).encode(),
+                                     headers={"Authorization": f"Bearer {token}",
+                                              "Content-Type": "application/json"})  # fmt: skip
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - 127.0.0.1
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"null")
+
+
+@pytest.fixture
+def served(tmp_path: Path, browser: str) -> Iterator[dict[str, Any]]:
+    """The simulator, `mmts serve` and one paper session it runs."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    sim = subprocess.Popen([sys.executable, "-m", "mmts.cli", "sim-exchange", "--data",
+                            *map(str, RECORDINGS), "--store", str(ROOT / "data"), "--speed", "3"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)  # fmt: skip
+    serve = subprocess.Popen([sys.executable, "-m", "mmts.cli", "serve", "--root", str(tmp_path / "serve"),
+                              "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True, env=env, cwd=ROOT)  # fmt: skip
+    try:
+        rest_url = _line(sim, r"rest: (http://\S+)").group(1)
+        ws_url = _line(sim, r"ws: +(ws://\S+)").group(1)
+        url = _line(serve, r"(http://127\.0\.0\.1:\d+)/").group(1)
+        token = _line(serve, r"token \(shown once.*\): (\S+)").group(1)
+        status, body = _api(url, token, "/api/sessions", {
+            "experiment": str(ROOT / "experiments" / "paper_rules.toml"), "exchange": "binance",
+            "ws_url": ws_url, "rest_url": rest_url, "duration": 240})  # fmt: skip
+        assert status == 201, body
+        yield {"url": url, "token": token, "sid": body["id"], "root": tmp_path / "serve",
+               "browser": browser}  # fmt: skip
+    finally:
+        for process in (serve, sim):
+            process.terminate()
+            process.wait(10)
+        for record in json.loads((tmp_path / "serve" / "sessions.json").read_text())["sessions"]:
+            if record.get("pid"):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(record["pid"], 15)
+
+
+def _driver(browser: str) -> Any:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = browser
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--no-first-run", "--window-size=1400,1000"):  # fmt: skip
+        options.add_argument(flag)
+    driver_path = shutil.which("chromedriver")
+    if driver_path is None:
+        pytest.fail("no chromedriver on PATH: apt-get install chromium-driver (nox -s tests does)")
+    return webdriver.Chrome(service=Service(driver_path), options=options)
+
+
+def _wait(driver: Any, script: str, timeout_s: float = 60) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = driver.execute_script(script)
+        if value:
+            return value
+        time.sleep(0.25)
+    raise AssertionError(f"timed out: {script}")
+
+
+def test_the_dashboard_shows_and_steers_a_running_paper_session(served: dict[str, Any]) -> None:
+    from selenium.webdriver.common.by import By
+
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    driver = _driver(served["browser"])
+    try:
+        driver.get(served["url"] + "/")
+        driver.find_element(By.ID, "token").send_keys("wrong-token")
+        driver.find_element(By.ID, "connect").click()
+        _wait(driver, "return document.getElementById('login-error').textContent")
+        assert "refused" in driver.find_element(By.ID, "login-error").text
+        driver.save_screenshot(str(ARTEFACTS / "login-refused.png"))
+        token_box = driver.find_element(By.ID, "token")
+        token_box.clear()
+        token_box.send_keys(served["token"])
+        driver.find_element(By.ID, "connect").click()
+        # Candles and markers appear; markers arrive over the stream.
+        _wait(
+            driver,
+            "const d = document.getElementById('candles').data; return d && d[0].x.length > 5",
+        )
+        _wait(driver, "return window.mmts.latencies.length >= 5", 90)
+        driver.save_screenshot(str(ARTEFACTS / "market.png"))
+        # Zoom changes the visible range.
+        before = driver.execute_script(
+            "return document.getElementById('candles')._fullLayout.xaxis.range.slice()"
+        )
+        driver.execute_script("""const el = document.getElementById('candles');
+            const r = el._fullLayout.xaxis.range.map((v) => new Date(v).getTime());
+            const mid = (r[0] + r[1]) / 2, half = (r[1] - r[0]) / 8;
+            Plotly.relayout(el, {'xaxis.range': [new Date(mid - half).toISOString(), new Date(mid + half).toISOString()]});""")
+        after = _wait(
+            driver, "const r = document.getElementById('candles')._fullLayout.xaxis.range; return r"
+        )
+        assert after != before
+        # Moving the BUY slider and applying it changes the running session's threshold.
+        driver.find_element(By.CSS_SELECTOR, "a[data-page=controls]").click()
+        driver.execute_script(
+            "const s = document.getElementById('buy'); s.value = '0.93'; s.dispatchEvent(new Event('input'));"
+        )
+        driver.execute_script("window.confirm = () => true;")
+        driver.find_element(By.ID, "apply-thresholds").click()
+        _wait(
+            driver,
+            "return document.getElementById('control-result').textContent.includes('applied')",
+        )
+        driver.save_screenshot(str(ARTEFACTS / "controls.png"))
+        for page in ("portfolio", "models", "system"):
+            driver.find_element(By.CSS_SELECTOR, f"a[data-page={page}]").click()
+            time.sleep(1.5)
+            driver.save_screenshot(str(ARTEFACTS / f"{page}.png"))
+        # The next decisions record the new value.
+        url, token, sid = served["url"], served["token"], served["sid"]
+        _wait(driver, "return window.mmts.decisions.some((d) => d.buy_threshold === 0.93)", 60)
+        _, rows = _api(url, token, f"/api/sessions/{sid}/decisions")
+        assert rows[-1]["buy_threshold"] == 0.93
+        latencies = sorted(driver.execute_script("return window.mmts.latencies"))
+        p95 = latencies[int(0.95 * (len(latencies) - 1))]
+        (ARTEFACTS / "latency.json").write_text(json.dumps({"decision_to_marker_ms_p95": p95,
+                                                             "n": len(latencies)}))  # fmt: skip
+        assert p95 <= 1000, latencies
+        # Stop stops the session.
+        driver.find_element(By.CSS_SELECTOR, "a[data-page=controls]").click()
+        driver.find_element(By.ID, "stop").click()
+        _wait(
+            driver,
+            "return document.getElementById('control-result').textContent.includes('Stop the session: applied')",
+        )
+        deadline = time.monotonic() + 30
+        while _api(url, token, "/api/health")[1]["sessions"][sid] != "stopped":
+            assert time.monotonic() < deadline, "the session did not stop"
+            time.sleep(0.5)
+    finally:
+        driver.quit()
