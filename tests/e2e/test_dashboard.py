@@ -93,6 +93,7 @@ def _driver(browser: str) -> Any:
 
     options = webdriver.ChromeOptions()
     options.binary_location = browser
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--no-first-run", "--window-size=1400,1000"):  # fmt: skip
@@ -110,7 +111,8 @@ def _wait(driver: Any, script: str, timeout_s: float = 60) -> Any:
         if value:
             return value
         time.sleep(0.25)
-    raise AssertionError(f"timed out: {script}")
+    console = [entry["message"] for entry in driver.get_log("browser")]
+    raise AssertionError(f"timed out: {script}; the page's console: {console}")
 
 
 def test_the_dashboard_shows_and_steers_a_running_paper_session(served: dict[str, Any]) -> None:

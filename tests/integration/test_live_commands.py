@@ -111,3 +111,78 @@ def test_commands_reach_the_running_session_between_decisions_and_are_acked(
     assert status[-1]["final"] is True and status[-1]["entries_paused"] is True
     assert status[-1]["feed"] in {"synced", "resyncing", "stale", "disconnected"}
     assert not any((out / "commands" / "inbox").iterdir())  # every command handled
+
+
+def test_an_operator_promotes_a_checkpoint_and_rolls_it_back(
+    sample_store_path: Path, tmp_path: Path
+) -> None:
+    import torch
+
+    from mmts.models.checkpoints import CheckpointStore
+    from mmts.models.finetune import save_model
+    from mmts.testing.experts import untrained_experts
+
+    store = open_store(sample_store_path)
+    exp, trading = load_experiment(EXPERIMENT), load_trading(EXPERIMENT)
+    experts = untrained_experts(exp, store, pd.Timestamp("2024-08-08T23:54:14Z").value, seed=3,
+                                rules=("imbalance",))  # fmt: skip
+    out = tmp_path / "live"
+    cnn = experts["cnn"]
+    other = cnn.with_net(type(cnn.net)(cnn.layout.shapes(), 16, 32, 0.0), "cnn-op-1")
+    with torch.no_grad():
+        for parameter in other.net.parameters():
+            parameter.add_(0.05)
+    checkpoints = CheckpointStore(out / "checkpoints", keep=100)
+    layout = cnn.layout.describe()
+    for model, parent in ((cnn, None), (other, "untrained")):
+        path = out / "checkpoints" / "cnn" / f"{model.version}.ckpt"
+        save_model(model, path)
+        checkpoints.add("cnn", {"id": model.version, "path": str(path), "metric": 0.0, "mode": "min",
+                                "parent": parent, "layout": layout})  # fmt: skip
+    acks: dict[str, dict] = {}
+    with SimExchange(RECORDINGS, store=store, speed=10) as sim:
+        cfg = LiveConfig(out=out, ws_url=sim.ws_url, rest_url=sim.url, status_every_s=0.5,
+                         duration_s=90)  # fmt: skip
+        session = LiveSession(exp, trading, cfg, status_stream=io.StringIO(), experts=experts)
+
+        async def operator() -> None:
+            async def after(n: int) -> None:
+                while session.runtime is None or len(session.runtime.decisions) < n:
+                    await asyncio.sleep(0.05)
+
+            await after(3)
+            acks["missing"] = await _acked(
+                out, send_command(out, "promote", {"model": "cnn", "version": "nope"})
+            )
+            acks["promote"] = await _acked(
+                out, send_command(out, "promote", {"model": "cnn", "version": "cnn-op-1"})
+            )
+            await after(6)
+            acks["rollback"] = await _acked(out, send_command(out, "rollback", {"model": "cnn"}))
+            acks["again"] = await _acked(out, send_command(out, "rollback", {"model": "cnn"}))
+            await after(9)
+            await _acked(out, send_command(out, "stop"))
+
+        async def main() -> dict:
+            task = asyncio.create_task(operator())
+            summary = await session.run()
+            await task
+            return summary
+
+        summary = asyncio.run(main())
+    assert summary["error"] is None
+    assert {k: a["result"] for k, a in acks.items()} == {
+        "missing": "rejected", "promote": "applied", "rollback": "applied", "again": "rejected"}  # fmt: skip
+    assert acks["promote"]["detail"] == "cnn: untrained -> cnn-op-1"
+    assert "has no parent checkpoint" in acks["again"]["detail"]
+    ledger = open_ledger(out)
+    events = ledger.promotions()
+    assert list(events["event"]) == ["promoted", "rolled_back"]
+    assert list(events["to_version"]) == ["cnn-op-1", "untrained"]
+    cnn_rows = ledger.predictions(model="cnn")
+    promoted_at = pd.Timestamp(acks["promote"]["time"], tz="UTC")
+    rolled_at = pd.Timestamp(acks["rollback"]["time"], tz="UTC")
+    middle = cnn_rows[(cnn_rows["time"] > promoted_at) & (cnn_rows["time"] <= rolled_at)]
+    assert len(middle) >= 2 and set(middle["version"]) == {"cnn-op-1"}
+    assert set(cnn_rows[cnn_rows["time"] > rolled_at]["version"]) == {"untrained"}
+    assert set(cnn_rows[cnn_rows["time"] <= promoted_at]["version"]) == {"untrained"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -101,3 +102,62 @@ def test_a_served_session_trades_on_when_the_server_goes_and_is_found_again(
     assert len(after) >= 3 and (after["buy_threshold"] == 0.91).all()
     log = (out / "process.log").read_text()
     assert "Traceback" not in log
+
+
+def test_training_jobs_run_with_progress_and_can_be_stopped(tmp_path: Path) -> None:
+    """A small CNN trains in a job of its own (progress from its metrics); another is stopped."""
+    text = (ROOT / "experiments" / "default.toml").read_text()
+    text = text.replace('store = "data"', f'store = "{ROOT / "data"}"')
+    text = text.replace('start = "2024-07-27T00:00:00Z"', 'start = "2024-08-10T00:00:00Z"')
+    text = text.replace('end = "2024-08-25T00:00:00Z"', 'end = "2024-08-16T00:00:00Z"')
+    text = text.replace("epochs = 4", "epochs = 2")
+    text = text.replace('dir = "experiments/models"', f'dir = "{tmp_path / "models"}"')
+    experiment = tmp_path / "small.toml"
+    experiment.write_text(text)
+    found: dict[str, Any] = {}
+
+    async def main() -> None:
+        server = Server(tmp_path / "serve", TOKEN)
+        async with TestClient(TestServer(make_app(server))) as client:
+            bad = await client.post("/api/training", headers=AUTH,
+                                    json={"experiment": str(experiment), "model": "gpt"})  # fmt: skip
+            assert bad.status == 400 and "model must be one of" in (await bad.json())["error"]
+            response = await client.post("/api/training", headers=AUTH,
+                                         json={"experiment": str(experiment), "model": "cnn"})  # fmt: skip
+            assert response.status == 201, await response.text()
+            jid = (await response.json())["id"]
+            again = await client.post("/api/training", headers=AUTH,
+                                      json={"experiment": str(experiment), "model": "cnn"})  # fmt: skip
+            assert again.status == 409
+
+            async def finished() -> Any:
+                jobs = await (await client.get("/api/training", headers=AUTH)).json()
+                job = next(j for j in jobs if j["id"] == jid)
+                if job["progress"]["epoch"] is not None:
+                    found.setdefault("progress", []).append(job["progress"])
+                return job if job["state"] != "running" else None
+
+            found["job"] = await _until(finished, 240, "the training job")
+            response = await client.post("/api/training", headers=AUTH,
+                                         json={"experiment": str(experiment), "model": "cnn"})  # fmt: skip
+            second = (await response.json())["id"]
+            await asyncio.sleep(2)
+            stopped = await client.post(f"/api/training/{second}/stop", headers=AUTH)
+            assert stopped.status == 200
+
+            async def ended() -> Any:
+                health = await (await client.get("/api/health", headers=AUTH)).json()
+                return health["training"][second] == "stopped"
+
+            await _until(ended, 30, "the stopped job")
+
+    asyncio.run(main())
+    job = found["job"]
+    assert job["state"] == "finished", (
+        tmp_path / "serve" / "jobs" / f"{job['id']}.log"
+    ).read_text()
+    assert job["progress"]["epoch"] == 1 and job["progress"]["epochs"] == 2
+    assert job["progress"]["metric_name"] == "val_loss" and job["progress"]["metric"] > 0
+    assert job["progress"]["loss"] > 0
+    index = json.loads((tmp_path / "models" / "cnn" / "index.json").read_text())
+    assert len(index["checkpoints"]) >= 1  # the finished job published its checkpoints

@@ -359,6 +359,25 @@ class OnlineLearner:
             for listener in self.on_change:
                 listener(now)
 
+    def adopt(self, name: str, model: Any, at: int, event: str, why: str, checkpoint: str) -> None:
+        """Make ``model`` the active ``name`` now, on an operator's word (no judging).
+
+        A shadow being judged is dropped; the rolling record starts over; the event is a
+        ``promotions`` row like the learner's own.
+        """
+        track = self.tracks[name]
+        old = self.runtime.experts[name].version
+        self.runtime.set_expert(name, model)
+        track.version, track.candidate, track.rejections = model.version, None, 0
+        track.rolling.clear()
+        track.best = float("inf")
+        self.runtime.set_shadow(name, None)
+        with contextlib.suppress(KeyError, ValueError):  # a checkpoint of the experiment's store
+            self.checkpoints.promote(name, model.version)
+        for listener in self.on_change:
+            listener(at)
+        self._event(at, name, event, old, model.version, why, {"operator": True}, checkpoint)
+
     def _path_of(self, name: str, version: str) -> str:
         for entry in self.checkpoints.list(name):
             if entry["id"] == version:

@@ -27,12 +27,14 @@ from typing import Any, TextIO
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from mmts.core.errors import MmtsError
-from mmts.core.events import Event
+from mmts.core.events import BarEvent, Event
 from mmts.core.files import json_text, write_atomically
 from mmts.core.time import iso, wall_clock_ns
 from mmts.data import open_store
+from mmts.history.schema import PROMOTIONS
 from mmts.history.writer import LedgerWriter
 from mmts.live.commands import CommandInbox
 from mmts.live.feed import FeedConfig, MarketFeed, RetryableError
@@ -238,6 +240,10 @@ class LiveSession:
         if len(runtime.decisions) + len(runtime.paused) > before:
             self.latencies_ns.append(time.perf_counter_ns() - started)
         if self.journal is not None:
+            if isinstance(event, BarEvent) and event.symbol == self.exp.features.primary_symbol:
+                o, h, low, c, v = event.ohlcv
+                self.journal.write("bar", time=event.open_ns, timeframe=event.timeframe, open=o,
+                                   high=h, low=low, close=c, volume=v)  # fmt: skip
             if len(runtime.decisions) > decided:
                 self._journal_decision(runtime)
             if len(runtime.fills) > self._fills_journaled:
@@ -266,13 +272,71 @@ class LiveSession:
             if self._stop is not None:
                 self._stop.set()
             return "stopping: the state is saved and the session ends"
+        if self.runtime is None:
+            raise ControlError("the session has no runtime yet")
         if command in RUNTIME_COMMANDS:
-            if self.runtime is None:
-                raise ControlError("the session has no runtime yet")
             return apply_control(self.runtime, command, args)
-        raise ControlError(
-            f"unknown command {command!r}; known: stop, {', '.join(RUNTIME_COMMANDS)}"
-        )
+        if command in ("promote", "rollback"):
+            return self._promote(command, args)
+        raise ControlError(f"unknown command {command!r}; known: stop, promote, rollback, "
+                           f"{', '.join(RUNTIME_COMMANDS)}")  # fmt: skip
+
+    def _checkpoint_stores(self) -> list[Any]:
+        """Where a model's checkpoints are: this session's own (online learning), the experiment's."""
+        from mmts.models.checkpoints import CheckpointStore
+
+        return [CheckpointStore(self.out / "checkpoints", keep=10**6),
+                CheckpointStore(self.exp.checkpoints.dir, self.exp.checkpoints.keep)]  # fmt: skip
+
+    def _promote(self, command: str, args: dict[str, Any]) -> str:
+        """Make a checkpoint the active model (``promote``), or its current one's parent (``rollback``)."""
+        from mmts.models.predictors import load_checkpoint
+
+        runtime = self.runtime
+        name = str(args.get("model", ""))
+        if runtime is None or name not in runtime.experts:
+            raise ControlError(f"{command}: no expert {name!r}; the session has "
+                               f"{sorted(runtime.experts) if runtime else []}")  # fmt: skip
+        current = runtime.experts[name]
+        entries = {
+            e["id"]: e for store in reversed(self._checkpoint_stores()) for e in store.list(name)
+        }
+        if command == "rollback":
+            parent = entries.get(str(getattr(current, "version", "")), {}).get("parent")
+            if not parent:
+                raise ControlError(f"rollback: {name} {getattr(current, 'version', '?')} has no "
+                                   "parent checkpoint to go back to")  # fmt: skip
+            version = str(parent)
+        else:
+            version = str(args.get("version", ""))
+        entry = entries.get(version)
+        if entry is None:
+            raise ControlError(f"{command}: no checkpoint {version!r} of {name} (known: "
+                               f"{', '.join(sorted(entries)) or 'none'})")  # fmt: skip
+        try:
+            model = load_checkpoint(current.model_type, {**entry, "model": name},
+                                    runtime.builder.layout)  # fmt: skip
+        except (ValueError, OSError, KeyError) as e:
+            raise ControlError(f"{command}: {name} {version} cannot be loaded: {e}") from e
+        if callable(getattr(model, "restore", None)) and callable(getattr(current, "state", None)):
+            model.restore(current.state())  # a DQN goes on from the position it holds
+        if hasattr(model, "warm"):
+            model.warm()
+        event = "promoted" if command == "promote" else "rolled_back"
+        why = f"operator {command}"
+        old = getattr(current, "version", "?")
+        at = self.market.clock if self.market else 0
+        if self.learner is not None and name in self.learner.tracks:
+            self.learner.adopt(name, model, at, event, why, str(entry["path"]))
+        else:
+            runtime.set_expert(name, model)
+            if self.ledger is not None:
+                row = {"time": at, "model": name, "event": event, "from_version": old,
+                       "to_version": version, "why": why, "evidence": json.dumps({"operator": True}),
+                       "checkpoint": str(entry["path"])}  # fmt: skip
+                self.ledger.rows("promotions", pa.Table.from_pylist([row], schema=PROMOTIONS))
+        self.versions[name] = version
+        return f"{name}: {old} -> {version}"
 
     async def _command_loop(self, stop: asyncio.Event) -> None:
         """Read the inbox off the loop; apply on it, where no decision is half-taken."""
@@ -355,15 +419,17 @@ class LiveSession:
                     subject, reason)  # fmt: skip
             if self.trading.online.enabled:
                 self.learner = self._learner(runtime)
+            self.journal = Journal(self.out)  # before the warm-up: its bars are the chart's history
             self._prime(now)  # before the restore: priming resets stateful experts
             self._load_previous(runtime)
             await market.warm_up(feed, now)
         except BaseException:
             await feed.close()
+            if self.journal is not None:
+                self.journal.close()
             raise
         if self.orders is not None:
             self.orders.on_error = self.fail
-        self.journal = Journal(self.out)
         self.commands = CommandInbox(self.out, self._apply_command, lambda: market.clock,
                                      self.ledger)  # fmt: skip
         tasks = [spawn(feed.run(stop), "market data", lambda: self.fail),
@@ -545,6 +611,8 @@ class LiveSession:
                 "dropped_rows": self.ledger.stats.dropped_rows,
             },
             "mode": "paper" if self.cfg.paper else "live", "error": self.error,
+            "models": {n: str(getattr(e, "version", "rule")) for n, e in runtime.experts.items()},
+            "shadows": {n: str(getattr(e, "version", "")) for n, e in runtime.shadows.items()},
         }  # fmt: skip
 
     def status_line(self) -> str:

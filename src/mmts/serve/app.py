@@ -20,12 +20,13 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from mmts.core.time import iso
+from mmts.core.time import iso, to_ns
 from mmts.live.commands import read_ack, send_command
 from mmts.live.protocols import EXCHANGES
 from mmts.models.experiment import load_experiment
 from mmts.serve import views
 from mmts.serve.auth import bearer, token_matches
+from mmts.serve.jobs import Jobs
 from mmts.serve.sessions import SessionRecord, Sessions
 
 log = logging.getLogger(__name__)
@@ -36,8 +37,9 @@ TAIL_EVERY_S = 0.1
 ACK_WAIT_S = 5.0
 #: A WebSocket must send its token within this many seconds.
 WS_AUTH_S = 5.0
-#: Commands the API passes on besides ``stop`` and ``thresholds``.
-SESSION_COMMANDS = ("pause", "resume", "flatten")
+#: Commands the API passes on besides ``stop`` and ``thresholds`` (the last two name a model).
+MODEL_COMMANDS = ("promote", "rollback")
+SESSION_COMMANDS = ("pause", "resume", "flatten", *MODEL_COMMANDS)
 TIMEFRAMES = ("1s", "1m", "1h")
 
 SERVER: web.AppKey[Server] = web.AppKey("server")
@@ -62,6 +64,7 @@ class Server:
     def __init__(self, root: Path, token: str, *, live_allowed: bool = False) -> None:
         self.root, self.token, self.live_allowed = root, token, live_allowed
         self.sessions = Sessions(root)
+        self.jobs = Jobs(root)
         self.tails: dict[str, views.JournalTail] = {}
         self.clients: set[web.WebSocketResponse] = set()
         self.rejected = 0
@@ -191,6 +194,7 @@ async def health(request: web.Request) -> web.Response:
                    "rejected_requests": server.rejected, "streams": len(server.clients),
                    "live_allowed": server.live_allowed},
         "sessions": {r.id: server.sessions.state(r) for r in server.sessions.records.values()},
+        "training": {r.id: server.jobs.state(r) for r in server.jobs.records.values()},
     })  # fmt: skip
 
 
@@ -282,7 +286,7 @@ async def thresholds(request: web.Request) -> web.Response:
 
 
 async def session_command(request: web.Request) -> web.Response:
-    """``POST /api/sessions/{id}/commands``: pause, resume or flatten."""
+    """``POST /api/sessions/{id}/commands``: pause, resume, flatten, promote or rollback."""
     server = request.app[SERVER]
     record = server.record(request)
     try:
@@ -292,7 +296,14 @@ async def session_command(request: web.Request) -> web.Response:
     command = body.get("command") if isinstance(body, dict) else None
     if command not in SESSION_COMMANDS:
         return _bad(f"command must be one of {', '.join(SESSION_COMMANDS)}; was {command!r}")
-    return await server.command(record, command, {}, "api")
+    args: dict[str, Any] = {}
+    if command in MODEL_COMMANDS:
+        given = body.get("args") or {}
+        wanted = ("model", "version") if command == "promote" else ("model",)
+        if not isinstance(given, dict) or not all(isinstance(given.get(k), str) for k in wanted):
+            return _bad(f"{command} needs args {{{', '.join(repr(k) + ': ...' for k in wanted)}}}")
+        args = {k: given[k] for k in wanted}
+    return await server.command(record, command, args, "api")
 
 
 async def decisions(request: web.Request) -> web.Response:
@@ -326,6 +337,13 @@ async def candles(request: web.Request) -> web.Response:
         return _bad(f"tf must be one of {', '.join(TIMEFRAMES)}")
     rows = await asyncio.to_thread(views.candles, Path(record.out), server.symbol(record),
                                    timeframe, request.query.get("since"))  # fmt: skip
+    tail = server.tail(record.id)
+    tail.poll()  # bars the ledger has not flushed yet, from the journal
+    last = to_ns(rows[-1]["time"]) or 0 if rows else 0
+    for bar in tail.bars.get(timeframe, ()):
+        if int(bar["time"]) > last:
+            rows.append({"time": iso(int(bar["time"])),
+                         **{k: bar[k] for k in ("open", "high", "low", "close", "volume")}})  # fmt: skip
     return web.json_response(rows)
 
 
@@ -347,6 +365,41 @@ async def models(request: web.Request) -> web.Response:
 async def history(request: web.Request) -> web.Response:
     """``GET /api/commands``: every control request the server passed on, and its result."""
     return web.json_response(request.app[SERVER].sessions.history())
+
+
+async def list_training(request: web.Request) -> web.Response:
+    """``GET /api/training``: every training job, its state and progress (epoch, loss, metric)."""
+    jobs = request.app[SERVER].jobs
+    return web.json_response([jobs.summary(r) for r in jobs.records.values()])
+
+
+async def start_training(request: web.Request) -> web.Response:
+    """``POST /api/training``: ``{"experiment", "model": "cnn" | "rl"}`` starts a job (201)."""
+    server = request.app[SERVER]
+    try:
+        body = await request.json()
+    except json.JSONDecodeError:
+        return _bad('the body must be JSON: {"experiment": FILE, "model": "cnn" | "rl"}')
+    experiment = body.get("experiment") if isinstance(body, dict) else None
+    if not isinstance(experiment, str) or not Path(experiment).is_file():
+        return _bad(f"experiment: no such file {experiment!r}")
+    try:
+        record = server.jobs.start(experiment, str(body.get("model")))
+    except ValueError as e:
+        return _bad(str(e), 409 if "already" in str(e) else 400)
+    server.sessions.audit("api", "train", {"job": record.id, **body}, "started")
+    return web.json_response({"id": record.id}, status=201)
+
+
+async def stop_training(request: web.Request) -> web.Response:
+    """``POST /api/training/{jid}/stop``: terminate a training job."""
+    server = request.app[SERVER]
+    jid = request.match_info["jid"]
+    if jid not in server.jobs.records:
+        return _bad(f"no training job {jid!r}", 404)
+    server.jobs.stop(jid)
+    server.sessions.audit("api", "stop training", {"job": jid}, "stopped")
+    return web.json_response(server.jobs.summary(server.jobs.records[jid]))
 
 
 async def stream(request: web.Request) -> web.WebSocketResponse:
@@ -394,6 +447,9 @@ def make_app(server: Server) -> web.Application:
     app.router.add_get("/api/sessions/{sid}/book", book)
     app.router.add_get("/api/sessions/{sid}/models", models)
     app.router.add_get("/api/commands", history)
+    app.router.add_get("/api/training", list_training)
+    app.router.add_post("/api/training", start_training)
+    app.router.add_post("/api/training/{jid}/stop", stop_training)
     app.router.add_get("/api/stream", stream)
 
     async def follow(app: web.Application) -> Any:

@@ -35,6 +35,8 @@ class JournalTail:
         self.decisions: deque[dict[str, Any]] = deque(maxlen=KEEP)
         self.fills: deque[dict[str, Any]] = deque(maxlen=KEEP)
         self.status: dict[str, Any] = {}
+        #: Closed bars of the primary symbol by timeframe, as the session journaled them.
+        self.bars: dict[str, deque[dict[str, Any]]] = {}
 
     def poll(self) -> list[dict[str, Any]]:
         """Read the lines written since the last poll; return them (and keep what they say)."""
@@ -47,6 +49,8 @@ class JournalTail:
                 self.fills.append(line)
             elif kind == "status":
                 self.status = line
+            elif kind == "bar":
+                self.bars.setdefault(str(line.get("timeframe")), deque(maxlen=KEEP)).append(line)
         return lines
 
 
@@ -62,7 +66,7 @@ def _finite(value: Any) -> Any:
 
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Return rows as JSON-safe dicts: times as ISO strings, NaN as null."""
-    return [{str(k): (v.isoformat() if isinstance(v, pd.Timestamp) else _finite(v))
+    return [{str(k): (iso(int(v.value)) if isinstance(v, pd.Timestamp) else _finite(v))
              for k, v in row.items()} for row in frame.to_dict("records")]  # fmt: skip
 
 

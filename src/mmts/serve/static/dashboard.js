@@ -34,7 +34,7 @@ function showLogin(message) {
 function showPage(name) {
   document.querySelectorAll(".page").forEach((p) => { p.hidden = p.id !== name; });
   document.querySelectorAll("header nav a").forEach((a) => a.classList.toggle("active", a.dataset.page === name));
-  if (name === "models") refreshModels();
+  if (name === "models") { refreshModels(); refreshTraining(); }
   if (name === "system" || name === "controls") refreshSessions();
   window.dispatchEvent(new Event("resize"));  // Plotly sizes charts that were hidden
 }
@@ -68,6 +68,16 @@ async function drawCandles() {
     el.dataset.bound = "1";
     el.on("plotly_relayout", (e) => { if (e["xaxis.range[0]"]) state.visibleRange = [e["xaxis.range[0]"], e["xaxis.range[1]"]]; });
   }
+}
+
+function addBars(bars) {
+  const el = $("candles");
+  if (!el.data || !bars.length) return;
+  const last = el.data[0].x.length ? new Date(el.data[0].x[el.data[0].x.length - 1]).getTime() : 0;
+  const fresh = bars.filter((b) => b.time / 1e6 > last);
+  if (!fresh.length) return;
+  Plotly.extendTraces("candles", { x: [fresh.map((b) => b.iso)], open: [fresh.map((b) => b.open)], high: [fresh.map((b) => b.high)],
+    low: [fresh.map((b) => b.low)], close: [fresh.map((b) => b.close)] }, [0]);
 }
 
 function addMarkers(decisions, fills) {
@@ -126,8 +136,10 @@ function drawPortfolio() {
 async function refreshModels() {
   if (!state.session) return;
   const { body } = await api(`/api/sessions/${state.session}/models`);
+  const active = state.status.models || {}, shadows = state.status.shadows || {};
   const health = Object.entries(body.health.models || {}).map(([k, m]) => ({ model: k, ...m,
     accuracy: fmt(m.accuracy, 3), brier: fmt(m.brier, 3), confidence: fmt(m.confidence, 3) }));
+  $("versions").innerHTML = Object.entries(active).map(([n, v]) => `<div class="card">${n}<b>${v}</b>${shadows[n] ? `shadow: ${shadows[n]}` : ""}</div>`).join("");
   table("health", health, ["model", "version", "outcomes", "accuracy", "brier", "confidence"]);
   table("promotions", body.promotions, ["time", "model", "event", "from_version", "to_version", "why"]);
   table("alerts", body.alerts.slice().reverse(), ["time", "severity", "kind", "subject", "reason"]);
@@ -135,6 +147,19 @@ async function refreshModels() {
   const names = [...new Set(weights.flatMap((w) => Object.keys(w)))];
   Plotly.react("weights", names.map((n) => ({ x: state.decisions.map((d) => d.iso), y: weights.map((w) => w[n] ?? null), name: n, type: "scatter", stackgroup: "w" })),
     { title: { text: "mixture weights", font: { size: 12 } }, margin: { t: 30, r: 10, b: 30, l: 40 } }, { responsive: true });
+}
+
+async function refreshTraining() {
+  const { body } = await api("/api/training");
+  $("training").querySelector("tbody").innerHTML = body.map((j) => `<tr><td>${j.id}</td><td>${j.model}</td><td>${j.state}</td>
+    <td>${j.progress.epoch === null ? "–" : `${j.progress.epoch + 1}/${j.progress.epochs}`}</td><td>${fmt(j.progress.loss, 4)}</td>
+    <td>${j.progress.metric_name} ${fmt(j.progress.metric, 4)}</td>
+    <td>${j.state === "running" ? `<button data-stop-job="${j.id}">Stop</button>` : ""}</td></tr>`).join("");
+  document.querySelectorAll("[data-stop-job]").forEach((b) => { b.onclick = async () => {
+    if (!window.confirm(`Stop training job ${b.dataset.stopJob}?`)) return;
+    await api(`/api/training/${b.dataset.stopJob}/stop`, { method: "POST", body: {} });
+    await refreshTraining();
+  }; });
 }
 
 function drawSystem() {
@@ -182,13 +207,16 @@ function follow() {
     const message = JSON.parse(e.data);
     if (message.hello) { $("stream-state").textContent = "stream: live"; return; }
     if (message.session !== state.session) return;
-    const decisions = [], fills = [];
+    const decisions = [], fills = [], bars = [];
+    const tf = $("timeframe").value;
     for (const line of message.lines) {
       const item = { ...line, iso: new Date(line.time / 1e6).toISOString() };
       if (line.type === "decision") { decisions.push(item); state.decisions.push(item); }
       else if (line.type === "fill") { fills.push(item); state.fills.push(item); }
       else if (line.type === "status") state.status = line;
+      else if (line.type === "bar" && line.timeframe === tf) bars.push(item);
     }
+    addBars(bars);
     addMarkers(decisions, fills);
     const last = state.decisions[state.decisions.length - 1];
     if (last) $("last-decision").textContent = `last: ${last.action} ${fmt(last.size)} at ${fmt(last.price, 2)} (buy ${last.buy_threshold}, sell ${last.sell_threshold})`;
@@ -238,6 +266,15 @@ function bind() {
   $("resume").onclick = () => control("Resume", "/commands", { command: "resume" });
   $("flatten").onclick = () => control("Flatten", "/commands", { command: "flatten" });
   $("stop").onclick = () => control("Stop the session", "/stop", {});
+  $("promote").onclick = () => control("Promote", "/commands", { command: "promote", args: { model: $("promote-model").value || "cnn", version: $("promote-version").value } });
+  $("rollback").onclick = () => control("Roll back", "/commands", { command: "rollback", args: { model: $("promote-model").value || "cnn" } });
+  $("train").onclick = async () => {
+    const body = { experiment: $("train-experiment").value, model: $("train-model").value };
+    if (!window.confirm(`Train ${body.model} of ${body.experiment}?`)) return;
+    const { status, body: answer } = await api("/api/training", { method: "POST", body });
+    $("control-result").textContent = status === 201 ? `training ${answer.id}` : `refused: ${answer.error}`;
+    await refreshTraining();
+  };
   $("start").onclick = async () => {
     const body = { experiment: $("new-experiment").value, exchange: $("new-exchange").value, ws_url: $("new-ws").value, rest_url: $("new-rest").value };
     if ($("new-duration").value) body.duration = Number($("new-duration").value);
@@ -258,7 +295,7 @@ async function start() {
   follow();
   setInterval(() => { refreshSessions().catch(() => {}); }, 5000);
   setInterval(() => { if (!$("market").hidden) drawBook().catch(() => {}); }, 5000);
-  setInterval(() => { if (!$("market").hidden) drawCandles().catch(() => {}); }, 10000);
+  setInterval(() => { if (!$("models").hidden) refreshTraining().catch(() => {}); }, 3000);
 }
 
 bind();
