@@ -209,7 +209,7 @@ def _bad(message: str, status: int = 400) -> web.Response:
 
 
 async def start_session(request: web.Request) -> web.Response:
-    """``POST /api/sessions``: start a paper session; answer its id (201)."""
+    """``POST /api/sessions``: start a paper session (real money only on a --live server); 201."""
     server = request.app[SERVER]
     try:
         body = await request.json()
@@ -217,11 +217,12 @@ async def start_session(request: web.Request) -> web.Response:
         return _bad("the body must be JSON: {experiment, exchange, ws_url, rest_url, duration}")
     if not isinstance(body, dict):
         return _bad("the body must be a JSON object")
-    if body.get("mode", "paper") != "paper" or body.get("live"):
-        if not server.live_allowed:
-            return _bad("real money sessions cannot be started here: this server was not started "
-                        "with --live (and its confirmation)", 403)  # fmt: skip
-        return _bad("real money sessions from the page are not supported yet", 403)
+    mode = "live" if body.get("live") is True else body.get("mode", "paper")
+    if mode not in ("paper", "live"):
+        return _bad(f"mode must be paper or live; was {mode!r}")
+    if mode == "live" and not server.live_allowed:
+        return _bad("real money sessions cannot be started here: this server was not started "
+                    "with --live (and its confirmation)", 403)  # fmt: skip
     experiment = body.get("experiment")
     if not isinstance(experiment, str) or not Path(experiment).is_file():
         return _bad(f"experiment: no such file {experiment!r}")
@@ -239,7 +240,7 @@ async def start_session(request: web.Request) -> web.Response:
     if duration is not None and (not isinstance(duration, int | float) or duration <= 0):
         return _bad("duration must be a positive number of seconds (or absent)")
     record = server.sessions.start(experiment, exchange, str(urls["ws_url"]), str(urls["rest_url"]),
-                                   None if duration is None else float(duration))  # fmt: skip
+                                   None if duration is None else float(duration), mode)  # fmt: skip
     server.sessions.audit("api", "start", {"session": record.id, **body}, "started")
     return web.json_response({"id": record.id}, status=201)
 

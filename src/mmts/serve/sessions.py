@@ -127,13 +127,15 @@ class Sessions:
         return f"{stem}-{n}"
 
     def start(self, experiment: str, exchange: str, ws_url: str, rest_url: str,
-              duration: float | None) -> SessionRecord:  # fmt: skip
-        """Start a paper session; return its record."""
+              duration: float | None, mode: str = "paper") -> SessionRecord:  # fmt: skip
+        """Start a session (``mode`` "live": real money, confirmed by the caller); return its record."""
+        if mode not in ("paper", "live"):
+            raise ValueError(f"mode must be paper or live; was {mode!r}")
         sid = self.new_id(experiment)
         out = self.root / "sessions" / sid
         record = SessionRecord(id=sid, experiment=str(experiment), exchange=exchange,
                                ws_url=ws_url, rest_url=rest_url, duration=duration,
-                               out=str(out.resolve()))  # fmt: skip
+                               out=str(out.resolve()), mode=mode)  # fmt: skip
         self.records[sid] = record
         self._spawn(record)
         self.save()
@@ -142,7 +144,9 @@ class Sessions:
     def _spawn(self, record: SessionRecord) -> None:
         out = Path(record.out)
         out.mkdir(parents=True, exist_ok=True)
-        args = [self.python, "-m", "mmts.cli", "live", "--paper", "--experiment", record.experiment,
+        # Real money only for a record made so by a server started with --live (confirmed).
+        mode = ["--live", "--yes"] if record.mode == "live" else ["--paper"]
+        args = [self.python, "-m", "mmts.cli", "live", *mode, "--experiment", record.experiment,
                 "--exchange", record.exchange, "--ws-url", record.ws_url,
                 "--rest-url", record.rest_url, "--out", record.out]  # fmt: skip
         if record.duration is not None:

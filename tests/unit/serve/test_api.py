@@ -247,3 +247,36 @@ def test_candles_book_and_models_come_from_the_sessions_ledger(
         assert not any("sEcReT" in text for text in texts)
 
     _serve(tmp_path / "serve", test)
+
+
+def test_real_money_is_started_only_by_a_server_started_for_it(tmp_path: Path) -> None:
+    """A --live server passes the real-money flags on; any other refuses (see the 403 above)."""
+    fake = tmp_path / "fake-python"
+    fake.write_text(f'#!/bin/sh\necho "$@" >> {tmp_path / "argv.txt"}\n')
+    fake.chmod(0o755)
+    server = Server(tmp_path / "serve", TOKEN, live_allowed=True)
+    server.sessions.python = str(fake)
+    body = {"experiment": str(ROOT / "experiments" / "paper_rules.toml"), "exchange": "binance",
+            "ws_url": "ws://127.0.0.1:9", "rest_url": "http://127.0.0.1:9"}  # fmt: skip
+
+    async def main() -> None:
+        async with TestClient(TestServer(make_app(server))) as client:
+            paper = await client.post("/api/sessions", headers=AUTH, json=body)
+            live = await client.post("/api/sessions", headers=AUTH, json={**body, "mode": "live"})
+            odd = await client.post("/api/sessions", headers=AUTH, json={**body, "mode": "yolo"})
+            assert (paper.status, live.status, odd.status) == (201, 201, 400)
+            sessions = await (await client.get("/api/sessions", headers=AUTH)).json()
+            assert [s["mode"] for s in sessions] == ["paper", "live"]
+
+    asyncio.run(main())
+    argv = tmp_path / "argv.txt"
+    deadline = time.monotonic() + 5
+    while (
+        not argv.exists() or len(argv.read_text().splitlines()) < 2
+    ) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    starts = sorted(line.split()[3] for line in argv.read_text().splitlines())
+    assert starts == ["--live", "--paper"]
+    assert any(
+        line.startswith("-m mmts.cli live --live --yes ") for line in argv.read_text().splitlines()
+    )
