@@ -61,7 +61,7 @@ def served(tmp_path: Path, browser: str) -> Iterator[dict[str, Any]]:
     """The simulator, `mmts serve` and one paper session it runs."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     sim = subprocess.Popen([sys.executable, "-m", "mmts.cli", "sim-exchange", "--data",
-                            *map(str, RECORDINGS), "--store", str(ROOT / "data"), "--speed", "3"],
+                            *map(str, RECORDINGS), "--store", str(ROOT / "data"), "--speed", "5"],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)  # fmt: skip
     serve = subprocess.Popen([sys.executable, "-m", "mmts.cli", "serve", "--root", str(tmp_path / "serve"),
                               "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -71,9 +71,14 @@ def served(tmp_path: Path, browser: str) -> Iterator[dict[str, Any]]:
         ws_url = _line(sim, r"ws: +(ws://\S+)").group(1)
         url = _line(serve, r"(http://127\.0\.0\.1:\d+)/").group(1)
         token = _line(serve, r"token \(shown once.*\): (\S+)").group(1)
+        # A busy session: a decision every second of the replay, five replayed seconds a second.
+        busy = tmp_path / "busy.toml"
+        text = (ROOT / "experiments" / "paper_rules.toml").read_text()
+        busy.write_text(text.replace("decision_every = 5 ", "decision_every = 1 "))
+        assert busy.read_text() != text
         status, body = _api(url, token, "/api/sessions", {
-            "experiment": str(ROOT / "experiments" / "paper_rules.toml"), "exchange": "binance",
-            "ws_url": ws_url, "rest_url": rest_url, "duration": 240})  # fmt: skip
+            "experiment": str(busy), "exchange": "binance", "ws_url": ws_url, "rest_url": rest_url,
+            "duration": 240})  # fmt: skip
         assert status == 201, body
         yield {"url": url, "token": token, "sid": body["id"], "root": tmp_path / "serve",
                "browser": browser}  # fmt: skip
@@ -136,7 +141,15 @@ def test_the_dashboard_shows_and_steers_a_running_paper_session(served: dict[str
             driver,
             "const d = document.getElementById('candles').data; return d && d[0].x.length > 5",
         )
-        _wait(driver, "return window.mmts.latencies.length >= 5", 90)
+        _wait(driver, "return window.mmts.latencies.length >= 20", 90)
+        # The order book under the chart follows the stream too: imbalance and depth.
+        _wait(
+            driver,
+            "const d = document.getElementById('imbalance').data; return d && d[0].x.length >= 5",
+        )
+        _wait(
+            driver, "const d = document.getElementById('depth').data; return d && d[0].y.length > 0"
+        )
         driver.save_screenshot(str(ARTEFACTS / "market.png"))
         # Zoom changes the visible range.
         before = driver.execute_script(

@@ -107,6 +107,9 @@ def test_commands_reach_the_running_session_between_decisions_and_are_acked(
     journaled = [line for line in lines if line["type"] == "decision"]
     assert len(journaled) == len(decisions)
     assert journaled[-1]["buy_threshold"] == 0.9 and journaled[-1]["wall"] > 0
+    books = [line for line in lines if line["type"] == "book"]  # the book each decision saw
+    assert len(books) == len(decisions) and any(b["imbalance"] is not None for b in books)
+    assert all(len(b["bid"]) == len(books[-1]["bid"]) > 0 for b in books)
     status = [line for line in lines if line["type"] == "status"]
     assert status[-1]["final"] is True and status[-1]["entries_paused"] is True
     assert status[-1]["feed"] in {"synced", "resyncing", "stale", "disconnected"}

@@ -23,9 +23,13 @@ JOURNAL_FILE = "journal.jsonl"
 
 
 def _plain(value: Any) -> Any:
-    """JSON-safe: NaN and infinities become null (JSON has neither)."""
+    """JSON-safe: NaN and infinities become null (JSON has neither), in lists too."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
     return value
 
 
@@ -56,7 +60,7 @@ class Journal:
                     break
             stopping = None in items
             try:
-                lines = [json.dumps(i, separators=(",", ":"), default=str)
+                lines = [json.dumps(i, separators=(",", ":"), default=str, allow_nan=False)
                          for i in items if i is not None]  # fmt: skip
                 if lines:
                     with self.path.open("a") as f:

@@ -265,6 +265,13 @@ class LiveSession:
             buy_threshold=last["buy_threshold"], sell_threshold=last["sell_threshold"],
             risk=last["risk"], weights=last["expert_weights"],
         )  # fmt: skip
+        windows = runtime.last_windows
+        if windows is not None:  # the order book the decision saw: its newest COB row
+            bid, ask, imbalance, ma = (np.asarray(a)[-1] for a in windows.cob_rows)
+            self.journal.write("book", time=int(last["time"]), imbalance=float(imbalance),
+                               ma=[float(v) for v in np.atleast_1d(ma)],
+                               bid=[float(v) for v in np.atleast_1d(bid)],
+                               ask=[float(v) for v in np.atleast_1d(ask)])  # fmt: skip
 
     def _apply_command(self, command: str, args: dict[str, Any]) -> str:
         """Carry out one operator command between decisions (``live.commands``)."""
@@ -594,6 +601,10 @@ class LiveSession:
             state = "synced" if market.book.valid else "resyncing"
         lat = np.asarray(self.latencies_ns[-1000:], np.float64) / 1e6
         price = runtime.decision_price(runtime.last_data)
+        orders = [{"id": w.order.id, "time": w.order.time, "qty": w.order.qty,
+                   "limit": w.order.limit, "remaining": float(getattr(w, "remaining", w.order.qty)),
+                   "state": str(getattr(w, "state", "working"))}
+                  for w in runtime.venue.working]  # fmt: skip
         return {
             "wall": time.time_ns(), "time": int(runtime.last_data), "feed": state,
             "clock_offset_ms": market.status.clock_offset_ms, "reconnects": feed.reconnects,
@@ -604,6 +615,7 @@ class LiveSession:
             "position": float(runtime.portfolio.position),
             "equity": float(runtime.portfolio.equity(price)) if np.isfinite(price) else None,
             "working_orders": len(runtime.venue.working),
+            "open_orders": orders,
             "buy_threshold": runtime.moe.config.buy_threshold,
             "sell_threshold": runtime.moe.config.sell_threshold, **runtime.controls.state(),
             "ledger": None if self.ledger is None else {

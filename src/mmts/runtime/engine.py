@@ -166,6 +166,7 @@ class Runtime:
         #: The inputs, windows and per-expert seconds of the decision being taken (ledger).
         self._inputs: dict[str, ModelInput] = {}
         self._windows: InputWindows | None = None
+        self._latest_windows: InputWindows | None = None
         self._latency: dict[str, float] = {}
 
     # -- state ----------------------------------------------------------------------------------
@@ -262,6 +263,7 @@ class Runtime:
         slot = self.builder.layout.slot_size
         epoch = self.ledger.epoch if self.ledger is not None else 0
         self._windows, self._inputs = windows, {input_id(epoch, t): base}
+        self._latest_windows = windows
         for name in self.order:
             upstream = self.abilities[name].upstream
             clock = time.perf_counter()
@@ -277,6 +279,11 @@ class Runtime:
                        upstream=self.abilities[name].upstream)  # fmt: skip
             self._latency[shadow_key(name)] = time.perf_counter() - clock
         return outputs, failures
+
+    @property
+    def last_windows(self) -> InputWindows | None:
+        """Return the raw windows the latest decision's input was assembled from (a watcher's view)."""
+        return self._latest_windows
 
     def set_expert(self, name: str, expert: Any) -> None:
         """Replace the active expert ``name`` (a promotion or a rollback) from the next decision."""

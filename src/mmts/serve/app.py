@@ -360,7 +360,8 @@ async def models(request: web.Request) -> web.Response:
     server = request.app[SERVER]
     record = server.record(request)
     body = await asyncio.to_thread(views.models, Path(record.out))
-    return web.json_response(body, dumps=lambda v: json.dumps(v, default=str))
+    return web.json_response(body, dumps=lambda v: json.dumps(views.plain(v), default=str,
+                                                              allow_nan=False))  # fmt: skip
 
 
 async def history(request: web.Request) -> web.Response:

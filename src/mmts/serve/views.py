@@ -64,6 +64,15 @@ def _finite(value: Any) -> Any:
     return value
 
 
+def plain(value: Any) -> Any:
+    """Return ``value`` with every non-finite float as None, all the way down (JSON has no NaN)."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return _finite(value)
+
+
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Return rows as JSON-safe dicts: times as ISO strings, NaN as null."""
     return [{str(k): (iso(int(v.value)) if isinstance(v, pd.Timestamp) else _finite(v))
@@ -119,7 +128,7 @@ def models(out: Path, window: int = 200) -> dict[str, Any]:
     health = ledger_health(ledger, window=window)
     mixture = ledger.predictions(model="mixture")
     return {
-        "health": health,
+        "health": plain(health),
         "promotions": records(ledger.promotions()),
         "alerts": records(ledger.alerts().tail(200)),
         "commands": records(ledger.commands()),

@@ -35,6 +35,8 @@ ROUTES = [
     ("GET", "/api/sessions/s-1/decisions", None), ("GET", "/api/sessions/s-1/fills", None),
     ("GET", "/api/sessions/s-1/candles", None), ("GET", "/api/sessions/s-1/book", None),
     ("GET", "/api/sessions/s-1/models", None), ("GET", "/api/commands", None),
+    ("GET", "/api/training", None), ("POST", "/api/training", {"experiment": "x", "model": "cnn"}),
+    ("POST", "/api/training/j-1/stop", {}),
 ]  # fmt: skip
 
 
@@ -246,6 +248,12 @@ def test_candles_book_and_models_come_from_the_sessions_ledger(
             texts.append(await response.text())
         assert not any("sEcReT" in text for text in texts)
 
+        def no_nan(constant: str) -> None:  # a browser's JSON.parse refuses NaN and Infinity
+            raise AssertionError(f"{constant} in a response")
+
+        for text in texts:
+            json.loads(text, parse_constant=no_nan)
+
     _serve(tmp_path / "serve", test)
 
 
@@ -280,3 +288,30 @@ def test_real_money_is_started_only_by_a_server_started_for_it(tmp_path: Path) -
     assert any(
         line.startswith("-m mmts.cli live --live --yes ") for line in argv.read_text().splitlines()
     )
+
+
+def test_training_requests_are_checked_before_anything_starts(tmp_path: Path) -> None:
+    experiment = str(ROOT / "experiments" / "default.toml")
+
+    async def test(client: TestClient, server: Server) -> None:
+        cases = [({"experiment": "nope.toml", "model": "cnn"}, 400, "no such file"),
+                 ({"experiment": experiment, "model": "gpt"}, 400, "model must be one of")]  # fmt: skip
+        for body, status, message in cases:
+            response = await client.post("/api/training", headers=AUTH, json=body)
+            assert response.status == status and message in (await response.json())["error"]
+        assert (await client.post("/api/training", headers=AUTH, data="{")).status == 400
+        assert (await client.post("/api/training/j-9/stop", headers=AUTH)).status == 404
+        assert await (await client.get("/api/training", headers=AUTH)).json() == []
+        assert server.jobs.records == {}
+
+    _serve(tmp_path, test)
+
+
+def test_what_the_api_sends_is_json_a_browser_parses() -> None:
+    import numpy as np
+
+    from mmts.serve.views import plain
+
+    value = {"a": float("nan"), "b": [np.float64("inf"), 1.5, np.int64(3)], "c": {"d": -np.inf}}
+    assert plain(value) == {"a": None, "b": [None, 1.5, 3], "c": {"d": None}}
+    json.dumps(plain(value), allow_nan=False)

@@ -36,6 +36,7 @@ function showPage(name) {
   document.querySelectorAll("header nav a").forEach((a) => a.classList.toggle("active", a.dataset.page === name));
   if (name === "models") { refreshModels(); refreshTraining(); }
   if (name === "system" || name === "controls") refreshSessions();
+  if (name === "system") refreshModels().catch(() => {});  // the ledger's disk use
   window.dispatchEvent(new Event("resize"));  // Plotly sizes charts that were hidden
 }
 
@@ -60,7 +61,9 @@ async function drawCandles() {
   const { body: bars } = await api(`/api/sessions/${state.session}/candles?tf=${tf}`);
   const candles = { type: "candlestick", name: tf, x: bars.map((b) => b.time), open: bars.map((b) => b.open),
     high: bars.map((b) => b.high), low: bars.map((b) => b.low), close: bars.map((b) => b.close) };
-  const layout = { margin: { t: 20, r: 10, b: 30, l: 50 }, xaxis: { rangeslider: { visible: false } }, dragmode: "pan",
+  // Opens on the latest 120 bars (and the decisions among them); zoom and pan go anywhere.
+  const range = bars.length > 120 ? [bars[bars.length - 120].time, new Date(Date.parse(bars[bars.length - 1].time) + 60e3 * (tf === "1h" ? 60 : tf === "1m" ? 1 : 1 / 60) * 5).toISOString()] : undefined;
+  const layout = { margin: { t: 20, r: 10, b: 30, l: 50 }, xaxis: { rangeslider: { visible: false }, range, autorange: range === undefined }, dragmode: "pan",
     showlegend: true, legend: { orientation: "h" }, uirevision: state.session + tf };
   await Plotly.react("candles", [candles, ...markerTraces()], layout, { scrollZoom: true, responsive: true });
   const el = $("candles");
@@ -78,6 +81,34 @@ function addBars(bars) {
   if (!fresh.length) return;
   Plotly.extendTraces("candles", { x: [fresh.map((b) => b.iso)], open: [fresh.map((b) => b.open)], high: [fresh.map((b) => b.high)],
     low: [fresh.map((b) => b.low)], close: [fresh.map((b) => b.close)] }, [0]);
+}
+
+function addBook(books) {
+  const el = $("imbalance");
+  if (!el.data || !books.length) return;
+  const mas = (books[0].ma || []).length;
+  if (el.data.length < 1 + mas) {  // the ledger had no rows yet: the MAs' lines start here
+    const missing = [...Array(1 + mas - el.data.length).keys()].map((k) => el.data.length + k);
+    Plotly.addTraces("imbalance", missing.map((k) => ({ x: [], y: [], name: `MA ${k}`, type: "scatter", mode: "lines" })));
+  }
+  const traces = el.data.length;
+  const x = [], y = [];
+  for (let k = 0; k < traces; k++) {
+    x.push(books.map((b) => b.iso));
+    y.push(books.map((b) => (k === 0 ? b.imbalance : (b.ma || [])[k - 1] ?? null)));
+  }
+  Plotly.extendTraces("imbalance", { x, y }, [...Array(traces).keys()], 3600);
+  const last = books[books.length - 1];
+  drawDepth(last.bid || [], last.ask || [], last.iso);
+}
+
+function drawDepth(bid, ask, at) {
+  const n = Math.max(bid.length, ask.length);
+  const levels = [...Array(n).keys()];
+  return Plotly.react("depth", [
+    { x: levels.map((k) => -k), y: bid, type: "bar", name: "bids", marker: { color: "#16a34a" } },
+    { x: levels.map((k) => k), y: ask, type: "bar", name: "asks", marker: { color: "#dc2626" } },
+  ], { title: { text: `depth buckets ${at || ""}`, font: { size: 12 } }, margin: { t: 30, r: 10, b: 30, l: 40 } }, { responsive: true });
 }
 
 function addMarkers(decisions, fills) {
@@ -100,12 +131,7 @@ async function drawBook() {
   const mas = body.ma.length ? body.ma[0].length : 0;
   for (let k = 0; k < mas; k++) traces.push({ x: body.time, y: body.ma.map((m) => m[k]), name: `MA ${k + 1}`, type: "scatter", mode: "lines" });
   await Plotly.react("imbalance", traces, { title: { text: "order-book imbalance", font: { size: 12 } }, margin: { t: 30, r: 10, b: 30, l: 40 } }, { responsive: true });
-  const n = Math.max(body.bid.length, body.ask.length);
-  const levels = [...Array(n).keys()];
-  await Plotly.react("depth", [
-    { x: levels.map((k) => -k), y: body.bid, type: "bar", name: "bids", marker: { color: "#16a34a" } },
-    { x: levels.map((k) => k), y: body.ask, type: "bar", name: "asks", marker: { color: "#dc2626" } },
-  ], { title: { text: `depth buckets ${body.at || ""}`, font: { size: 12 } }, margin: { t: 30, r: 10, b: 30, l: 40 } }, { responsive: true });
+  await drawDepth(body.bid, body.ask, body.at);
 }
 
 // -- portfolio, models, system -----------------------------------------------------------------
@@ -129,13 +155,17 @@ function drawPortfolio() {
   Plotly.react("equity", [
     { x: equity.map((d) => d.iso), y: equity.map((d) => d.equity), name: "equity", type: "scatter" },
     { x: equity.map((d) => d.iso), y: drawdown.map((v) => 100 * v), name: "drawdown %", yaxis: "y2", type: "scatter" },
-  ], { margin: { t: 20, r: 50, b: 30, l: 60 }, yaxis2: { overlaying: "y", side: "right" } }, { responsive: true });
-  table("fills", state.fills.slice(-50).reverse().map((f) => ({ ...f, time: f.iso })), ["time", "qty", "price", "fee", "liquidity"]);
+  ], { margin: { t: 20, r: 20, b: 30, l: 60 }, yaxis: { domain: [0.38, 1], title: { text: "equity" } },
+    yaxis2: { domain: [0, 0.3], title: { text: "drawdown %" } }, showlegend: false }, { responsive: true });
+  table("fills", state.fills.slice(-50).reverse().map((f) => ({ ...f, time: f.iso, qty: fmt(f.qty, 6), price: fmt(f.price, 2), fee: fmt(f.fee, 4) })),
+    ["time", "qty", "price", "fee", "liquidity"]);
+  table("orders", (s.open_orders || []).map((o) => ({ ...o, time: new Date(o.time / 1e6).toISOString() })), ["id", "time", "qty", "remaining", "limit", "state"]);
 }
 
 async function refreshModels() {
   if (!state.session) return;
   const { body } = await api(`/api/sessions/${state.session}/models`);
+  state.disk = body.disk_bytes;
   const active = state.status.models || {}, shadows = state.status.shadows || {};
   const health = Object.entries(body.health.models || {}).map(([k, m]) => ({ model: k, ...m,
     accuracy: fmt(m.accuracy, 3), brier: fmt(m.brier, 3), confidence: fmt(m.confidence, 3) }));
@@ -168,7 +198,8 @@ function drawSystem() {
   const p95 = lat.length ? lat[Math.floor(0.95 * (lat.length - 1))] : null;
   cards("system-cards", [["feed", s.feed || "–"], ["clock offset ms", fmt(s.clock_offset_ms, 0)], ["latency p50 ms", fmt(s.latency_ms_p50, 2)],
     ["latency p99 ms", fmt(s.latency_ms_p99, 2)], ["ledger failed writes", s.ledger ? s.ledger.failed_writes : "–"],
-    ["decision → page p95 ms", fmt(p95, 0)], ["decisions", s.decisions ?? "–"]]);
+    ["decision → page p95 ms", fmt(p95, 0)], ["decisions", s.decisions ?? "–"],
+    ["ledger disk MB", state.disk === undefined ? "–" : fmt(state.disk / 1e6, 1)]]);
 }
 
 async function refreshSessions() {
@@ -207,7 +238,7 @@ function follow() {
     const message = JSON.parse(e.data);
     if (message.hello) { $("stream-state").textContent = "stream: live"; return; }
     if (message.session !== state.session) return;
-    const decisions = [], fills = [], bars = [];
+    const decisions = [], fills = [], bars = [], books = [];
     const tf = $("timeframe").value;
     for (const line of message.lines) {
       const item = { ...line, iso: new Date(line.time / 1e6).toISOString() };
@@ -215,7 +246,9 @@ function follow() {
       else if (line.type === "fill") { fills.push(item); state.fills.push(item); }
       else if (line.type === "status") state.status = line;
       else if (line.type === "bar" && line.timeframe === tf) bars.push(item);
+      else if (line.type === "book") books.push(item);
     }
+    addBook(books);
     addBars(bars);
     addMarkers(decisions, fills);
     const last = state.decisions[state.decisions.length - 1];
@@ -294,7 +327,6 @@ async function start() {
   await loadSession();
   follow();
   setInterval(() => { refreshSessions().catch(() => {}); }, 5000);
-  setInterval(() => { if (!$("market").hidden) drawBook().catch(() => {}); }, 5000);
   setInterval(() => { if (!$("models").hidden) refreshTraining().catch(() => {}); }, 3000);
 }
 
