@@ -102,9 +102,10 @@ def _data_import(args: argparse.Namespace) -> int:
         skip_bad_lines=args.skip_bad_lines,
     )
     report = summary.to_json()
+    conflicts = report["conflicts"]
     if args.json:
         print(json_text(report))
-        return 0
+        return 1 if conflicts else 0
     for f in report["files"]:
         skipped = ", ".join(f"{k}: {v}" for k, v in f["skipped"].items())
         print(
@@ -117,6 +118,14 @@ def _data_import(args: argparse.Namespace) -> int:
         )
     for inc in report["incidents"]:
         print(f"  ! {inc['symbol']} {inc['kind']} at {inc['path']}:{inc['line']} ({inc['time']})")
+    for c in conflicts[:20]:
+        print(f"  ! {c['path']}: {c['symbol']} {c['kind']} {c['time']}: stored {c['stored']}, "
+              f"this file {c['new']} (kept the stored bar)", file=sys.stderr)  # fmt: skip
+    if conflicts:
+        more = " (the first 20 above; --json lists all)" if len(conflicts) > 20 else ""
+        print(f"mmts: error: {len(conflicts)} bar(s) where two sources disagree were not imported"
+              f"{more}; everything else was", file=sys.stderr)  # fmt: skip
+        return 1
     return 0
 
 

@@ -2,6 +2,12 @@
 
 Bars are keyed by open time (the newer row wins), trades by trade id where the source gives
 one, everything else by the whole row: importing the same data twice stores it once.
+
+Two sources of the same bar that disagree are a *conflict* (:func:`bar_conflicts`): where a
+caller asks for it (the importer does), the stored bar is kept and the conflict is reported,
+never silently merged. A bar's values agree when each price and the volume are equal within
+``BAR_RTOL`` (files write the same float with different digits); the trade count, which some
+formats do not carry, is not compared.
 """
 
 from __future__ import annotations
@@ -82,3 +88,29 @@ def records_equal(a: np.ndarray, b: np.ndarray) -> bool:
     if a.shape != b.shape:
         return False
     return all(np.array_equal(a[n], b[n], equal_nan=True) for n in a.dtype.names or ())
+
+
+#: Relative tolerance within which two sources' bar values are the same number.
+BAR_RTOL = 1e-9
+BAR_VALUES = ("open", "high", "low", "close", "volume")
+
+
+def bar_conflicts(old: np.ndarray, new: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return, for bars ``new`` against stored bars ``old``, which new rows disagree and with what.
+
+    ``(mask over new, index into old)``: ``mask[i]`` is true where ``new[i]`` has the open time
+    of a stored bar but other values; the stored bar is ``old[index[k]]`` for the k-th of them.
+    """
+    if old.shape[0] == 0 or new.shape[0] == 0:
+        return np.zeros(new.shape[0], bool), np.zeros(0, np.int64)
+    order = np.argsort(old["ts"], kind="stable")
+    at = np.searchsorted(old["ts"], new["ts"], sorter=order)
+    at = np.minimum(at, old.shape[0] - 1)
+    match = order[at]
+    same_time = old["ts"][match] == new["ts"]
+    differ = np.zeros(new.shape[0], bool)
+    for name in BAR_VALUES:
+        a, b = old[name][match], new[name]
+        differ |= ~(np.isclose(a, b, rtol=BAR_RTOL, atol=0.0) | (np.isnan(a) & np.isnan(b)))
+    mask = same_time & differ
+    return mask, match[mask]

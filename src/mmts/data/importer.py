@@ -27,6 +27,7 @@ from mmts.data import klines
 from mmts.data.bars import complete_bars_from_trades
 from mmts.data.binance_ws import Recording, looks_like_recording, read_recording
 from mmts.data.book_replay import sync_book
+from mmts.data.dedupe import BAR_VALUES
 from mmts.data.store import Store
 
 #: Extra trade history read around new trades when rebuilding 1 s bars, so bars that straddle
@@ -66,6 +67,20 @@ class Incident:
 
 
 @dataclass
+class Conflict:
+    """A bar two sources disagree on: the stored one is kept, this file's is not imported."""
+
+    path: str
+    exchange: str
+    symbol: str
+    kind: str
+    time: str
+    #: ``[open, high, low, close, volume]`` as stored, and as this file has it.
+    stored: list[float]
+    new: list[float]
+
+
+@dataclass
 class ImportSummary:
     """The result of an import: per file, per stored series, and problems found."""
 
@@ -73,6 +88,7 @@ class ImportSummary:
     #: ``(exchange, symbol, kind) -> [rows read, rows new]``
     written: dict[tuple[str, str, str], list[int]] = field(default_factory=dict)
     incidents: list[Incident] = field(default_factory=list)
+    conflicts: list[Conflict] = field(default_factory=list)
 
     def add(self, exchange: str, symbol: str, kind: str, read: int, new: int) -> None:
         """Count rows read and rows newly stored for one series."""
@@ -89,6 +105,7 @@ class ImportSummary:
                 for (e, s, k), (r, n) in sorted(self.written.items())
             ],
             "incidents": [asdict(i) for i in self.incidents],
+            "conflicts": [asdict(c) for c in self.conflicts],
         }
 
 
@@ -222,8 +239,14 @@ def import_paths(
 
     for kline_exchange, kline_symbol, kf in kline_files:
         kind = bar_kind(kf.timeframe)
-        new = store.write(kline_exchange, kline_symbol, kind, kf.bars)
+        found: list[tuple[np.void, np.void]] = []
+        new = store.write(kline_exchange, kline_symbol, kind, kf.bars, conflicts=found)
         summary.add(kline_exchange, kline_symbol, kind, int(kf.bars.shape[0]), new)
+        summary.conflicts.extend(
+            Conflict(kf.path, kline_exchange, kline_symbol, kind, iso(int(stored["ts"])),
+                     [float(stored[k]) for k in BAR_VALUES], [float(bar[k]) for k in BAR_VALUES])
+            for stored, bar in found
+        )  # fmt: skip
 
     _import_recordings(store, recordings, summary)
     return summary

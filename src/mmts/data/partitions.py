@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 from mmts.core.errors import DataIntegrityError, UnknownSymbolError
 from mmts.core.files import write_atomically
 from mmts.core.symbols import market_of, symbol_to_path
-from mmts.data.dedupe import merge_unique, records_equal
+from mmts.data.dedupe import bar_conflicts, merge_unique, records_equal
 from mmts.data.layout import (
     StreamKey,
     kind_dtype,
@@ -119,11 +119,14 @@ class PartitionStore:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def write(self, exchange: str, symbol: str, kind: str, records: np.ndarray) -> int:
+    def write(self, exchange: str, symbol: str, kind: str, records: np.ndarray,
+              conflicts: list[tuple[np.void, np.void]] | None = None) -> int:  # fmt: skip
         """Merge ``records`` into the store; return the number of rows that were new.
 
         Rows already stored (by the kind's key: bar time for bars, trade id for trades, the
-        whole row otherwise) are kept as they are, except bars, where the newer row wins.
+        whole row otherwise) are kept as they are, except bars, where the newer row wins;
+        with ``conflicts`` given, a bar that disagrees with the stored one is not written but
+        appended there as ``(stored, new)`` (``dedupe.bar_conflicts``).
         """
         dtype = kind_dtype(kind)
         if records.dtype != dtype:
@@ -138,7 +141,8 @@ class PartitionStore:
         with self.locked():
             for period in np.unique(periods):
                 part = records[periods == period]
-                added += self._merge_partition(exchange, symbol, kind, period_name(period), part)
+                added += self._merge_partition(exchange, symbol, kind, period_name(period), part,
+                                               conflicts)  # fmt: skip
         return added
 
     def replace(self, exchange: str, symbol: str, kind: str, records: np.ndarray) -> None:
@@ -166,12 +170,17 @@ class PartitionStore:
             return records
         return records[np.argsort(times, kind="stable")]
 
-    def _merge_partition(
-        self, exchange: str, symbol: str, kind: str, period: str, new: np.ndarray
-    ) -> int:
+    def _merge_partition(self, exchange: str, symbol: str, kind: str, period: str,
+                         new: np.ndarray, conflicts: list[tuple[np.void, np.void]] | None = None
+                         ) -> int:  # fmt: skip
         path = self.kind_dir(exchange, symbol, kind) / f"{period}.parquet"
         dtype = kind_dtype(kind)
         old = self.read_file(path, dtype) if path.exists() else np.empty(0, dtype)
+        if conflicts is not None and kind.startswith("bars_"):
+            disagree, stored = bar_conflicts(old, new)
+            if disagree.any():
+                conflicts.extend(zip(old[stored], new[disagree], strict=True))
+                new = new[~disagree]
         merged = merge_unique(kind, old, new)
         merged = self._sorted(kind, merged)
         added = merged.shape[0] - old.shape[0]

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from mmts.core.errors import DataFormatError
@@ -107,6 +108,48 @@ def test_freqtrade_json_candles_of_2020_to_2023_import(shared_data: Path, tmp_pa
     assert (
         summary.written[("binance", "ETH/USDT", "bars_1m")][0] > rows.shape[0]
     )  # the second file too
+    assert summary.conflicts == []  # where the two overlap, every minute agrees
+
+
+def test_two_sources_that_disagree_on_a_minute_are_reported_never_merged(
+    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A copy of a real file with one minute changed: that minute is kept as stored, and said."""
+    from mmts.cli.main import main
+
+    source = (
+        shared_data / "klines" / "binance-spot-1m-more" / "2021-04_tooyipjee" / "ETH_USDT-1m.json"
+    )
+    rows = json.loads(source.read_text())
+    k = 1000
+    changed = [list(r) for r in rows]
+    low, high, close = (float(changed[k][i]) for i in (3, 2, 4))
+    changed[k][4] = low if close != low else high  # the close of one minute differs (still valid)
+    changed.append([changed[-1][0] + 60_000, *changed[-1][1:]])  # and one new minute
+    other = tmp_path / "other" / "ETH_USDT-1m.json"
+    other.parent.mkdir()
+    other.write_text(json.dumps(changed))
+    store_path = tmp_path / "store"
+    assert main(["data", "import", str(source), "--store", str(store_path)]) == 0
+    capsys.readouterr()
+    again = ["data", "import", str(other), "--store", str(store_path), "--exchange", "binance"]
+    assert main([*again, "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert len(report["conflicts"]) == 1
+    conflict = report["conflicts"][0]
+    minute = pd.Timestamp(rows[k][0], unit="ms", tz="UTC")
+    assert conflict["path"] == str(other) and pd.Timestamp(conflict["time"]) == minute
+    assert conflict["stored"] == [float(v) for v in rows[k][1:6]]
+    assert conflict["new"][3] == changed[k][4]
+    store = open_store(store_path)
+    bar = store.bars("ETH/USDT", "1m", start=minute.value, end=minute.value + 60 * 10**9)
+    assert bar["close"].iloc[0] == float(rows[k][4])  # what was stored stays
+    last = store.bars("ETH/USDT", "1m", start=(changed[-1][0]) * 10**6)
+    assert len(last) == 1  # everything else of the file was imported
+    assert main(again) == 1
+    err = capsys.readouterr().err
+    assert "1 bar(s) where two sources disagree were not imported" in err
+    assert f"{minute.strftime('%Y-%m-%dT%H:%M')}" in err and "kept the stored bar" in err
 
 
 def test_import_summary_counts_reads_and_new_rows(tmp_path: Path) -> None:

@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mmts.core.errors import DataIntegrityError, UnknownSymbolError
 from mmts.core.schema import bar_dt, trade_dt
@@ -228,8 +230,6 @@ def test_the_store_offers_what_features_and_models_read(sample_store_path, tmp_p
 def test_the_stream_index_sees_new_series_and_files_written_by_anyone(tmp_path) -> None:
     import numpy as np
 
-    from mmts.core.schema import bar_dt
-
     def bars(start_ns: int, n: int) -> np.ndarray:
         rec = np.zeros(n, bar_dt)
         rec["ts"] = start_ns + np.arange(n) * 60 * 10**9
@@ -246,3 +246,28 @@ def test_the_stream_index_sees_new_series_and_files_written_by_anyone(tmp_path) 
     writer.write("binance", "BTC/USDT", "bars_1m", bars(0, 1))
     assert {k.symbol for k in reader.streams()} == {"ETH/USDT", "BTC/USDT"}
     assert reader.read("binance", "ETH/USDT", "bars_1m").shape[0] == 5
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 20), st.integers(0, 2)), max_size=25),
+       st.lists(st.tuples(st.integers(0, 20), st.integers(0, 2)), max_size=25))  # fmt: skip
+def test_bar_conflicts_match_a_plain_oracle(old_rows: list[tuple[int, int]],
+                                           new_rows: list[tuple[int, int]]) -> None:  # fmt: skip
+    """Same open time, other values: a conflict, paired with the stored bar (synthetic bars)."""
+    from mmts.data.dedupe import bar_conflicts
+
+    def bars(rows: list[tuple[int, int]]) -> np.ndarray:
+        out = np.zeros(len(rows), bar_dt)
+        for i, (t, v) in enumerate(rows):
+            out[i] = (t, 100 + v, 101 + v, 99 + v, 100 + v, 1.0, 0)
+        return out
+
+    old_unique = list({t: (t, v) for t, v in old_rows}.values())  # the store holds each once
+    old, new = bars(old_unique), bars(new_rows)
+    mask, index = bar_conflicts(old, new)
+    stored = dict(old_unique)
+    want = [t in stored and stored[t] != v for t, v in new_rows]
+    assert mask.tolist() == want
+    assert [int(old["ts"][i]) for i in index] == [
+        t for (t, _), w in zip(new_rows, want, strict=True) if w
+    ]
