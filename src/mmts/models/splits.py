@@ -3,6 +3,10 @@
 Between consecutive segments, samples whose decision time lies within ``purge`` of the next
 segment's first time are dropped, so a label (which looks ``horizon`` ahead) never overlaps the
 data of a later segment. Folds expand: each fold's test follows the previous fold's.
+
+:func:`walk_forward` cuts one stretch of history by time. :func:`study_folds` cuts by decision
+count, for history with holes (months of data, years apart): a hole then takes no segment's
+share, and no segment is empty because it fell into one.
 """
 
 from __future__ import annotations
@@ -64,3 +68,48 @@ def walk_forward(
         test = np.flatnonzero((times >= test_start) & (times < test_end))
         splits.append(Split(train, val, test))
     return splits
+
+
+SCHEMES = ("expanding", "rolling")
+
+
+def study_folds(times: np.ndarray, purge: int, *, n_folds: int, scheme: str = "expanding",
+                val_fraction: float = 0.2, initial_blocks: int = 2) -> list[Split]:  # fmt: skip
+    """Return ``n_folds`` walk-forward folds of sorted decision ``times`` (int ns), cut by count.
+
+    The decisions are cut into ``n_folds + initial_blocks`` blocks of equal count. Fold ``k``
+    tests on block ``initial_blocks + k``. Its training window is every decision before that
+    (``expanding``) or the ``initial_blocks`` blocks just before it (``rolling``); the window's
+    last ``val_fraction`` (by count) validates, the rest trains. Purge: a training decision
+    within ``purge`` of the first validation time, and a validation decision within ``purge`` of
+    the first test time, are dropped (``purge`` covers the label horizon).
+    """
+    times = np.asarray(times, np.int64)
+    if times.shape[0] and np.any(np.diff(times) <= 0):
+        raise ValueError("decision times must be strictly increasing")
+    if scheme not in SCHEMES:
+        raise ValueError(f"scheme must be one of {', '.join(SCHEMES)}; was {scheme!r}")
+    if purge < 0 or n_folds < 1 or initial_blocks < 1 or not 0 < val_fraction < 1:
+        raise ValueError(
+            "need purge >= 0, n_folds >= 1, initial_blocks >= 1, val_fraction in (0, 1)"
+        )
+    n = times.shape[0]
+    blocks = n_folds + initial_blocks
+    edges = np.linspace(0, n, blocks + 1).astype(np.int64)
+    if np.any(np.diff(edges) < 2):
+        raise ValueError(f"{n} decisions are too few for {n_folds} folds of {blocks} blocks")
+    folds = []
+    for k in range(n_folds):
+        test_lo, test_hi = int(edges[initial_blocks + k]), int(edges[initial_blocks + k + 1])
+        window_lo = 0 if scheme == "expanding" else int(edges[k])
+        val_size = max(1, round(val_fraction * (test_lo - window_lo)))
+        val_lo = max(window_lo + 1, test_lo - val_size)
+        window = np.arange(window_lo, test_lo)
+        train = window[(window < val_lo) & (times[window] < times[val_lo] - purge)]
+        val = window[(window >= val_lo) & (times[window] < times[test_lo] - purge)]
+        test = np.arange(test_lo, test_hi)
+        if train.shape[0] == 0 or val.shape[0] == 0:
+            raise ValueError(f"fold {k}: the purge ({purge} ns) leaves no training or validation "
+                             "decision; use fewer folds or a shorter horizon")  # fmt: skip
+        folds.append(Split(train, val, test))
+    return folds

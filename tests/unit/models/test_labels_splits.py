@@ -65,3 +65,50 @@ def test_walk_forward_refuses_what_does_not_fit() -> None:
         walk_forward(np.arange(100) * STEP, 0, n_folds=5, val_fraction=0.3, test_fraction=0.3)
     with pytest.raises(ValueError, match="increasing"):
         walk_forward(np.array([2, 1]), 0)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.integers(1, 500), min_size=60, max_size=400), st.integers(0, 20),
+       st.integers(1, 6), st.sampled_from(["expanding", "rolling"]))  # fmt: skip
+def test_study_folds_keep_order_purge_and_shares_by_count(steps: list[int], purge_steps: int,
+                                                           folds: int, scheme: str) -> None:  # fmt: skip
+    """Synthetic decision times with holes of any length: every segment has decisions."""
+    from mmts.models.splits import study_folds
+
+    times = np.cumsum(np.asarray(steps, np.int64)) * 60
+    purge = purge_steps * 60
+    try:
+        splits = study_folds(times, purge, n_folds=folds, scheme=scheme)
+    except ValueError as e:
+        assume("too few" not in str(e) and "leaves no" not in str(e))
+        raise
+    tests = [s.test for s in splits]
+    assert np.array_equal(np.concatenate(tests), np.arange(tests[0][0], len(times)))  # tiled tail
+    sizes = [t.shape[0] for t in tests]
+    assert max(sizes) - min(sizes) <= 1  # equal shares by count, whatever the holes
+    for s in splits:
+        assert s.train.shape[0] and s.val.shape[0] and s.test.shape[0]
+        assert times[s.train].max() < times[s.val].min() - purge
+        assert times[s.val].max() < times[s.test].min() - purge
+    if scheme == "expanding":
+        assert all(s.train[0] == 0 for s in splits)
+
+
+def test_study_folds_find_decisions_where_a_cut_by_time_falls_in_a_hole(shared_data) -> None:
+    """The 2020-2023 ETH 1 m history: stretches of a month or so, years apart."""
+    import json
+
+    from mmts.models.splits import study_folds
+
+    folder = shared_data / "klines" / "binance-spot-1m-more"
+    opens = np.unique(np.concatenate([
+        np.asarray([row[0] for row in json.loads(p.read_text())], np.int64) * 10**6
+        for p in sorted(folder.glob("*/ETH_USDT-1m.json"))]))  # fmt: skip
+    times = opens[::5]  # a decision every 5 minutes
+    horizon = 15 * 60 * 10**9
+    by_time = walk_forward(times, horizon, n_folds=10, test_fraction=0.05, val_fraction=0.05)
+    assert any(s.test.shape[0] == 0 for s in by_time)  # a test segment that fell in a hole
+    splits = study_folds(times, horizon, n_folds=10)
+    assert all(s.test.shape[0] > 1000 and s.val.shape[0] > 100 for s in splits)
+    years = {str(np.datetime64(int(times[s.test[0]]), "ns"))[:4] for s in splits}
+    assert len(years) >= 2  # the folds test across the regimes of several years
