@@ -53,7 +53,10 @@ CONFIDENT_MISTAKE = 0.7
 LARGE_OUTCOME_SHARE = 0.05
 #: The column that dates each table's rows.
 DATE_COLUMN = {"predictions": "time", "outcomes": "time", "inputs": "time", "alerts": "time",
-               "promotions": "time", "bar_frames": "open", "cob_frames": "second"}  # fmt: skip
+               "promotions": "time", "commands": "time", "bar_frames": "open",
+               "cob_frames": "second"}  # fmt: skip
+if set(DATE_COLUMN) != set(TABLES):  # a new ledger table must say how its rows are dated
+    raise RuntimeError(f"retention.DATE_COLUMN lacks {sorted(set(TABLES) - set(DATE_COLUMN))}")
 
 
 @contextlib.contextmanager
