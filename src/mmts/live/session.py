@@ -588,17 +588,21 @@ class LiveSession:
                 await self.save_in_background()
                 last_save = time.monotonic()
 
+    @staticmethod
+    def _feed_state(feed: MarketFeed, market: LiveMarket) -> str:
+        """Say what the market data is doing: disconnected, stale, synced or resyncing."""
+        if not feed.connected:
+            return "disconnected"
+        if feed.stale:
+            return "stale"
+        return "synced" if market.book.valid else "resyncing"
+
     def status(self) -> dict[str, Any]:
         """Return the session's state for a watcher: feed, clock, latency, position, controls."""
         runtime, market, feed = self.runtime, self.market, self.feed
         if runtime is None or market is None or feed is None:
             return {"wall": time.time_ns(), "feed": "starting"}
-        if not feed.connected:
-            state = "disconnected"
-        elif feed.stale:
-            state = "stale"
-        else:
-            state = "synced" if market.book.valid else "resyncing"
+        state = self._feed_state(feed, market)
         lat = np.asarray(self.latencies_ns[-1000:], np.float64) / 1e6
         price = runtime.decision_price(runtime.last_data)
         orders = [{"id": w.order.id, "time": w.order.time, "qty": w.order.qty,
@@ -632,12 +636,8 @@ class LiveSession:
         runtime, market, feed = self.runtime, self.market, self.feed
         if runtime is None or market is None or feed is None:
             return "starting"
-        if not feed.connected:
-            book = "DISCONNECTED"
-        elif feed.stale:
-            book = "STALE"
-        else:
-            book = "book ok" if market.book.valid else "book SYNCING"
+        book = {"disconnected": "DISCONNECTED", "stale": "STALE", "synced": "book ok",
+                "resyncing": "book SYNCING"}[self._feed_state(feed, market)]  # fmt: skip
         if self.orders is not None:
             book = ("LIVE BREAKER OPEN " if self.orders.breaker_open else "LIVE ") + book
         last = runtime.decisions[-1] if runtime.decisions else None

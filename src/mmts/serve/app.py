@@ -208,15 +208,22 @@ def _bad(message: str, status: int = 400) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
-async def start_session(request: web.Request) -> web.Response:
-    """``POST /api/sessions``: start a paper session (real money only on a --live server); 201."""
-    server = request.app[SERVER]
+async def _body(request: web.Request, expected: str) -> dict[str, Any]:
+    """Return the request's JSON object; a body that is not one is a 400 naming ``expected``."""
     try:
         body = await request.json()
     except json.JSONDecodeError:
-        return _bad("the body must be JSON: {experiment, exchange, ws_url, rest_url, duration}")
+        body = None
     if not isinstance(body, dict):
-        return _bad("the body must be a JSON object")
+        raise web.HTTPBadRequest(text=json.dumps({"error": f"the body must be JSON: {expected}"}),
+                                 content_type="application/json")  # fmt: skip
+    return body
+
+
+async def start_session(request: web.Request) -> web.Response:
+    """``POST /api/sessions``: start a paper session (real money only on a --live server); 201."""
+    server = request.app[SERVER]
+    body = await _body(request, "{experiment, exchange, ws_url, rest_url, duration}")
     mode = "live" if body.get("live") is True else body.get("mode", "paper")
     if mode not in ("paper", "live"):
         return _bad(f"mode must be paper or live; was {mode!r}")
@@ -290,11 +297,8 @@ async def session_command(request: web.Request) -> web.Response:
     """``POST /api/sessions/{id}/commands``: pause, resume, flatten, promote or rollback."""
     server = request.app[SERVER]
     record = server.record(request)
-    try:
-        body = await request.json()
-    except json.JSONDecodeError:
-        return _bad('the body must be JSON: {"command": "pause" | "resume" | "flatten"}')
-    command = body.get("command") if isinstance(body, dict) else None
+    body = await _body(request, '{"command": "pause" | "resume" | "flatten" | ..., "args": {...}}')
+    command = body.get("command")
     if command not in SESSION_COMMANDS:
         return _bad(f"command must be one of {', '.join(SESSION_COMMANDS)}; was {command!r}")
     args: dict[str, Any] = {}
@@ -378,11 +382,8 @@ async def list_training(request: web.Request) -> web.Response:
 async def start_training(request: web.Request) -> web.Response:
     """``POST /api/training``: ``{"experiment", "model": "cnn" | "rl"}`` starts a job (201)."""
     server = request.app[SERVER]
-    try:
-        body = await request.json()
-    except json.JSONDecodeError:
-        return _bad('the body must be JSON: {"experiment": FILE, "model": "cnn" | "rl"}')
-    experiment = body.get("experiment") if isinstance(body, dict) else None
+    body = await _body(request, '{"experiment": FILE, "model": "cnn" | "rl"}')
+    experiment = body.get("experiment")
     if not isinstance(experiment, str) or not Path(experiment).is_file():
         return _bad(f"experiment: no such file {experiment!r}")
     try:
