@@ -31,17 +31,44 @@ RECORDINGS = [ROOT / "data" / "raw" / "binance-ws" / "spot" / f"{s}usdt_20240808
 ARTEFACTS = ROOT / "test-artefacts" / "dashboard"
 
 
+_READERS: dict[int, Any] = {}
+
+
 def _line(process: subprocess.Popen[str], pattern: str, timeout_s: float = 60) -> re.Match[str]:
+    """Wait for a line of ``process``'s output matching ``pattern`` (never past the timeout)."""
+    import queue
+    import threading
+
+    lines = _READERS.get(process.pid)
+    if lines is None:  # one reader thread per process: a blocking readline never stalls the test
+        lines = _READERS[process.pid] = queue.SimpleQueue()
+        stdout = process.stdout
+        assert stdout is not None
+        threading.Thread(target=lambda: [lines.put(line) for line in stdout], daemon=True).start()
     deadline = time.monotonic() + timeout_s
-    assert process.stdout is not None
     while time.monotonic() < deadline:
-        line = process.stdout.readline()
+        try:
+            line = lines.get(timeout=0.5)
+        except queue.Empty:
+            if process.poll() is not None and lines.empty():
+                break
+            continue
         found = re.search(pattern, line)
         if found:
             return found
-        if process.poll() is not None:
-            break
     raise AssertionError(f"no line matching {pattern!r}")
+
+
+def _rest(process: subprocess.Popen[str]) -> str:
+    """Return what ``process`` printed that :func:`_line` has not taken yet (it has exited)."""
+    lines = _READERS.get(process.pid)
+    if lines is None:
+        return process.stdout.read() if process.stdout else ""
+    time.sleep(0.2)  # the reader thread drains the closed pipe
+    out = []
+    while not lines.empty():
+        out.append(lines.get())
+    return "".join(out)
 
 
 def _api(url: str, token: str, path: str, body: Any = None) -> tuple[int, Any]:
@@ -253,7 +280,12 @@ def test_killing_the_server_loses_no_decision_and_a_new_one_takes_the_sessions_b
         status, sessions = _api(url, token, "/api/sessions")
         assert status == 200 and [s["state"] for s in sessions] == ["running"]
         texts.append(json.dumps(sessions))
-        # The session crashes (kill -9): this server sees it; the next one restarts it.
+        # The session crashes (kill -9) once it has saved its state: this server sees it; the
+        # next one restarts it from that state.
+        deadline = time.monotonic() + 60
+        while not (out / "state.json").exists():
+            assert time.monotonic() < deadline, "the session never saved its state"
+            time.sleep(0.2)
         os.kill(record["pid"], signal.SIGKILL)
         time.sleep(1)
         assert _api(url, token, f"/api/sessions/{sid}")[1]["state"] in {"failed", "exited"}
@@ -281,11 +313,11 @@ def test_killing_the_server_loses_no_decision_and_a_new_one_takes_the_sessions_b
         finally:
             third.terminate()
             third.wait(10)
-            texts.append(third.stdout.read() if third.stdout else "")
+            texts.append(_rest(third))
     finally:
         if second.poll() is None:
             second.terminate()
-        texts.append(second.stdout.read() if second.stdout else "")
+        texts.append(_rest(second))
     assert restarted
     texts += [p.read_text() for p in out.rglob("*.log")] + [(out / "journal.jsonl").read_text()]
     assert not any("sEcReT" in text for text in texts)
