@@ -75,8 +75,11 @@ def _browser(session: nox.Session) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Run the full test suite (everything but GPU and nightly tests): what CI runs."""
-    _install(session, "test")
+    """Run the full test suite (everything but GPU and nightly tests): what CI runs.
+
+    With the ray extra: the study's ray engine is tested against the serial one (two CPUs).
+    """
+    _install(session, "test", extras="ray")
     _browser(session)
     session.run("pytest", "-m", "not gpu and not nightly", "-p", "no:cacheprovider",
                 "--durations=20", *session.posargs)  # fmt: skip

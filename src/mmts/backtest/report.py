@@ -26,7 +26,7 @@ LEARNING_METRICS = ("total_return", "sharpe", "max_drawdown", "round_trips", "fe
 #: Trades listed in the report (all of them are in ``fills.parquet``).
 MAX_TRADES_SHOWN = 500
 
-_STYLE = """
+REPORT_STYLE = """
 body{font-family:system-ui,sans-serif;margin:1.5em 2em;color:#222;max-width:1400px}
 h1{font-size:1.5em;margin-bottom:.2em} h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid #ddd}
 .sub{color:#666;margin-top:0} table{border-collapse:collapse;font-size:.9em}
@@ -67,12 +67,12 @@ def report_html(decisions: pd.DataFrame, fills: pd.DataFrame, equity: pd.DataFra
     start = float(metrics["start_equity"])
     sections = [
         ("Metrics", _metrics_table(metrics)),
-        ("Equity and drawdown", _figure(_equity_figure(equity, start), "equity", first=True)),
-        ("Price, fills and exposure", _figure(_price_figure(equity, fills), "price")),
+        ("Equity and drawdown", figure_html(_equity_figure(equity, start), "equity", first=True)),
+        ("Price, fills and exposure", figure_html(_price_figure(equity, fills), "price")),
         ("Gross PnL and fees", _pnl_section(fills, equity, start)),
         ("Monthly returns", _monthly_table(tearsheet.monthly_returns(equity, start))),
         ("Trades", _trades_table(tearsheet.trade_list(fills) if len(fills) else None)),
-        ("The mixture: confidence and expert weights", _figure(_mixture_figure(decisions), "mixture")),
+        ("The mixture: confidence and expert weights", figure_html(_mixture_figure(decisions), "mixture")),
         ("The run", _run_section(metrics, manifest)),
     ]  # fmt: skip
     if learning is not None:
@@ -81,7 +81,7 @@ def report_html(decisions: pd.DataFrame, fills: pd.DataFrame, equity: pd.DataFra
     period = f"{metrics.get('decisions', 0):,} decisions every {metrics.get('decision_every', '?')}"
     body = "".join(f"<h2>{html.escape(name)}</h2>{content}" for name, content in sections)
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
+            f"<style>{REPORT_STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
             f"<p class='sub'>{html.escape(period)}; engine {html.escape(str(metrics.get('engine', '?')))}"
             f"; {metrics.get('events', 0):,} events replayed</p>{body}</body></html>")  # fmt: skip
 
@@ -113,7 +113,7 @@ def _learning_section(view: LearningView, metrics: dict[str, Any], equity: pd.Da
         listing = ("<div class='scroll'><table><tr><th class='l'>time</th><th class='l'>model</th>"
                    "<th class='l'>event</th><th class='l'>from</th><th class='l'>to</th>"
                    f"<th class='l'>why</th></tr>{body}</table></div>")  # fmt: skip
-    return (table + _figure(_learning_figure(view, equity, float(metrics["start_equity"])), "learning")
+    return (table + figure_html(_learning_figure(view, equity, float(metrics["start_equity"])), "learning")
             + listing)  # fmt: skip
 
 
@@ -205,7 +205,7 @@ def _pnl_section(fills: pd.DataFrame, equity: pd.DataFrame, start: float) -> str
     last = pnl.iloc[-1]
     text = (f"<p>Gross PnL (before fees) {last['gross']:,.2f}; fees {last['fees']:,.2f} "
             f"({_share(last['fees'], last['gross'])} of gross); net PnL {last['net']:,.2f}.</p>")  # fmt: skip
-    return text + _figure(_pnl_figure(pnl), "pnl")
+    return text + figure_html(_pnl_figure(pnl), "pnl")
 
 
 def _share(part: float, whole: float) -> str:
@@ -235,7 +235,7 @@ def _run_section(metrics: dict[str, Any], manifest: dict[str, Any]) -> str:
 # -- interactive charts (Plotly) ------------------------------------------------------------------
 
 
-def _figure(fig: Any, name: str, *, first: bool = False) -> str:
+def figure_html(fig: Any, name: str, *, first: bool = False) -> str:
     """Return ``fig`` as an HTML fragment; the first one carries Plotly's script (inlined)."""
     import plotly.io as pio
 

@@ -29,6 +29,7 @@ from mmts.core.files import write_json
 from mmts.core.progress import duration, note
 from mmts.core.time import iso, to_ns
 from mmts.core.timeframes import NS_PER_SECOND
+from mmts.data.layout import period_bounds, period_unit
 from mmts.data.store import Store
 from mmts.history.writer import LedgerWriter
 from mmts.models.experiment import Experiment
@@ -37,8 +38,13 @@ from mmts.runtime.config import TradingConfig, retention_policy
 from mmts.runtime.setup import build_experts, new_runtime, runtime_frames
 
 
-def data_hash(store: Store, exp: Experiment, start: int, end: int) -> str:
-    """Hash the stored partitions a run reads (same data → same hash)."""
+def data_hash(store: Store, exp: Experiment, start: int, end: int, *,
+              within: tuple[int, int] | None = None) -> str:  # fmt: skip
+    """Hash the stored partitions a run reads (same data → same hash).
+
+    ``within``: only the partitions whose period overlaps ``[lo, hi)`` (a study fold's span
+    with its input look-back and label look-ahead), so data added elsewhere changes no fold.
+    """
     digest = hashlib.sha256()
     series = [(exp.features.primary_symbol, tf) for tf in exp.features.timeframes]
     series.append((exp.features.reference_symbol, "1s"))
@@ -55,6 +61,10 @@ def data_hash(store: Store, exp: Experiment, start: int, end: int) -> str:
         )
     for (symbol, kind), exchange in read.items():
         for path in store.partitions(exchange, symbol, kind):
+            if within is not None:
+                lo, hi = period_bounds(path.stem, period_unit(kind))
+                if hi <= within[0] or lo >= within[1]:
+                    continue
             digest.update(f"{symbol}/{kind}/{path.name}".encode())
             digest.update(path.read_bytes())
     digest.update(f"{start}-{end}".encode())
@@ -64,8 +74,10 @@ def data_hash(store: Store, exp: Experiment, start: int, end: int) -> str:
 def run_backtest(store: Store, exp: Experiment, trading: TradingConfig, start: object, end: object,
                  *, out: str | Path | None = None, checkpoint_dir: str | Path | None = None,
                  progress: bool = False, engine: str = "auto", workers: int | None = None,
-                 batch: int = FAST_BATCH) -> dict[str, Any]:  # fmt: skip
+                 batch: int = FAST_BATCH, report: bool = True) -> dict[str, Any]:  # fmt: skip
     """Run the experiment's experts over ``[start, end]`` and write the run folder.
+
+    ``report``: also draw ``report.png`` and ``report.html`` (a study's many runs do without).
 
     ``engine``: ``event`` runs every expert at every decision in the event loop; ``fast``
     computes the experts' outputs first, in batches of ``batch`` in ``workers`` processes
@@ -115,8 +127,9 @@ def run_backtest(store: Store, exp: Experiment, trading: TradingConfig, start: o
                                     workers, batch, metrics)  # fmt: skip
             metrics["frozen"] = learning.frozen_metrics
             write_json(run_dir / "metrics.json", metrics)
-        write_report(run_dir, frames["decisions"], frames["fills"], frames["equity"], metrics,
-                     f"{exp.name}: {iso(lo)[:16]} .. {iso(hi)[:16]}", manifest, learning)  # fmt: skip
+        if report:
+            write_report(run_dir, frames["decisions"], frames["fills"], frames["equity"], metrics,
+                         f"{exp.name}: {iso(lo)[:16]} .. {iso(hi)[:16]}", manifest, learning)  # fmt: skip
     except BaseException:
         shutil.rmtree(run_dir, ignore_errors=True)  # a failed run leaves no half-written folder
         raise

@@ -51,24 +51,21 @@ def _backtest(args: argparse.Namespace) -> int:
     checkpoints = args.checkpoints or exp.checkpoints.dir
     if args.train_missing:
         from mmts.models.predictors import checkpoint_problem
+        from mmts.models.registry import model_kind, training_order
 
         index = CheckpointStore(checkpoints, exp.checkpoints.keep)
         retrained: list[str] = []
-        for name in ("cnn", "rl"):
-            if name not in trading.backtest.experts:
-                continue
+        for name in training_order(trading.backtest.experts):
+            kind = model_kind(name)
             # The RL agent reads the CNN's output: a new CNN needs a new agent.
             why = checkpoint_problem(index, name, exp)
-            if why is None and retrained:
-                why = "its CNN was retrained"
-            if why is None:
+            if why is None and any(up in retrained for up in kind.upstream):
+                why = f"the {', '.join(kind.upstream)} it reads was retrained"
+            if why is None or kind.train is None:
                 continue
-            from mmts.models.rl.train import train_rl
-            from mmts.models.train import train_cnn
-
             print(f"training {name}: {why}", file=sys.stderr)
-            trainer = train_cnn if name == "cnn" else train_rl
-            summary = trainer(store, exp, progress=not args.no_progress, checkpoint_dir=checkpoints)
+            summary = kind.train(store, exp, progress=not args.no_progress,
+                                 checkpoint_dir=checkpoints)  # fmt: skip
             retrained.append(name)
             print(f"trained {name}: {summary['best']}")
     start, end = args.start, args.end

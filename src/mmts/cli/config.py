@@ -33,12 +33,13 @@ def _reference(args: argparse.Namespace) -> int:
 
 def _show(args: argparse.Namespace) -> int:
     from mmts.core.settings import toml_value
-    from mmts.models.experiment import load_experiment
+    from mmts.models.experiment import load_experiment, load_study
     from mmts.runtime.config import load_trading, settings_tables
 
     exp, trading = load_experiment(args.experiment), load_trading(args.experiment)
     sources = {"experiment": exp, **{f.name: getattr(trading, f.name)
-                                     for f in dataclasses.fields(trading)}}  # fmt: skip
+                                     for f in dataclasses.fields(trading)},
+               "study": load_study(args.experiment)}  # fmt: skip
     for table, cls in settings_tables().items():
         obj = sources.get(table, getattr(exp, table, None))
         print(f"[{table}]")

@@ -79,7 +79,7 @@ def _build_parser() -> argparse.ArgumentParser:
     build.add_argument("--json", action="store_true", help="print the summary as JSON")
     build.set_defaults(handler=_features_build)
 
-    from mmts.cli import backtest, config, history, live, models, serve
+    from mmts.cli import backtest, config, history, live, models, serve, study
 
     config.add_commands(commands)
     models.add_commands(commands)
@@ -87,6 +87,7 @@ def _build_parser() -> argparse.ArgumentParser:
     live.add_commands(commands)
     history.add_commands(commands)
     serve.add_commands(commands)
+    study.add_commands(commands)
     return parser
 
 

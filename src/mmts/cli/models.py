@@ -12,7 +12,10 @@ from mmts.core.performance import format_metric
 def add_commands(commands: Any) -> None:
     """Register the model commands on the top-level sub-parser collection."""
     train = commands.add_parser("train", help="train a model of the experiment")
-    train.add_argument("model", choices=["cnn", "rl"], help="cnn, or rl (reads the active CNN)")
+    # Any trained kind of the registry; checked when the command runs (the registry imports
+    # the feature code, too heavy for `mmts --help`).
+    train.add_argument("model", help="cnn, rl (reads the active CNN's output), lstm, transformer, "
+                       "or another registered trained kind")  # fmt: skip
     _experiment_args(train)
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     train.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -70,17 +73,21 @@ def _checkpoints(args: argparse.Namespace, exp: Any) -> Any:
 
 def _train(args: argparse.Namespace) -> int:
     from mmts.data import open_store
-    from mmts.models.rl.train import train_rl
-    from mmts.models.train import train_cnn
+    from mmts.models.registry import model_kind, trained_types
 
+    if args.model not in trained_types():
+        raise ValueError(f"mmts train: {args.model!r} is not a trained model type; known: "
+                         f"{', '.join(trained_types())}")  # fmt: skip
+    trainer = model_kind(args.model).train
+    if trainer is None:
+        raise ValueError(f"model type {args.model!r} registered no train function")
     exp = _load(args)
     store = open_store(args.store or exp.store, must_exist=True)
-    trainer = train_cnn if args.model == "cnn" else train_rl
     summary = trainer(store, exp, progress=not args.no_progress, checkpoint_dir=args.checkpoints)
     if args.json:
         print(json_text(summary))
     else:
-        metric = "val_loss" if args.model == "cnn" else "val_return"
+        metric = "val_return" if "val_return" in summary else "val_loss"
         print(f"trained {summary['model']}: best {summary['best']} {metric} {summary[metric]:.4f} "
               f"({summary['samples']['train']} train samples, {summary['seconds']} s); "
               f"logs in {summary['logs']}")  # fmt: skip

@@ -86,3 +86,12 @@ def iso(ns: int) -> str:
 def iso_or_none(ns: int | None) -> str | None:
     """:func:`iso`, or ``None`` for no time (a missing start or end in a report)."""
     return None if ns is None else iso(ns)
+
+
+def time_problem(value: str) -> str | None:
+    """Say why ``value`` is not a time :func:`to_ns` reads (None: it is); a setting's check."""
+    try:
+        to_ns(value)
+    except ValueError as e:
+        return str(e)
+    return None

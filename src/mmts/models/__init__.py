@@ -4,7 +4,7 @@ Importing this package is light; torch and lightning load with the modules that 
 (``mmts.models.cnn``, ``mmts.models.train``, ``mmts.models.evaluate``).
 """
 
-from mmts.models import builtin  # noqa: F401 - registers the built-in kinds (cnn, rl)
+from mmts.models import builtin  # noqa: F401 - registers the built-in kinds (cnn, rl, lstm, transformer)
 from mmts.models.expert import Abilities, Predictor, abilities, check_experts
 from mmts.models.output import ACTION_NAMES, Action, ModelOutput
 from mmts.models.registry import create_model, model_kind, model_types, register_model_type

@@ -10,26 +10,27 @@ import torch
 from mmts.core.stores import MarketData
 from mmts.models.experiment import Experiment
 from mmts.models.prepare import Prepared, prepare
+from mmts.models.splits import Segments
 
 
 class DecisionDataModule(L.LightningDataModule):
-    """Train / validation / test loaders of one walk-forward fold (``[data] fold``).
+    """Train / validation / test loaders of one walk-forward fold (``[data] fold``, or a study's).
 
     Training batches are shuffled with a generator seeded by the experiment's seed, so the same
     seed, data and config give the same batches.
     """
 
-    def __init__(
-        self, store: MarketData, exp: Experiment, model_slots: tuple[str, ...] = ()
-    ) -> None:
+    def __init__(self, store: MarketData, exp: Experiment, model_slots: tuple[str, ...] = (),
+                 segments: Segments | None = None) -> None:  # fmt: skip
         super().__init__()
         self.store, self.exp, self.model_slots = store, exp, model_slots
+        self.segments = segments
         self.data: Prepared | None = None
 
     def setup(self, stage: str | None = None) -> None:
         """Label the decisions and split them (once)."""
         if self.data is None:
-            self.data = prepare(self.store, self.exp, self.model_slots)
+            self.data = prepare(self.store, self.exp, self.model_slots, self.segments)
 
     def prepared(self) -> Prepared:
         """Return the prepared data (preparing it on first use)."""

@@ -7,6 +7,7 @@ so no epoch ever holds every 300-frame input in memory at once.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,6 +67,22 @@ def label_decisions(store: MarketData, exp: Experiment, start: object, end: obje
     return Decisions(
         times, closes[j], returns, cost_aware_labels(returns, exp.costs, exp.labels.dead_zone)
     )
+
+
+def stretches(times: np.ndarray, exp: Experiment) -> list[slice]:
+    """Cut sorted decision ``times`` at the holes of the history: one slice per stretch.
+
+    A hole is a gap between two decisions longer than the label horizon (and than two decision
+    steps): no label spans it, and a position is closed before it (nobody trades through
+    months of missing data; a short outage within a stretch is held through, as it would be).
+    """
+    times = np.asarray(times, np.int64)
+    if times.shape[0] == 0:
+        return []
+    hole = max(exp.horizon_ns, 2 * exp.decision_step)
+    cuts = np.flatnonzero(np.diff(times) > hole) + 1
+    edges = [0, *cuts.tolist(), times.shape[0]]
+    return [slice(a, b) for a, b in itertools.pairwise(edges)]
 
 
 def input_tensors(x: ModelInput) -> dict[str, torch.Tensor]:

@@ -8,9 +8,10 @@ out. Unknown keys are errors (a typo fails loudly). Tables::
     [data]        start, end, decision_timeframe, decision_every, n_folds, fold, fractions
     [labels]      horizon (decision bars), dead_zone
     [costs]       mmts.execution.CostModel
-    [cnn], [rl]   model sizes and optimiser settings
+    [cnn], [rl], [lstm], [transformer]   model sizes and optimiser settings
     [train]       epochs, batch size, workers
     [checkpoints] keep (best K), dir
+    [study]       mmts.models.splits.StudyConfig (``mmts study``)
 """
 
 from __future__ import annotations
@@ -24,20 +25,13 @@ from typing import Any, ClassVar
 
 from mmts.config import FeatureConfig, timeframe_problem
 from mmts.core.settings import SettingsError, build_table, check_settings, option
-from mmts.core.time import to_ns
+from mmts.core.time import time_problem, to_ns
 from mmts.core.timeframes import timeframe_ns
 from mmts.execution.costs import CostModel
+from mmts.models.splits import StudyConfig
 
 #: Where the default experiment lives, relative to the working directory.
 DEFAULT_EXPERIMENT = Path("experiments/default.toml")
-
-
-def _time_problem(value: str) -> str | None:
-    try:
-        to_ns(value)
-    except ValueError as e:
-        return str(e)
-    return None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -46,8 +40,8 @@ class DataConfig:
 
     TABLE: ClassVar[str] = "data"
 
-    start: str | None = option(None, check=_time_problem, doc="first decision (ISO time, UTC)")
-    end: str | None = option(None, check=_time_problem, doc="end of the decisions, exclusive")
+    start: str | None = option(None, check=time_problem, doc="first decision (ISO time, UTC)")
+    end: str | None = option(None, check=time_problem, doc="end of the decisions, exclusive")
     decision_timeframe: str = option(
         "1m", check=timeframe_problem, doc="the bars whose closes are the decision grid"
     )
@@ -102,6 +96,48 @@ class CnnConfig:
 
     def __post_init__(self) -> None:
         check_settings(self)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LstmConfig:
+    """The LSTM expert's sizes and optimiser (``mmts.models.sequence.LstmNet``)."""
+
+    TABLE: ClassVar[str] = "lstm"
+
+    width: int = option(32, ge=1, doc="every series' projection and the LSTM's state width")
+    layers: int = option(1, ge=1, doc="stacked LSTM layers")
+    steps: int = option(60, ge=1, doc="most recent rows of each series the LSTM reads")
+    hidden: int = option(32, ge=1, doc="width of the head's hidden layer (the hidden state)")
+    dropout: float = option(0.1, ge=0, lt=1, doc="dropout probability")
+    learning_rate: float = option(1e-3, gt=0, doc="AdamW learning rate")
+    weight_decay: float = option(1e-4, ge=0, doc="AdamW weight decay")
+
+    def __post_init__(self) -> None:
+        check_settings(self)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TransformerConfig:
+    """The Transformer expert's sizes and optimiser (``mmts.models.sequence.TransformerNet``)."""
+
+    TABLE: ClassVar[str] = "transformer"
+
+    width: int = option(32, ge=1, doc="token width (a multiple of heads)")
+    layers: int = option(2, ge=1, doc="encoder layers")
+    heads: int = option(4, ge=1, doc="attention heads")
+    steps: int = option(120, ge=1, doc="most recent rows of each series the encoder reads")
+    patch: int = option(10, ge=1, doc="rows per token (a patch: the mean of its available rows)")
+    hidden: int = option(32, ge=1, doc="width of the head's hidden layer (the hidden state)")
+    dropout: float = option(0.1, ge=0, lt=1, doc="dropout probability")
+    learning_rate: float = option(5e-4, gt=0, doc="AdamW learning rate")
+    weight_decay: float = option(1e-4, ge=0, doc="AdamW weight decay")
+
+    def __post_init__(self) -> None:
+        check_settings(self)
+        if self.width % self.heads:
+            raise SettingsError(
+                f"[transformer] width: expected a multiple of heads ({self.heads}), got {self.width}"
+            )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -197,6 +233,8 @@ class Experiment:
     costs: CostModel = field(default_factory=CostModel)
     cnn: CnnConfig = field(default_factory=CnnConfig)
     rl: RlConfig = field(default_factory=RlConfig)
+    lstm: LstmConfig = field(default_factory=LstmConfig)
+    transformer: TransformerConfig = field(default_factory=TransformerConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     checkpoints: CheckpointConfig = field(default_factory=CheckpointConfig)
 
@@ -232,13 +270,15 @@ _TABLES: dict[str, type[Any]] = {
     "costs": CostModel,
     "cnn": CnnConfig,
     "rl": RlConfig,
+    "lstm": LstmConfig,
+    "transformer": TransformerConfig,
     "train": TrainConfig,
     "checkpoints": CheckpointConfig,
 }
 
 
 #: Tables read by layers above the models (``mmts.runtime.config``: backtest and live alike).
-UPPER_TABLES = ("strategy", "risk", "backtest", "online", "history", "alerts")
+UPPER_TABLES = ("strategy", "risk", "backtest", "online", "history", "alerts", "study")
 #: Every table an experiment file may hold, in the order the reference lists them.
 KNOWN_TABLES = ("experiment", *_TABLES, *UPPER_TABLES)
 #: The model-layer tables and the settings classes that read them.
@@ -265,10 +305,23 @@ def experiment_from_dict(data: dict[str, Any]) -> Experiment:
     return Experiment(name=head.name, seed=head.seed, store=head.store, **parts)
 
 
-def load_experiment(path: str | Path | None = None) -> Experiment:
-    """Read an experiment TOML (``experiments/default.toml`` when None)."""
+def read_tables(path: str | Path | None = None) -> dict[str, Any]:
+    """Read an experiment TOML's tables as they are (``experiments/default.toml`` when None)."""
     target = Path(path) if path is not None else DEFAULT_EXPERIMENT
     if not target.exists():
         raise FileNotFoundError(f"experiment file {target} does not exist")
     with target.open("rb") as handle:
-        return experiment_from_dict(tomllib.load(handle))
+        return tomllib.load(handle)
+
+
+def load_experiment(path: str | Path | None = None) -> Experiment:
+    """Read an experiment TOML (``experiments/default.toml`` when None)."""
+    return experiment_from_dict(read_tables(path))
+
+
+def load_study(path: str | Path | None = None) -> StudyConfig:
+    """Read an experiment TOML's ``[study]`` table (``mmts study``; defaults where absent)."""
+    tables = read_tables(path)
+    check_tables(tables)
+    study: StudyConfig = build_table(StudyConfig, tables.get("study", {}))
+    return study

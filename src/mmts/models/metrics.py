@@ -43,3 +43,17 @@ def calibration_table(
                 "accuracy": float(correct[sel].mean()),
             })  # fmt: skip
     return table
+
+
+def calibration_error(table: list[dict[str, float]]) -> float | None:
+    """Return the expected calibration error of a :func:`calibration_table`.
+
+    The mean |confidence - accuracy|,
+    weighted by each bin's count; None without any prediction. 0 is perfectly calibrated.
+    """
+    total = sum(row["count"] for row in table)
+    if total == 0:
+        return None
+    return float(
+        sum(row["count"] * abs(row["mean_confidence"] - row["accuracy"]) for row in table) / total
+    )

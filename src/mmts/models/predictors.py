@@ -194,6 +194,54 @@ def trained_on(entry: dict[str, Any]) -> tuple[str, str] | None:
     return (str(span[0]), str(span[1])) if span else None
 
 
+class SequencePredictor(CnnPredictor):
+    """A trained LSTM or Transformer (``mmts.models.sequence``): the CNN's interface and output.
+
+    One decision runs the torch network (no ONNX copy: a recurrent or attention graph gains
+    little from it at this size); batches run as the CNN's do.
+    """
+
+    def __init__(self, net: Any, layout: ModelInputLayout, name: str | None = None,
+                 version: str = "untrained", symbol: str | None = None) -> None:  # fmt: skip
+        kind = str(net.hyper["kind"])
+        super().__init__(net, layout, name=name or kind, version=version, symbol=symbol)
+        self.model_type = kind
+
+    def with_net(self, net: Any, version: str) -> SequencePredictor:
+        """Return this expert around ``net`` (a fine-tuned copy), named ``version``."""
+        return SequencePredictor(net, self.layout, name=self.name, version=version,
+                                 symbol=self.symbol)  # fmt: skip
+
+    def hyper_parameters(self) -> dict[str, Any]:
+        """Return what :func:`load_sequence` rebuilds the network from."""
+        return {"hyper": dict(self.net.hyper)}
+
+    def warm(self) -> None:
+        """Nothing to build ahead: one decision runs the torch network itself."""
+
+    @torch.inference_mode()
+    def predict(self, x: ModelInput) -> ModelOutput:
+        """Predict one decision."""
+        return self.predict_batch([x])[0]
+
+
+def load_sequence(entry: dict[str, Any], layout: ModelInputLayout) -> SequencePredictor:
+    """Load an LSTM or Transformer checkpoint entry without importing lightning."""
+    from mmts.models.sequence import build_sequence_net
+
+    check_layout(entry, layout)
+    blob = torch.load(Path(entry["path"]), map_location="cpu", weights_only=False)
+    with torch.random.fork_rng(devices=[]):  # loading never moves the caller's random stream
+        net = build_sequence_net(blob["hyper_parameters"]["hyper"])
+    state = {
+        k.removeprefix("net."): v for k, v in blob["state_dict"].items() if k.startswith("net.")
+    }
+    net.load_state_dict(state)
+    model = SequencePredictor(net, layout, name=entry.get("model"), version=entry["id"])
+    model.trained_on = trained_on(entry)
+    return model
+
+
 #: The RL agent's upstream models: their outputs fill its input's ``model_outputs`` block.
 RL_UPSTREAM = ("cnn",)
 
@@ -333,7 +381,7 @@ def load_dqn(entry: dict[str, Any], layout: ModelInputLayout) -> DqnPredictor:
 
 
 #: How a checkpoint of each ``model_type`` is loaded.
-LOADERS = {"cnn": load_cnn, "dqn": load_dqn}
+LOADERS = {"cnn": load_cnn, "dqn": load_dqn, "lstm": load_sequence, "transformer": load_sequence}
 
 
 def load_checkpoint(model_type: str, entry: dict[str, Any], layout: ModelInputLayout) -> Any:
@@ -348,13 +396,15 @@ def load_checkpoint(model_type: str, entry: dict[str, Any], layout: ModelInputLa
 def checkpoint_problem(index: CheckpointStore, name: str, experiment: Any) -> str | None:
     """Say why ``experiment`` cannot use ``name``'s active checkpoint in ``index`` (None: it can).
 
-    The same checks :func:`load_active_models` makes: the input layout (``rl`` reads the CNN's
-    slot) and the label, feature, decision-grid and cost settings it was trained under.
+    The same checks :func:`load_active_models` makes: the input layout (with the slots of the
+    kinds it reads) and the label, feature, decision-grid and cost settings it was trained under.
     """
+    from mmts.models.registry import model_kind
+
     entry = index.active(name)
     if entry is None:
         return "no checkpoint yet"
-    slots = RL_UPSTREAM if name == "rl" else ()
+    slots = model_kind(name).upstream
     try:
         check_layout(entry, ModelInputLayout(config=experiment.features, model_slots=slots))
         check_trained_like(entry, experiment)
@@ -363,40 +413,58 @@ def checkpoint_problem(index: CheckpointStore, name: str, experiment: Any) -> st
     return None
 
 
-def load_active_models(
-    root: str | Path, config: Any, keep: int = 5, *, experiment: Any = None
-) -> tuple[dict[str, Any], list[str]]:
-    """Load the active checkpoint of every known model under ``root`` (what start-up does).
+def load_active_models(root: str | Path, config: Any, keep: int = 5, *, experiment: Any = None,
+                       names: tuple[str, ...] | list[str] | None = None
+                       ) -> tuple[dict[str, Any], list[str]]:  # fmt: skip
+    """Load the active checkpoint of every trained kind under ``root`` (what start-up does).
 
-    Returns ``(models, notes)``: ``{"cnn": CnnPredictor, "rl": DqnPredictor}`` for those with a
-    checkpoint (the RL agent only with a CNN, which feeds it), and notes on anything off (an RL
-    agent trained on a CNN other than the active one). A checkpoint whose input layout differs
-    from ``config``'s raises ``IncompatibleCheckpoint``, and so does one trained under other
-    label, feature, decision-grid or cost settings than ``experiment`` (when given).
+    ``names``: only these kinds (and what they read); default every registered trained kind.
+    Each is loaded by its registered ``load``, with the input slots of the kinds it reads
+    (``upstream``; the RL agent reads the CNN), after them, and only when they loaded too.
+    Returns ``(models, notes)``: notes on anything off, such as an agent trained on another
+    CNN than the active one. A checkpoint whose input layout differs from ``config``'s raises
+    ``IncompatibleCheckpoint``, and so does one trained under other label, feature,
+    decision-grid or cost settings than ``experiment`` (when given).
     """
+    from mmts.models.registry import model_kind, trained_types, training_order
+
     store = CheckpointStore(root, keep)
     models: dict[str, Any] = {}
     notes: list[str] = []
+    wanted = list(names) if names is not None else trained_types()
+    for name in training_order(_with_upstream(wanted)):
+        kind = model_kind(name)
+        if kind.load is None or any(u not in models for u in kind.upstream):
+            continue
+        read = kind.load
 
-    def checked(load: Any, layout: ModelInputLayout) -> Any:
-        def run(entry: dict[str, Any]) -> Any:
+        def run(entry: dict[str, Any], layout: ModelInputLayout, read: Any = read) -> Any:
             if experiment is not None:
                 check_trained_like(entry, experiment)
-            return load(entry, layout)
+            return read(entry, layout)
 
-        return run
-
-    loaded = store.load_active("cnn", checked(load_cnn, ModelInputLayout(config=config)))
-    if loaded is None:
-        return models, notes
-    cnn_entry, models["cnn"] = loaded
-    rl_layout = ModelInputLayout(config=config, model_slots=RL_UPSTREAM)
-    loaded = store.load_active("rl", checked(load_dqn, rl_layout))
-    if loaded is not None:
-        rl_entry, models["rl"] = loaded
-        trained_on = rl_entry.get("upstream", {}).get("cnn")
-        if trained_on != cnn_entry["id"]:
-            notes.append(
-                f"rl was trained on CNN {trained_on}, not the active {cnn_entry['id']}: retrain rl"
-            )
+        layout = ModelInputLayout(config=config, model_slots=kind.upstream)
+        loaded = store.load_active(name, lambda e, layout=layout, run=run: run(e, layout))
+        if loaded is None:
+            continue
+        entry, models[name] = loaded
+        for up in kind.upstream:
+            trained_on = entry.get("upstream", {}).get(up)
+            if trained_on != models[up].version:
+                notes.append(f"{name} was trained on {up} {trained_on}, not the active "
+                             f"{models[up].version}: retrain {name}")  # fmt: skip
     return models, notes
+
+
+def _with_upstream(names: list[str]) -> list[str]:
+    """Return ``names`` and every kind they read, directly or not."""
+    from mmts.models.registry import model_kind
+
+    out: list[str] = []
+    todo = list(names)
+    while todo:
+        name = todo.pop(0)
+        if name not in out:
+            out.append(name)
+            todo.extend(model_kind(name).upstream)
+    return out

@@ -9,7 +9,7 @@ from mmts.core.time import iso
 from mmts.features.history import InputHistory
 from mmts.models.dataset import Decisions, DecisionSet, label_decisions
 from mmts.models.experiment import Experiment
-from mmts.models.splits import Split, walk_forward
+from mmts.models.splits import Segments, Split, walk_forward
 
 
 @dataclass
@@ -36,20 +36,30 @@ class Prepared:
         }
 
 
-def prepare(store: MarketData, exp: Experiment, model_slots: tuple[str, ...] = ()) -> Prepared:
-    """Label the experiment's decisions, split them walk-forward and wrap them as datasets."""
-    decisions = label_decisions(store, exp, exp.data.start, exp.data.end)
+def prepare(store: MarketData, exp: Experiment, model_slots: tuple[str, ...] = (),
+            segments: Segments | None = None) -> Prepared:  # fmt: skip
+    """Label the experiment's decisions, split them walk-forward and wrap them as datasets.
+
+    ``segments``: one study fold's spans (``mmts study``) instead of the experiment's
+    ``[data]`` split; the decisions then run from its first training time to its test end.
+    """
+    start, end = (
+        (iso(segments.start), iso(segments.end)) if segments else (exp.data.start, exp.data.end)
+    )
+    decisions = label_decisions(store, exp, start, end)
     if decisions.times.shape[0] < 20:
         raise ValueError(
-            f"only {decisions.times.shape[0]} decisions between {exp.data.start} and "
-            f"{exp.data.end}: the store lacks {exp.data.decision_timeframe} bars of "
+            f"only {decisions.times.shape[0]} decisions between {start} and "
+            f"{end}: the store lacks {exp.data.decision_timeframe} bars of "
             f"{exp.features.primary_symbol} there"
         )
-    splits = walk_forward(
-        decisions.times, exp.horizon_ns, n_folds=exp.data.n_folds,
-        val_fraction=exp.data.val_fraction, test_fraction=exp.data.test_fraction,
-    )  # fmt: skip
-    split = splits[exp.data.fold]
+    if segments is not None:
+        split = segments.split(decisions.times)
+    else:
+        split = walk_forward(
+            decisions.times, exp.horizon_ns, n_folds=exp.data.n_folds,
+            val_fraction=exp.data.val_fraction, test_fraction=exp.data.test_fraction,
+        )[exp.data.fold]  # fmt: skip
     history = InputHistory(store, int(decisions.times[0]), int(decisions.times[-1]), exp.features,
                            model_slots)  # fmt: skip
     train_idx = split.train

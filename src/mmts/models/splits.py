@@ -12,8 +12,12 @@ share, and no segment is empty because it fell into one.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
+
+from mmts.core.settings import check_settings, option
+from mmts.core.time import time_problem
 
 
 @dataclass(frozen=True)
@@ -113,3 +117,75 @@ def study_folds(times: np.ndarray, purge: int, *, n_folds: int, scheme: str = "e
                              "decision; use fewer folds or a shorter horizon")  # fmt: skip
         folds.append(Split(train, val, test))
     return folds
+
+
+@dataclass(frozen=True)
+class Segments:
+    """One fold as spans of time, ``[start, end)`` in ns: what a worker needs to rebuild it.
+
+    Indices belong to one decision grid; spans survive a trip to another process (or machine),
+    which rebuilds the same grid from the store and finds the same decisions in them.
+    """
+
+    train: tuple[int, int]
+    val: tuple[int, int]
+    test: tuple[int, int]
+
+    @classmethod
+    def of(cls, times: np.ndarray, split: Split) -> Segments:
+        """Return the spans of ``split``'s segments of ``times`` (each non-empty)."""
+
+        def span(idx: np.ndarray) -> tuple[int, int]:
+            return int(times[idx[0]]), int(times[idx[-1]]) + 1
+
+        return cls(span(split.train), span(split.val), span(split.test))
+
+    @property
+    def start(self) -> int:
+        """The first training decision time."""
+        return self.train[0]
+
+    @property
+    def end(self) -> int:
+        """The end of the test span (exclusive)."""
+        return self.test[1]
+
+    def split(self, times: np.ndarray) -> Split:
+        """Return the indices of ``times`` that fall in each span."""
+        times = np.asarray(times, np.int64)
+
+        def inside(lo_hi: tuple[int, int]) -> np.ndarray:
+            return np.flatnonzero((times >= lo_hi[0]) & (times < lo_hi[1]))
+
+        return Split(inside(self.train), inside(self.val), inside(self.test))
+
+    def to_dict(self) -> dict[str, list[int]]:
+        """Return plain data (JSON, a fold's hash)."""
+        return {"train": list(self.train), "val": list(self.val), "test": list(self.test)}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StudyConfig:
+    """A walk-forward study's folds over all stored history (``mmts study``)."""
+
+    TABLE: ClassVar[str] = "study"
+
+    folds: int = option(10, ge=1, doc="walk-forward folds (each tests on one block of decisions)")
+    scheme: str = option("rolling", choices=SCHEMES,
+                         doc="rolling: train on the blocks just before the test; expanding: on all before")  # fmt: skip
+    initial_blocks: int = option(
+        2, ge=1, doc="blocks before the first test block (the rolling training window)"
+    )
+    val_fraction: float = option(0.2, gt=0, lt=1, doc="share of a training window that validates")
+    purge: int | None = option(None, ge=1,
+                               doc="decision bars dropped before validation and test (none: the label horizon)")  # fmt: skip
+    start: str | None = option(None, check=time_problem, doc="ignore history before (ISO time)")
+    end: str | None = option(None, check=time_problem, doc="ignore history from (ISO time)")
+    bootstrap: int = option(1000, ge=10, doc="block-bootstrap resamples of each interval")
+    block: int = option(48, ge=1, doc="decisions per bootstrap block (keeps autocorrelation)")
+    confidence: float = option(0.9, gt=0, lt=1, doc="coverage of the confidence intervals")
+    trend: float = option(0.05, gt=0, lt=1,
+                          doc="regime rule: a test segment whose price moved more than this is a trend")  # fmt: skip
+
+    def __post_init__(self) -> None:
+        check_settings(self)

@@ -17,6 +17,7 @@ from mmts.core.progress import Stopwatch, duration, note
 from mmts.core.stores import MarketData
 from mmts.models.checkpoints import CheckpointStore
 from mmts.models.experiment import Experiment
+from mmts.models.splits import Segments
 
 
 def git_commit() -> str:
@@ -157,22 +158,72 @@ def register_run(run: Run, exp: Experiment, model: str, root: Path, layout: Any,
 
 
 def train_cnn(store: MarketData, exp: Experiment, *, progress: bool = True,
-              checkpoint_dir: str | Path | None = None) -> dict[str, Any]:  # fmt: skip
-    """Train the CNN of ``exp`` on ``store``; register its best checkpoints; return a summary."""
+              checkpoint_dir: str | Path | None = None,
+              segments: Segments | None = None) -> dict[str, Any]:  # fmt: skip
+    """Train the CNN of ``exp`` on ``store``; register its best checkpoints; return a summary.
+
+    ``segments``: a study fold's train / validation spans instead of the ``[data]`` split.
+    """
+    from mmts.models.cnn_module import make_cnn_module
+    from mmts.models.predictors import load_cnn
+
+    cfg = exp.cnn
+
+    def module(layout: Any, weights: list[float]) -> Any:
+        return make_cnn_module(layout, cfg.channels, cfg.hidden, cfg.dropout, cfg.learning_rate,
+                               cfg.weight_decay, weights)  # fmt: skip
+
+    return train_classifier(store, exp, "cnn", module, load_cnn, progress=progress,
+                            checkpoint_dir=checkpoint_dir, segments=segments)  # fmt: skip
+
+
+def train_sequence(store: MarketData, exp: Experiment, kind: str, *, progress: bool = True,
+                   checkpoint_dir: str | Path | None = None,
+                   segments: Segments | None = None) -> dict[str, Any]:  # fmt: skip
+    """Train the experiment's ``lstm`` or ``transformer`` (its ``[lstm]``/``[transformer]``)."""
+    import dataclasses
+
+    from mmts.models.cnn_module import SequenceModule
+    from mmts.models.predictors import load_sequence
+    from mmts.models.sequence import SEQUENCE_KINDS
+
+    if kind not in SEQUENCE_KINDS:
+        raise ValueError(f"unknown sequence model {kind!r}; known: {SEQUENCE_KINDS}")
+    cfg = getattr(exp, kind)
+    sizes = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)
+             if f.name not in ("learning_rate", "weight_decay")}  # fmt: skip
+
+    def module(layout: Any, weights: list[float]) -> Any:
+        hyper = {"kind": kind, "shapes": {k: list(v) for k, v in layout.shapes().items()}, **sizes}
+        return SequenceModule(layout.describe(), hyper, cfg.learning_rate, cfg.weight_decay,
+                              weights)  # fmt: skip
+
+    return train_classifier(store, exp, kind, module, load_sequence, progress=progress,
+                            checkpoint_dir=checkpoint_dir, segments=segments)  # fmt: skip
+
+
+def train_classifier(store: MarketData, exp: Experiment, model: str, make_module: Any,
+                     load: Any, *, progress: bool = True,
+                     checkpoint_dir: str | Path | None = None,
+                     segments: Segments | None = None) -> dict[str, Any]:  # fmt: skip
+    """Train a SELL/HOLD/BUY network on cost-aware labels; register its best checkpoints.
+
+    ``make_module(layout, class_weights)`` builds the LightningModule; ``load(entry, layout)``
+    reads a checkpoint back (its weights' hash names it). The CNN, LSTM and Transformer share
+    this: the same data, split, batches, epochs, selection on validation loss and registration.
+    """
     quiet_lightning()
     import lightning as L
     import torch
 
-    from mmts.models.cnn_module import make_cnn_module
     from mmts.models.datamodule import DecisionDataModule
-    from mmts.models.predictors import load_cnn
 
     started = time.perf_counter()
     if progress:
-        note(f"cnn: building the dataset (labels and inputs of every {exp.data.decision_every} x "
+        note(f"{model}: building the dataset (labels and inputs of every {exp.data.decision_every} x "
              f"{exp.data.decision_timeframe} decision, {exp.data.start or 'first bar'} .. "
              f"{exp.data.end or 'last bar'})")  # fmt: skip
-    datamodule = DecisionDataModule(store, exp)
+    datamodule = DecisionDataModule(store, exp, segments=segments)
     datamodule.setup()
     data = datamodule.prepared()
     if len(data.train) == 0 or len(data.val) == 0:
@@ -181,29 +232,25 @@ def train_cnn(store: MarketData, exp: Experiment, *, progress: bool = True,
         )
     if progress:
         batches = -(-len(data.train) // exp.train.batch_size)
-        note(f"cnn: {len(data.train):,} training, {len(data.val):,} validation decisions "
+        note(f"{model}: {len(data.train):,} training, {len(data.val):,} validation decisions "
              f"({duration(time.perf_counter() - started)}); training {exp.train.epochs} epochs "
              f"x {batches} batches of {exp.train.batch_size}")  # fmt: skip
     L.seed_everything(exp.seed, workers=True, verbose=False)
     torch.use_deterministic_algorithms(True)
-    cfg = exp.cnn
-    module = make_cnn_module(
-        data.history.layout, cfg.channels, cfg.hidden, cfg.dropout, cfg.learning_rate,
-        cfg.weight_decay, class_weights(data.train.class_counts()),
-    )  # fmt: skip
+    module = make_module(data.history.layout, class_weights(data.train.class_counts()))
     root = Path(checkpoint_dir or exp.checkpoints.dir)
-    run = start_run(exp, "cnn", root, "val_loss", "min", exp.train.epochs, progress, 10)
+    run = start_run(exp, model, root, "val_loss", "min", exp.train.epochs, progress, 10)
     try:
         run.trainer.fit(module, datamodule=datamodule)
     except BaseException:
         shutil_rmtree(run.staging)  # a failed run leaves nothing behind
         raise
     samples = {"train": len(data.train), "val": len(data.val), "test": len(data.test)}
-    entries = register_run(run, exp, "cnn", root, data.history.layout, data.ranges(),
-                           {"samples": samples}, load_cnn)  # fmt: skip
+    entries = register_run(run, exp, model, root, data.history.layout, data.ranges(),
+                           {"samples": samples}, load)  # fmt: skip
     best = min(entries, key=lambda e: e["metric"])
     return {
-        "model": "cnn", "run": run.name, "best": best["id"], "val_loss": best["metric"],
+        "model": model, "run": run.name, "best": best["id"], "val_loss": best["metric"],
         "metrics": best["metrics"], "state_hash": best["state_hash"], "checkpoints": len(entries),
         "samples": best["samples"], "data": best["data"], "logs": str(run.folder / "logs"),
         "seconds": round(time.perf_counter() - started, 1),

@@ -93,9 +93,11 @@ def load_trading(path: str | Path | None = None) -> TradingConfig:
 def settings_tables() -> dict[str, type[Any]]:
     """Every table of an experiment file and the settings class that reads it, in file order."""
     from mmts.models.experiment import TABLE_CLASSES
+    from mmts.models.splits import StudyConfig
 
     return {**TABLE_CLASSES, "strategy": MoeConfig, "risk": RiskConfig, "backtest": BacktestConfig,
-            "online": OnlineConfig, "history": HistoryConfig, "alerts": AlertsConfig}  # fmt: skip
+            "online": OnlineConfig, "history": HistoryConfig, "alerts": AlertsConfig,
+            "study": StudyConfig}  # fmt: skip
 
 
 def reference_markdown() -> str:

@@ -37,12 +37,14 @@ def build_experts(exp: Experiment, trading: TradingConfig, checkpoint_dir: str |
     wanted = trading.backtest.experts
     kinds = {name: model_kind(name) for name in wanted}  # unknown names: an error listing the known
     models: dict[str, Any] = {}
-    if any(kind.trained for kind in kinds.values()):
+    trained = [name for name, kind in kinds.items() if kind.trained]
+    if trained:
         models, _ = load_active_models(
             checkpoint_dir or exp.checkpoints.dir,
             exp.features,
             exp.checkpoints.keep,
             experiment=exp,
+            names=trained,
         )
     experts: dict[str, Any] = {}
     versions: dict[str, str] = {}

@@ -213,3 +213,39 @@ def test_evaluate_on_a_store_that_holds_only_later_data(
     err = capsys.readouterr().err
     assert "fitted on the experiment's training segment, which is missing" in err
     assert "no ETH/USDT 1m bars in 2024-08-12T00:00:00Z .. 2024-08-20T00:00:00Z" in err
+
+
+@pytest.mark.slow
+def test_lstm_and_transformer_train_evaluate_and_join_the_mixture_by_config_alone(
+    sample_store_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    experiment = _experiment(tmp_path, sample_store_path)
+    text = (
+        experiment.read_text()
+        + "[lstm]\nwidth = 8\nsteps = 20\n"
+        + ("[transformer]\nwidth = 8\nheads = 2\nsteps = 40\nlayers = 1\n")
+    )
+    experiment.write_text(text)
+    for kind in ("lstm", "transformer"):
+        assert (
+            main(["train", kind, "--experiment", str(experiment), "--no-progress", "--json"]) == 0
+        )
+        trained = json.loads(capsys.readouterr().out)
+        assert trained["model"] == kind and trained["checkpoints"] >= 1
+        assert trained["samples"]["train"] == 96
+    args = ["evaluate", "--experiment", str(experiment), "--start", "2024-08-19T00:00:00Z",
+            "--end", "2024-08-20T00:00:00Z", "--json"]  # fmt: skip
+    assert main(args) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report["models"]) == {"lstm", "transformer"}  # no CNN trained here: no rl either
+    assert set(report["baselines"]) == {"buy_and_hold", "flat", "logistic"}
+    # The mixture takes them by config alone: [backtest] experts.
+    experiment.write_text(text + '[backtest]\nexperts = ["lstm", "transformer", "ma_cross"]\n')
+    backtest = ["backtest", "--experiment", str(experiment), "--start", "2024-08-19T00:00:00Z",
+                "--end", "2024-08-19T06:00:00Z", "--no-progress", "--json",
+                "--out", str(tmp_path / "runs")]  # fmt: skip
+    assert main(backtest) == 0
+    run = json.loads(capsys.readouterr().out)
+    manifest = json.loads((Path(run["run_dir"]) / "manifest.json").read_text())
+    assert set(manifest["models"]) == {"lstm", "transformer", "ma_cross"}
+    assert manifest["models"]["lstm"].startswith("tiny-")

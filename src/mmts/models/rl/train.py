@@ -14,6 +14,7 @@ from mmts.features.history import InputHistory
 from mmts.features.inputs import ModelInputLayout, with_model_outputs
 from mmts.models.checkpoints import CheckpointStore
 from mmts.models.experiment import Experiment
+from mmts.models.splits import Segments
 from mmts.models.summary import summary_features
 
 
@@ -38,8 +39,12 @@ def chain_states(
 
 
 def train_rl(store: MarketData, exp: Experiment, *, progress: bool = True,
-             checkpoint_dir: str | Path | None = None) -> dict[str, Any]:  # fmt: skip
-    """Train the double + dueling DQN of ``exp``; register its best checkpoints."""
+             checkpoint_dir: str | Path | None = None,
+             segments: Segments | None = None) -> dict[str, Any]:  # fmt: skip
+    """Train the double + dueling DQN of ``exp``; register its best checkpoints.
+
+    ``segments``: a study fold's train / validation spans instead of the ``[data]`` split.
+    """
     from mmts.models.prepare import prepare
     from mmts.models.train import quiet_lightning, register_run, shutil_rmtree, start_run
 
@@ -62,7 +67,7 @@ def train_rl(store: MarketData, exp: Experiment, *, progress: bool = True,
     cnn = load_cnn({**cnn_entry, "model": "cnn"}, layout_cnn)
     if progress:
         note("rl: building the dataset (the CNN's output at every decision feeds the agent)")
-    data = prepare(store, exp, RL_UPSTREAM)
+    data = prepare(store, exp, RL_UPSTREAM, segments)
     times, history_rl = data.decisions.times, data.history
     train_idx, val_idx = data.split.train, data.split.val
     states = chain_states(cnn, history_rl, times[np.concatenate([train_idx, val_idx])])

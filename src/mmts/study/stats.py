@@ -1,0 +1,79 @@
+"""What a study concludes from per-step returns: block-bootstrap intervals and the regime rule.
+
+Per-step returns are autocorrelated (a position is held across steps, volatility clusters), so
+intervals come from a moving-block bootstrap: resample blocks of ``block`` consecutive steps,
+not single steps. Same seed, same intervals.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: The regimes a test segment falls in, by :func:`regime`.
+REGIMES = ("up", "down", "sideways")
+
+
+def block_indices(n: int, block: int, resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """Return ``[resamples, n]`` step indices of moving-block bootstrap resamples of ``n`` steps."""
+    block = max(1, min(block, n))
+    k = -(-n // block)
+    starts = rng.integers(0, n - block + 1, size=(resamples, k))
+    return (starts[:, :, None] + np.arange(block)).reshape(resamples, k * block)[:, :n]
+
+
+def total_return(returns: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Return the compounded return of per-step returns along ``axis``."""
+    return np.asarray(np.prod(1.0 + np.asarray(returns, np.float64), axis=axis) - 1.0)
+
+
+def interval(samples: np.ndarray, confidence: float) -> tuple[float, float]:
+    """Return the central ``confidence`` interval of bootstrap ``samples`` (percentiles)."""
+    tail = (1.0 - confidence) / 2.0
+    lo, hi = np.quantile(np.asarray(samples, np.float64), [tail, 1.0 - tail])
+    return float(lo), float(hi)
+
+
+def return_interval(returns: np.ndarray, *, block: int, resamples: int, confidence: float,
+                    seed: int) -> tuple[float, float] | None:  # fmt: skip
+    """Return the block-bootstrap interval of the compounded return of ``returns`` (None: fewer than 2)."""
+    r = np.asarray(returns, np.float64)
+    if r.shape[0] < 2:
+        return None
+    idx = block_indices(r.shape[0], block, resamples, np.random.default_rng(seed))
+    return interval(total_return(r[idx]), confidence)
+
+
+def pooled_mean_interval(series: list[np.ndarray], *, block: int, resamples: int,
+                         confidence: float, seed: int) -> tuple[float, float, float] | None:  # fmt: skip
+    """Return the mean per-step return over several folds' series, with its interval.
+
+    Each fold is resampled within itself (a block never joins two folds), then all are pooled.
+    Returns ``(mean, low, high)``; None without any step.
+    """
+    kept = [np.asarray(s, np.float64) for s in series if len(s) >= 1]
+    if not kept:
+        return None
+    rng = np.random.default_rng(seed)
+    total = sum(s.shape[0] for s in kept)
+    sums = np.zeros(resamples)
+    for s in kept:
+        sums += s[block_indices(s.shape[0], block, resamples, rng)].sum(axis=1)
+    lo, hi = interval(sums / total, confidence)
+    return float(np.concatenate(kept).mean()), lo, hi
+
+
+def regime(prices: np.ndarray, threshold: float) -> str:
+    """Name a test segment's regime from its decision prices: ``up``, ``down`` or ``sideways``.
+
+    The rule: the price change from the segment's first to its last decision; beyond
+    ``+threshold`` it is ``up``, below ``-threshold`` ``down``, otherwise ``sideways``.
+    """
+    p = np.asarray(prices, np.float64)
+    if p.shape[0] < 2 or not np.isfinite(p[[0, -1]]).all():
+        return "sideways"
+    change = p[-1] / p[0] - 1.0
+    if change > threshold:
+        return "up"
+    if change < -threshold:
+        return "down"
+    return "sideways"

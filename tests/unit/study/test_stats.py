@@ -1,0 +1,69 @@
+"""Block-bootstrap intervals and the regime rule, against plain oracles."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mmts.study.stats import (
+    block_indices,
+    pooled_mean_interval,
+    regime,
+    return_interval,
+    total_return,
+)
+
+
+def test_block_indices_are_runs_of_consecutive_steps_inside_the_series() -> None:
+    rng = np.random.default_rng(0)
+    idx = block_indices(100, 8, 50, rng)
+    assert idx.shape == (50, 100)
+    assert idx.min() >= 0 and idx.max() < 100
+    runs = idx[:, :96].reshape(50, 12, 8)  # whole blocks: each a run of 8 consecutive steps
+    assert (np.diff(runs, axis=2) == 1).all()
+
+
+def test_return_interval_equals_a_plain_loop_oracle() -> None:
+    returns = np.random.default_rng(1).normal(0.0002, 0.01, 300)
+    found = return_interval(returns, block=10, resamples=400, confidence=0.9, seed=5)
+    rng = np.random.default_rng(5)
+    starts = rng.integers(0, 300 - 10 + 1, size=(400, 30))
+    totals = []
+    for row in starts:
+        picked = [returns[s + j] for s in row for j in range(10)][:300]
+        value = 1.0
+        for r in picked:
+            value *= 1.0 + r
+        totals.append(value - 1.0)
+    assert found == pytest.approx(tuple(np.quantile(totals, [0.05, 0.95])), rel=1e-12)
+
+
+def test_an_interval_is_none_without_steps_and_a_point_for_a_constant_series() -> None:
+    assert return_interval(np.zeros(1), block=5, resamples=50, confidence=0.9, seed=0) is None
+    lo, hi = return_interval(np.full(40, 0.001), block=5, resamples=50, confidence=0.9, seed=0)
+    assert lo == pytest.approx(hi) == pytest.approx(total_return(np.full(40, 0.001)))
+
+
+def test_pooled_mean_resamples_each_fold_within_itself() -> None:
+    a, b = np.full(30, 0.01), np.full(70, -0.01)
+    mean, lo, hi = pooled_mean_interval([a, b], block=7, resamples=100, confidence=0.9, seed=0)
+    assert mean == pytest.approx(-0.004)  # (30 * 0.01 - 70 * 0.01) / 100
+    assert lo == pytest.approx(mean) and hi == pytest.approx(mean)  # blocks never mix folds
+    noisy = [np.random.default_rng(k).normal(0, 0.01, 200) for k in range(3)]
+    mean, lo, hi = pooled_mean_interval(noisy, block=10, resamples=300, confidence=0.9, seed=0)
+    assert lo < mean < hi
+    assert pooled_mean_interval([], block=5, resamples=10, confidence=0.9, seed=0) is None
+
+
+@pytest.mark.parametrize(
+    ("prices", "name"),
+    [
+        ([100, 90, 106], "up"),
+        ([100, 120, 94], "down"),
+        ([100, 104.9], "sideways"),
+        ([100], "sideways"),
+    ],
+)
+def test_regime_rule_is_the_segment_price_change_against_the_threshold(prices: list[float],
+                                                                      name: str) -> None:  # fmt: skip
+    assert regime(np.asarray(prices, float), 0.05) == name
