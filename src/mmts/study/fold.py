@@ -24,6 +24,7 @@ import pandas as pd
 from mmts.core.files import write_json
 from mmts.core.time import iso
 from mmts.data.store import Store
+from mmts.models.dataset import Decisions
 from mmts.models.experiment import Experiment
 from mmts.models.splits import Segments
 from mmts.runtime.config import TradingConfig
@@ -98,6 +99,7 @@ def run_fold(task: FoldTask) -> dict[str, Any]:
 def _fold(task: FoldTask) -> tuple[list[dict[str, Any]], dict[str, list[Any]], dict[str, Any],
                                    dict[str, Any]]:  # fmt: skip
     from mmts.data import open_store
+    from mmts.models.dataset import label_decisions
     from mmts.models.evaluate import evaluate
     from mmts.models.predictors import load_active_models
     from mmts.models.registry import create_model, model_kind, training_order
@@ -134,10 +136,11 @@ def _fold(task: FoldTask) -> tuple[list[dict[str, Any]], dict[str, list[Any]], d
                       segments=seg, keep_returns=True)  # fmt: skip
     timing["evaluate_s"] = round(time.perf_counter() - t0, 2)
     t0 = time.perf_counter()
-    mixture, mixture_returns = _mixture(store, exp, trading, seg)
+    test = label_decisions(store, exp, seg.test[0], seg.test[1])  # once: the regime and the mixture
+    mixture, mixture_returns = _mixture(store, exp, trading, test)
     timing["backtest_s"] = round(time.perf_counter() - t0, 2)
     period = report["period"]
-    prices = _test_prices(store, exp, seg)
+    prices = test.prices
     rows = []
     for role, group in (("expert", report["models"]), ("baseline", report["baselines"])):
         for name, m in group.items():
@@ -164,14 +167,8 @@ def _trend(tables: dict[str, Any]) -> float:
     return float(build_table(StudyConfig, tables.get("study", {})).trend)
 
 
-def _test_prices(store: Store, exp: Experiment, seg: Segments) -> np.ndarray:
-    from mmts.models.dataset import label_decisions
-
-    return label_decisions(store, exp, seg.test[0], seg.test[1]).prices
-
-
 def _mixture(
-    store: Store, exp: Experiment, trading: TradingConfig, seg: Segments
+    store: Store, exp: Experiment, trading: TradingConfig, period: Decisions
 ) -> tuple[dict[str, Any], np.ndarray]:
     """Backtest the mixture on every stretch of the test span; chain the stretches' returns.
 
@@ -181,12 +178,11 @@ def _mixture(
     """
     from mmts.backtest.run import run_backtest
     from mmts.core.performance import YEAR_NS, max_drawdown, sharpe_ratio
-    from mmts.models.dataset import label_decisions, stretches
+    from mmts.models.dataset import stretches
     from mmts.models.labels import UNKNOWN
     from mmts.models.metrics import macro_f1
     from mmts.models.output import Action
 
-    period = label_decisions(store, exp, seg.test[0], seg.test[1])
     steps: list[np.ndarray] = []
     trades = 0
     matrix = np.zeros((3, 3))
