@@ -77,9 +77,10 @@ def _browser(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """Run the full test suite (everything but GPU and nightly tests): what CI runs.
 
-    With the ray extra: the study's ray engine is tested against the serial one (two CPUs).
+    With the ray and optuna extras: the study's ray engine is tested against the serial one
+    (two CPUs), and Optuna sweeps for determinism and resuming.
     """
-    _install(session, "test", extras="ray")
+    _install(session, "test", extras="ray,optuna")
     _browser(session)
     session.run("pytest", "-m", "not gpu and not nightly", "-p", "no:cacheprovider",
                 "--durations=20", *session.posargs)  # fmt: skip

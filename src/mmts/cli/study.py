@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from mmts.core.files import json_text
@@ -31,6 +33,27 @@ def add_commands(commands: Any) -> None:
     study.add_argument("--json", action="store_true", help='print {"study_dir", "summary"}')
     study.set_defaults(handler=_study)
 
+    sweep = commands.add_parser(
+        "sweep",
+        help="many walk-forward studies: a grid or Optuna search over experiment keys",
+        description="Run one walk-forward study (as `mmts study`) per trial, each with the "
+        "trial's values of the space file's [space] keys set in the experiment; the objective is "
+        "[sweep] metric of [sweep] model, averaged over the trial's folds. Writes trials.parquet "
+        "(one row per trial and model: parameters, aggregate and per-fold metrics), sweep.json "
+        "and report.html; a rerun resumes, skipping every finished fold.",
+    )
+    sweep.add_argument("--experiment", help="experiment TOML (default: experiments/default.toml)")
+    sweep.add_argument("--space", required=True, help="space file: [sweep] and [space] tables")
+    sweep.add_argument("--store", help="store folder (default: the experiment's)")
+    sweep.add_argument("--trials", type=int, help="trials to run (default: [sweep] trials)")
+    sweep.add_argument("--engine", choices=["serial", "process", "ray"], default="serial",
+                       help="run each trial's folds one by one, in processes, or on Ray")  # fmt: skip
+    sweep.add_argument("--workers", type=int, help="parallel folds (default: one per core)")
+    sweep.add_argument("--ray-address", help="a running Ray cluster (with --engine ray)")
+    sweep.add_argument("--out", default="sweeps", help="parent of the sweep folder (sweeps)")
+    sweep.add_argument("--json", action="store_true", help='print {"sweep_dir", "best"}')
+    sweep.set_defaults(handler=_sweep)
+
 
 def _study(args: argparse.Namespace) -> int:
     from mmts.study.run import run_study
@@ -51,3 +74,26 @@ def _study(args: argparse.Namespace) -> int:
         for failed in summary["failed"]:
             print(f"  fold {failed['fold']} failed: {failed['error']}", file=sys.stderr)
     return 1 if summary["failed"] else 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from mmts.study.sweep import run_sweep
+
+    if args.trials is not None and args.trials < 1:
+        raise ValueError(f"--trials: expected at least 1, got {args.trials}")
+    result = run_sweep(args.experiment, args.space, store=args.store, trials=args.trials,
+                       engine=args.engine, workers=args.workers, ray_address=args.ray_address,
+                       out=args.out, progress=not args.json)  # fmt: skip
+    best = result["best"]
+    if args.json:
+        print(json_text(result))
+    elif best is None:
+        print(f"sweep: no trial finished; {result['sweep_dir']}/report.html", file=sys.stderr)
+    else:
+        print(f"sweep: best trial {best['trial']} {json_text(best['parameters'], indent=None)}: "
+              f"{best['metric']} of {best['model']} = {best['objective']:.6g}; "
+              f"{result['sweep_dir']}/report.html")  # fmt: skip
+    failed = json.loads((Path(result["sweep_dir"]) / "sweep.json").read_text())["failed"]
+    for trial in failed:
+        print(f"  trial {trial['trial']} failed: {trial['error']}", file=sys.stderr)
+    return 0 if best is not None and not failed else 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 #: The backends, in the order of ``--engine``'s choices.
@@ -88,22 +89,8 @@ def _processes(fn: Callable[[Any], Any], tasks: list[Any], workers: int,
 def _ray(fn: Callable[[Any], Any], tasks: list[Any], workers: int | None, address: str | None,
          on_error: Callable[[Any, str], Any]) -> Iterator[Any]:  # fmt: skip
     """Run as Ray tasks of one CPU each; a local Ray (no ``address``) gets ``workers`` CPUs."""
-    try:
-        import ray
-    except ImportError as e:
-        raise RuntimeError(
-            "--engine ray needs Ray: pip install 'mmts[ray]' (or use --engine process)"
-        ) from e
-    started = False
-    if not ray.is_initialized():
-        if address is None:
-            ray.init(num_cpus=workers or default_workers(), include_dashboard=False,
-                     object_store_memory=RAY_OBJECT_STORE_BYTES, log_to_driver=False,
-                     configure_logging=False)  # fmt: skip
-        else:
-            ray.init(address=address, log_to_driver=False, configure_logging=False)
-        started = True
-    try:
+    ray = _import_ray()
+    with engine_session("ray", workers, address):
         remote = ray.remote(num_cpus=1, max_retries=0)(_run)
         pending = {remote.remote(fn, task): task for task in tasks}
         while pending:
@@ -114,6 +101,41 @@ def _ray(fn: Callable[[Any], Any], tasks: list[Any], workers: int | None, addres
                     yield ray.get(ref)
                 except Exception as e:  # noqa: BLE001 - the task raised, or its worker died
                     yield on_error(task, f"{type(e).__name__}: {e}")
+
+
+def _import_ray() -> Any:
+    try:
+        import ray
+    except ImportError as e:
+        raise RuntimeError(
+            "--engine ray needs Ray: pip install 'mmts[ray]' (or use --engine process)"
+        ) from e
+    return ray
+
+
+@contextmanager
+def engine_session(engine: str, workers: int | None = None, address: str | None = None
+                   ) -> Iterator[None]:  # fmt: skip
+    """Hold the engine's resources across many :func:`run_tasks` calls (a sweep's trials).
+
+    For ``ray``: start (or join, with ``address``) Ray once, unless it already runs, and shut it
+    down after; a local Ray gets ``workers`` CPUs and a small object store. Other engines need
+    nothing held.
+    """
+    if engine != "ray":
+        yield
+        return
+    ray = _import_ray()
+    if ray.is_initialized():
+        yield
+        return
+    if address is None:
+        ray.init(num_cpus=workers or default_workers(), include_dashboard=False,
+                 object_store_memory=RAY_OBJECT_STORE_BYTES, log_to_driver=False,
+                 configure_logging=False)  # fmt: skip
+    else:
+        ray.init(address=address, log_to_driver=False, configure_logging=False)
+    try:
+        yield
     finally:
-        if started:
-            ray.shutdown()
+        ray.shutdown()

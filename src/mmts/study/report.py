@@ -12,11 +12,13 @@ import pandas as pd
 from mmts.backtest.report import REPORT_STYLE, figure_html
 
 
-def _pct(value: Any) -> str:
+def percent_text(value: Any) -> str:
+    """Return a fraction as a signed percentage; empty for a missing value."""
     return "" if value is None or pd.isna(value) else f"{float(value):+.2%}"
 
 
-def _num(value: Any, spec: str = ".2f") -> str:
+def number_text(value: Any, spec: str = ".2f") -> str:
+    """Return a number in ``spec``; empty for a missing value."""
     return "" if value is None or pd.isna(value) else format(float(value), spec)
 
 
@@ -50,14 +52,14 @@ def report_html(table: pd.DataFrame, summary: dict[str, Any], title: str) -> str
         shown = (f"{edge['mean'] * 1e4:+.2f} bp [{edge['low'] * 1e4:+.2f}, {edge['high'] * 1e4:+.2f}]"
                  if edge else "")  # fmt: skip
         rows += (f"<tr><td class='l'>{html.escape(name)} ({m['kind']})</td><td>{m['folds']}</td>"
-                 f"<td>{_pct(m['net_return'])}</td><td>{_pct(m['median_net_return'])}</td>"
+                 f"<td>{percent_text(m['net_return'])}</td><td>{percent_text(m['median_net_return'])}</td>"
                  f"<td>{m.get('beats_flat', '')}</td><td>{m.get('beats_buy_and_hold', '')}</td>"
-                 f"<td>{_num(m['sharpe'])}</td><td>{_pct(m['max_drawdown'])}</td>"
-                 f"<td>{_num(m['trades'], '.0f')}</td><td>{_num(m['f1_macro'], '.3f')}</td>"
-                 f"<td>{_num(m['calibration_error'], '.3f')}</td><td>{shown}</td></tr>")  # fmt: skip
+                 f"<td>{number_text(m['sharpe'])}</td><td>{percent_text(m['max_drawdown'])}</td>"
+                 f"<td>{number_text(m['trades'], '.0f')}</td><td>{number_text(m['f1_macro'], '.3f')}</td>"
+                 f"<td>{number_text(m['calibration_error'], '.3f')}</td><td>{shown}</td></tr>")  # fmt: skip
     regimes = ""
     for name, r in summary["regimes"].items():
-        cells = "".join(f"<td class='l'>{html.escape(m)} {_pct(v)}</td>"
+        cells = "".join(f"<td class='l'>{html.escape(m)} {percent_text(v)}</td>"
                         for m, v in r["mean_net_return"].items())  # fmt: skip
         regimes += f"<tr><td class='l'>{name} ({r['folds']} folds)</td>{cells}</tr>"
     ok = table[table["status"] == "ok"]
@@ -65,7 +67,7 @@ def report_html(table: pd.DataFrame, summary: dict[str, Any], title: str) -> str
                            aggfunc="first", sort=False)  # fmt: skip
     fold_rows = "".join(
         f"<tr><td class='l'>{k} ({html.escape(str(reg))})</td>"
-        + "".join(f"<td>{_pct(v)}</td>" for v in values) + "</tr>"
+        + "".join(f"<td>{percent_text(v)}</td>" for v in values) + "</tr>"
         for (k, reg), values in zip(pivot.index, pivot.to_numpy(), strict=True)
     )  # fmt: skip
     fold_head = "<tr><th class='l'>fold</th>" + "".join(

@@ -31,10 +31,15 @@ from mmts.study.summary import fold_table, summarize
 def checked_tables(path: str | Path | None) -> dict[str, Any]:
     """Read an experiment file's tables, checked: unknown tables or keys are errors."""
     tables = read_tables(path)
+    check_study_tables(tables)
+    return tables
+
+
+def check_study_tables(tables: dict[str, Any]) -> None:
+    """Refuse tables a study cannot run: unknown tables or keys, wrong types, out of range."""
     experiment_from_dict(tables)
     trading_from_dict(tables)
     build_table(StudyConfig, tables.get("study", {}))
-    return tables
 
 
 def run_study(experiment: str | Path | dict[str, Any] | None = None, *,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import json
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,3 +36,24 @@ def small_tables(sample_store_path: Path) -> dict[str, Any]:
     tables = {**copy.deepcopy(tables), **copy.deepcopy(SMALL)}
     tables["experiment"]["store"] = str(sample_store_path)
     return tables
+
+
+@pytest.fixture
+def write_toml() -> Callable[[Path, dict[str, Any]], Path]:
+    """Write TOML tables of scalars, lists and inline tables (what experiment and space files hold)."""
+
+    def write(path: Path, tables: dict[str, Any]) -> Path:
+        lines = []
+        for name, table in tables.items():
+            lines.append(f"[{name}]")
+            for key, value in table.items():
+                if isinstance(value, dict):  # an inline table
+                    text = "{ " + ", ".join(f"{json.dumps(k)} = {json.dumps(v)}"
+                                            for k, v in value.items()) + " }"  # fmt: skip
+                else:
+                    text = json.dumps(value)
+                lines.append(f"{json.dumps(key) if '.' in key else key} = {text}")
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    return write

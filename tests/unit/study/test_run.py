@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,10 @@ def test_serial_process_and_ray_engines_give_identical_fold_tables(
 
 
 def test_a_diverging_fold_is_reported_and_a_rerun_runs_only_what_did_not_finish(
-    small_tables: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    small_tables: dict[str, Any],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    write_toml: Callable[[Path, dict[str, Any]], Path],
 ) -> None:
     kind = model_kind("cnn")
     real = kind.train
@@ -78,25 +82,9 @@ def test_a_diverging_fold_is_reported_and_a_rerun_runs_only_what_did_not_finish(
     kept = {p: p.stat().st_mtime_ns for p in folder.glob("0[01]-*/result.json")}
     assert len(kept) == 2
 
-    path = tmp_path / "small.toml"
-    path.write_text(_toml(small_tables))
+    path = write_toml(tmp_path / "small.toml", small_tables)
     assert main(["study", "--experiment", str(path), "--out", str(tmp_path), "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert set(printed) == {"study_dir", "summary"}
     assert printed["summary"]["finished"] == 3 and not printed["summary"]["failed"]
     assert {p: p.stat().st_mtime_ns for p in kept} == kept  # finished folds were not rerun
-
-
-def _toml(tables: dict[str, Any]) -> str:
-    """Write TOML tables of scalars and lists (what an experiment holds)."""
-    lines = []
-    for name, table in tables.items():
-        lines.append(f"[{name}]")
-        for key, value in table.items():
-            if isinstance(value, dict):  # an inline table
-                value_text = "{ " + ", ".join(f"{json.dumps(k)} = {json.dumps(v)}"
-                                              for k, v in value.items()) + " }"  # fmt: skip
-            else:
-                value_text = json.dumps(value)
-            lines.append(f"{key} = {value_text}")
-    return "\n".join(lines) + "\n"

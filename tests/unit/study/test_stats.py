@@ -7,6 +7,7 @@ import pytest
 
 from mmts.study.stats import (
     block_indices,
+    explained_share,
     pooled_mean_interval,
     regime,
     return_interval,
@@ -67,3 +68,20 @@ def test_pooled_mean_resamples_each_fold_within_itself() -> None:
 def test_regime_rule_is_the_segment_price_change_against_the_threshold(prices: list[float],
                                                                       name: str) -> None:  # fmt: skip
     assert regime(np.asarray(prices, float), 0.05) == name
+
+
+def test_explained_share_equals_the_anova_ratio_of_a_plain_oracle() -> None:
+    rng = np.random.default_rng(3)
+    groups = [int(g) for g in rng.integers(0, 3, 40)]
+    values = np.array(groups, float) * 0.5 + rng.normal(0, 0.3, 40)
+    mean = values.mean()
+    between = sum(
+        sum(1 for g in groups if g == k) * (values[[g == k for g in groups]].mean() - mean) ** 2
+        for k in set(groups)
+    )
+    assert explained_share(groups, values) == pytest.approx(between / ((values - mean) ** 2).sum())
+    assert explained_share([0, 1, 0, 1], np.array([1.0, 2.0, 1.0, 2.0])) == pytest.approx(1.0)
+    assert explained_share([0, 1, 0, 1], np.array([1.0, 1.0, 2.0, 2.0])) == pytest.approx(0.0)
+    assert explained_share([0, 0, 0], np.array([1.0, 2.0, 3.0])) is None  # one group
+    assert explained_share([0, 1], np.array([1.0, 2.0])) is None  # too few trials
+    assert explained_share([0, 1, 2], np.array([1.0, 1.0, 1.0])) is None  # nothing to explain
