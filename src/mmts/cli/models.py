@@ -84,6 +84,8 @@ def _train(args: argparse.Namespace) -> int:
     exp = _load(args)
     store = open_store(args.store or exp.store, must_exist=True)
     summary = trainer(store, exp, progress=not args.no_progress, checkpoint_dir=args.checkpoints)
+    if summary.get("rank", 0) != 0:  # another DDP process under torchrun or SLURM: rank 0 reports
+        return 0
     if args.json:
         print(json_text(summary))
     else:

@@ -51,8 +51,11 @@ class ClassifierModule(L.LightningModule):
         """Log macro-F1 and accuracy over the whole validation set."""
         if self._val:
             total = torch.stack(self._val).sum(0)
-            self.log("val_f1_macro", macro_f1(total), prog_bar=True)
-            self.log("val_accuracy", total.diag().sum() / total.sum().clamp(min=1))
+            if self.trainer.world_size > 1:  # DDP: each process saw a share of the validation set
+                total = self.trainer.strategy.reduce(total, reduce_op="sum")
+            # the same on every process (the tally is summed): sync_dist only says so
+            self.log("val_f1_macro", macro_f1(total), prog_bar=True, sync_dist=True)
+            self.log("val_accuracy", total.diag().sum() / total.sum().clamp(min=1), sync_dist=True)
         self._val.clear()
 
     def configure_optimizers(self) -> torch.optim.Optimizer:

@@ -40,9 +40,16 @@ class DecisionDataModule(L.LightningDataModule):
         return self.data
 
     def train_dataloader(self) -> Any:
-        """Return shuffled training decisions."""
+        """Return shuffled training decisions.
+
+        ``[train] batch_size`` is the batch of one optimiser step: with DDP each of the
+        processes takes its share (their gradients are averaged), so a step sees as many samples
+        as on one process.
+        """
         gen = torch.Generator().manual_seed(self.exp.seed)
-        return torch.utils.data.DataLoader(self.prepared().train, batch_size=self.exp.train.batch_size,
+        processes = self.trainer.world_size if self.trainer is not None else 1
+        return torch.utils.data.DataLoader(self.prepared().train,
+                                           batch_size=max(1, self.exp.train.batch_size // processes),
                                            shuffle=True, generator=gen)  # fmt: skip
 
     def val_dataloader(self) -> Any:

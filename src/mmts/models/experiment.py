@@ -176,6 +176,10 @@ class RlConfig:
             )
 
 
+#: How a network's training is spread over processes (``[train] strategy``).
+TRAIN_STRATEGIES = ("auto", "ddp")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TrainConfig:
     """Training loop settings."""
@@ -187,9 +191,25 @@ class TrainConfig:
     max_train_samples: int | None = option(
         None, ge=1, doc="upper bound on training samples per epoch (none: all)"
     )
+    strategy: str = option("auto", choices=TRAIN_STRATEGIES,
+                           doc="auto: one process; ddp: Lightning DDP, one process per device (CPU: gloo)")  # fmt: skip
+    devices: int = option(1, ge=1,
+                          doc="processes per node training one network together (> 1 needs ddp); batch_size is their sum")  # fmt: skip
+    nodes: int = option(1, ge=1,
+                        doc="machines (ddp; Lightning's cluster environment: torchrun, SLURM or MASTER_ADDR/NODE_RANK)")  # fmt: skip
 
     def __post_init__(self) -> None:
         check_settings(self)
+        if self.devices * self.nodes > 1 and self.strategy != "ddp":
+            raise SettingsError(
+                f"[train] devices = {self.devices}, nodes = {self.nodes}: more than one process "
+                f"needs strategy = 'ddp', got {self.strategy!r}"
+            )
+        if self.batch_size < self.devices * self.nodes:
+            raise SettingsError(
+                f"[train] batch_size: expected at least one sample per process "
+                f"({self.devices * self.nodes}), got {self.batch_size}"
+            )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

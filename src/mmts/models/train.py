@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import logging
-import os
 import subprocess
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mmts.core.progress import Stopwatch, duration, note
+from mmts.core.progress import duration, note
 from mmts.core.stores import MarketData
 from mmts.models.checkpoints import CheckpointStore
 from mmts.models.experiment import Experiment
+from mmts.models.quiet import quiet_lightning
 from mmts.models.splits import Segments
 
 
@@ -37,44 +35,26 @@ def class_weights(counts: np.ndarray) -> list[float]:
     return [float(x) for x in w / max(w[w > 0].mean(), 1e-12)]
 
 
-def quiet_lightning() -> None:
-    """Silence Lightning's known, harmless warnings and its banners (devices, tips).
+def interactive() -> bool:
+    """Whether this is Jupyter or a Python prompt (where DDP must fork: spawn cannot re-import)."""
+    import sys
 
-    The device banner ("GPU available: False") and the advertising tip are informational
-    messages of Lightning's rank-zero logger; its warnings still show.
+    return hasattr(sys, "ps1") or bool(sys.flags.interactive) or "ipykernel" in sys.modules
+
+
+def lightning_strategy(exp: Experiment) -> Any:
+    """Return the Trainer's strategy for ``[train] strategy``.
+
+    ``ddp``: Lightning's DDP over ``devices`` CPU processes per node (gloo). Launched here, the
+    processes are spawned (forked in Jupyter), so a notebook, a test or ``mmts train`` trains the
+    same way; under torchrun or SLURM (several nodes) the cluster starts every process itself.
     """
-    warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
-    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-    warnings.filterwarnings("ignore", message=".*GPU available but not used.*")
-    warnings.filterwarnings("ignore", message=".*`training_step` returned `None`.*")
-    warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
-    os.environ.setdefault("PYTORCH_LIGHTNING_SUPPRESS_TIPS", "1")
-    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    if exp.train.strategy != "ddp":
+        return "auto"
+    from lightning.pytorch.strategies import DDPStrategy
 
-
-def epoch_report(model: str, epochs: int, metric: str) -> Any:
-    """Return a Lightning callback that says, after every epoch, where training stands.
-
-    ``cnn: epoch 2/4 done, val_loss 1.0421 (1 min 10 s; about 1 min 10 s left)``.
-    """
-    import lightning as L
-
-    watch = Stopwatch()
-
-    class EpochReport(L.Callback):
-        def on_validation_epoch_end(self, trainer: Any, module: Any) -> None:
-            if trainer.sanity_checking:
-                return
-            done = trainer.current_epoch + 1
-            value = trainer.callback_metrics.get(metric)
-            shown = f", {metric} {float(value):.4f}" if value is not None else ""
-            note(f"{model}: epoch {done}/{epochs} done{shown} ({duration(watch.elapsed())}"
-                 f"; about {duration(watch.left(done, epochs))} left)"
-                 if done < epochs else
-                 f"{model}: epoch {done}/{epochs} done{shown} ({duration(watch.elapsed())})")  # fmt: skip
-
-    return EpochReport()
+    return DDPStrategy(process_group_backend="gloo",
+                       start_method="fork" if interactive() else "spawn")  # fmt: skip
 
 
 @dataclass
@@ -102,6 +82,8 @@ def start_run(exp: Experiment, model: str, root: Path, metric: str, mode: str, e
     from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
+    from mmts.models.callbacks import EpochReport, ProcessSetup
+
     name = f"{exp.name}-{exp.digest()}-s{exp.seed}"
     folder = root / model / name
     for logs in ("logs", "tb"):
@@ -109,11 +91,12 @@ def start_run(exp: Experiment, model: str, root: Path, metric: str, mode: str, e
     staging = root / model / ".staging" / f"{name}-{uuid.uuid4().hex[:8]}"
     checkpoint = ModelCheckpoint(dirpath=staging, filename="epoch{epoch:02d}", monitor=metric,
                                  mode=mode, save_top_k=exp.checkpoints.keep, auto_insert_metric_name=False)  # fmt: skip
-    callbacks: list[Any] = [checkpoint]
+    callbacks: list[Any] = [checkpoint, ProcessSetup()]
     if progress:
-        callbacks.append(epoch_report(model, epochs, metric))
+        callbacks.append(EpochReport(model, epochs, metric))
     trainer = L.Trainer(
-        max_epochs=epochs, accelerator="cpu", devices=1, deterministic=True,
+        max_epochs=epochs, accelerator="cpu", devices=exp.train.devices, num_nodes=exp.train.nodes,
+        strategy=lightning_strategy(exp), deterministic=True,
         logger=[CSVLogger(folder, name="logs", version=""), TensorBoardLogger(folder, name="tb", version="")],
         callbacks=callbacks, enable_progress_bar=progress, enable_model_summary=False,
         log_every_n_steps=log_every, num_sanity_val_steps=0,
@@ -129,8 +112,6 @@ def register_run(run: Run, exp: Experiment, model: str, root: Path, layout: Any,
     ``<root>/<model>/checkpoints/<id>.ckpt``, its id carrying the weights' hash (other weights,
     another file), and only then does the index name it.
     """
-    import torch
-
     from mmts.models.predictors import state_hash
 
     index = CheckpointStore(root, exp.checkpoints.keep)
@@ -138,11 +119,11 @@ def register_run(run: Run, exp: Experiment, model: str, root: Path, layout: Any,
     published = root / model / "checkpoints"
     published.mkdir(parents=True, exist_ok=True)
     entries = []
-    for path, score in callback.best_k_models.items():
-        epoch = int(torch.load(path, map_location="cpu", weights_only=False)["epoch"])
+    for path, saved in kept_checkpoints(run.staging):
+        epoch, score = int(saved["epoch"]), saved["score"]
         entry = {
             "id": "", "path": str(path), "metric_name": callback.monitor,
-            "metric": float(score), "mode": callback.mode, "epoch": epoch,
+            "metric": score, "mode": callback.mode, "epoch": epoch,
             "metrics": _epoch_metrics(run.folder, epoch), "data": data_ranges,
             "experiment": exp.to_dict(), "seed": exp.seed, "git_commit": git_commit(),
             "layout": layout.describe(), "layout_version": layout.version, **extra,
@@ -155,6 +136,26 @@ def register_run(run: Run, exp: Experiment, model: str, root: Path, layout: Any,
         entries.append(index.add(model, entry))
     shutil_rmtree(run.staging)
     return entries
+
+
+def kept_checkpoints(staging: Path) -> list[tuple[Path, dict[str, Any]]]:
+    """Return the checkpoints a run kept, each with its epoch and monitored score.
+
+    Read from the files themselves (each holds its checkpoint callback's score at saving):
+    with DDP the processes that trained, and so the callback that kept them, are gone.
+    """
+    import torch
+
+    out = []
+    for path in sorted(staging.glob("*.ckpt")):
+        saved = torch.load(path, map_location="cpu", weights_only=False)
+        states = [
+            v for k, v in saved.get("callbacks", {}).items() if k.startswith("ModelCheckpoint")
+        ]
+        if not states or states[0].get("current_score") is None:
+            raise RuntimeError(f"checkpoint {path} holds no monitored score")
+        out.append((path, {"epoch": saved["epoch"], "score": float(states[0]["current_score"])}))
+    return out
 
 
 def train_cnn(store: MarketData, exp: Experiment, *, progress: bool = True,
@@ -245,6 +246,8 @@ def train_classifier(store: MarketData, exp: Experiment, model: str, make_module
     except BaseException:
         shutil_rmtree(run.staging)  # a failed run leaves nothing behind
         raise
+    if not run.trainer.is_global_zero:  # another DDP process (torchrun, SLURM): rank 0 registers
+        return {"model": model, "rank": run.trainer.global_rank}
     samples = {"train": len(data.train), "val": len(data.val), "test": len(data.test)}
     entries = register_run(run, exp, model, root, data.history.layout, data.ranges(),
                            {"samples": samples}, load)  # fmt: skip

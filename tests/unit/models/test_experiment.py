@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -126,3 +127,11 @@ def test_config_show_prints_every_key_resolved(capsys: pytest.CaptureFixture[str
     out = capsys.readouterr().out
     assert "[backtest]\nexperts = " in out and "# in force: maker 0.001, taker 0.001" in out
     assert "var_level = 0.99" in out  # a default the file does not set
+
+
+def test_more_than_one_process_needs_the_ddp_strategy() -> None:
+    exp = load_experiment()
+    with pytest.raises(SettingsError, match="needs strategy = 'ddp'"):
+        dataclasses.replace(exp.train, devices=2)
+    with pytest.raises(SettingsError, match="at least one sample per process"):
+        dataclasses.replace(exp.train, devices=2, strategy="ddp", batch_size=1)

@@ -46,7 +46,8 @@ def train_rl(store: MarketData, exp: Experiment, *, progress: bool = True,
     ``segments``: a study fold's train / validation spans instead of the ``[data]`` split.
     """
     from mmts.models.prepare import prepare
-    from mmts.models.train import quiet_lightning, register_run, shutil_rmtree, start_run
+    from mmts.models.quiet import quiet_lightning
+    from mmts.models.train import register_run, shutil_rmtree, start_run
 
     quiet_lightning()
     import lightning as L
