@@ -32,8 +32,8 @@ def _fold_figure(table: pd.DataFrame) -> Any:
             x=[f"fold {k} ({r})" for k, r in zip(rows["fold"], rows["regime"], strict=True)],
             y=rows["net_return"], name=str(model),
             error_y={"type": "data", "symmetric": False,
-                     "array": (rows["net_return_high"] - rows["net_return"]).tolist(),
-                     "arrayminus": (rows["net_return"] - rows["net_return_low"]).tolist()},
+                     "array": (rows["net_return_high"] - rows["net_return"]).clip(lower=0).tolist(),
+                     "arrayminus": (rows["net_return"] - rows["net_return_low"]).clip(lower=0).tolist()},
         ))  # fmt: skip
     fig.update_layout(barmode="group", yaxis_tickformat=".1%", height=420,
                       yaxis_title="net return on the test segment")  # fmt: skip

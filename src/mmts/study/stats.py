@@ -1,8 +1,8 @@
 """What a study concludes from per-step returns: block-bootstrap intervals and the regime rule.
 
 Per-step returns are autocorrelated (a position is held across steps, volatility clusters), so
-intervals come from a moving-block bootstrap: resample blocks of ``block`` consecutive steps,
-not single steps. Same seed, same intervals.
+intervals come from a circular block bootstrap (Politis and Romano): resample blocks of
+``block`` consecutive steps, not single steps. Same seed, same intervals.
 """
 
 from __future__ import annotations
@@ -14,11 +14,16 @@ REGIMES = ("up", "down", "sideways")
 
 
 def block_indices(n: int, block: int, resamples: int, rng: np.random.Generator) -> np.ndarray:
-    """Return ``[resamples, n]`` step indices of moving-block bootstrap resamples of ``n`` steps."""
+    """Return ``[resamples, n]`` step indices of circular block bootstrap resamples of ``n`` steps.
+
+    Blocks start anywhere and wrap past the last step to the first, so every step is drawn
+    equally often (a moving-block bootstrap draws the first and last steps less, and a profit
+    made at a segment's end would then fall outside its own interval).
+    """
     block = max(1, min(block, n))
     k = -(-n // block)
-    starts = rng.integers(0, n - block + 1, size=(resamples, k))
-    return (starts[:, :, None] + np.arange(block)).reshape(resamples, k * block)[:, :n]
+    starts = rng.integers(0, n, size=(resamples, k))
+    return ((starts[:, :, None] + np.arange(block)) % n).reshape(resamples, k * block)[:, :n]
 
 
 def total_return(returns: np.ndarray, axis: int = -1) -> np.ndarray:
