@@ -76,6 +76,8 @@ def fold_configs(tables: dict[str, Any], folder: Path) -> tuple[Any, Any]:
 
 def run_fold(task: FoldTask) -> dict[str, Any]:
     """Run one fold; write and return its result (``status`` ``ok`` or ``failed``)."""
+    from threadpoolctl import threadpool_limits
+
     from mmts.backtest.run import one_torch_thread
 
     started = time.perf_counter()
@@ -83,7 +85,10 @@ def run_fold(task: FoldTask) -> dict[str, Any]:
     result: dict[str, Any] = {"fold": task.index, "key": task.key,
                               "segments": task.segments.to_dict(), "timing": {}}  # fmt: skip
     try:
-        with one_torch_thread():
+        # One thread for torch and for BLAS (the logistic fit) on every engine: a Ray worker
+        # starts with one BLAS thread, this process may have more, and a multi-threaded BLAS
+        # sums in another order (the 2020-2023 study's logistic calibration differed in fold 8).
+        with one_torch_thread(), threadpool_limits(limits=1):
             rows, returns, timing, extra = _fold(task)
         result.update(status="ok", error=None, rows=rows, **extra)
         result["timing"] = timing

@@ -13,6 +13,7 @@ sweep stopped anywhere resumes where it stopped and ends as an uninterrupted one
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -77,7 +78,7 @@ def run_sweep(experiment: str | Path | dict[str, Any] | None, space: str | Path 
     name = "sweep" if isinstance(space, dict) else Path(space).stem
     config, params = parse_space(space if isinstance(space, dict) else read_space(space))
     if trials is not None:
-        config = SweepConfig(**{**config.__dict__, "trials": trials})
+        config = dataclasses.replace(config, trials=trials)
     if config.folds is not None:
         base = {**base, "study": {**base.get("study", {}), "folds": config.folds}}
     proposals = plan_trials(config, params, base)
