@@ -249,3 +249,31 @@ def test_lstm_and_transformer_train_evaluate_and_join_the_mixture_by_config_alon
     manifest = json.loads((Path(run["run_dir"]) / "manifest.json").read_text())
     assert set(manifest["models"]) == {"lstm", "transformer", "ma_cross"}
     assert manifest["models"]["lstm"].startswith("tiny-")
+
+
+@pytest.mark.slow
+def test_the_cnn_and_the_dqn_retrain_to_the_same_weights_in_fresh_processes(
+    sample_store_path: Path, tmp_path: Path
+) -> None:
+    """Two fresh processes, one allowed two threads: the same seeds and data give the same weights.
+
+    (A fresh checkout once trained a DQN whose backtest differed from the session before.)
+    """
+    import os
+    import subprocess
+    import sys
+
+    hashes = []
+    for run, threads in (("a", "1"), ("b", "2")):
+        folder = tmp_path / run
+        folder.mkdir()
+        experiment = _experiment(folder, sample_store_path)
+        env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
+        found = {}
+        for model in ("cnn", "rl"):
+            out = subprocess.run([sys.executable, "-m", "mmts.cli", "train", model, "--experiment",
+                                  str(experiment), "--no-progress", "--json"],
+                                 capture_output=True, text=True, env=env, check=True, timeout=600)  # fmt: skip
+            found[model] = json.loads(out.stdout)["state_hash"]
+        hashes.append(found)
+    assert hashes[0] == hashes[1]
