@@ -39,6 +39,29 @@ class Decisions:
     labels: np.ndarray  # Action class index, or labels.UNKNOWN
 
 
+def decision_span(store: MarketData, exp: Experiment, start: object = None, end: object = None
+                  ) -> tuple[int, int]:  # fmt: skip
+    """Return ``[start, end)`` of the decisions, in ns: the given bounds, or the store's own.
+
+    A missing bound is the store's: the first decision is at the close of the primary symbol's
+    first decision bar (within ``end``), the last at the close of its last one (from ``start``).
+    """
+    lo, hi = to_ns(start), to_ns(end)
+    if lo is None or hi is None:
+        tf = exp.data.decision_timeframe
+        step = timeframe_ns(tf)
+        symbol = exp.features.primary_symbol
+        bars = store.bars(symbol, tf, start=None if lo is None else lo - step, end=hi)
+        if len(bars) == 0:
+            raise ValueError(
+                f"no {symbol} {tf} bars in store {str(store.root)!r}: no decision there"
+            )
+        opens = pd.DatetimeIndex(bars.index).as_unit("ns").asi8
+        lo = int(opens[0]) + step if lo is None else lo
+        hi = int(opens[-1]) + step + 1 if hi is None else hi
+    return int(lo), int(hi)
+
+
 def label_decisions(store: MarketData, exp: Experiment, start: object, end: object) -> Decisions:
     """Return the decision grid in ``[start, end)`` with prices, forward returns and labels.
 

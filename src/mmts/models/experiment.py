@@ -40,8 +40,14 @@ class DataConfig:
 
     TABLE: ClassVar[str] = "data"
 
-    start: str | None = option(None, check=time_problem, doc="first decision (ISO time, UTC)")
-    end: str | None = option(None, check=time_problem, doc="end of the decisions, exclusive")
+    start: str | None = option(
+        None, check=time_problem, doc="first decision (ISO time, UTC; none: the store's first bar)"
+    )
+    end: str | None = option(
+        None,
+        check=time_problem,
+        doc="end of the decisions, exclusive (none: after the store's last bar)",
+    )
     decision_timeframe: str = option(
         "1m", check=timeframe_problem, doc="the bars whose closes are the decision grid"
     )

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from mmts.core.stores import MarketData
 from mmts.core.time import iso
 from mmts.features.history import InputHistory
-from mmts.models.dataset import Decisions, DecisionSet, label_decisions
+from mmts.models.dataset import Decisions, DecisionSet, decision_span, label_decisions
 from mmts.models.experiment import Experiment
 from mmts.models.splits import Segments, Split, walk_forward
 
@@ -43,9 +43,13 @@ def prepare(store: MarketData, exp: Experiment, model_slots: tuple[str, ...] = (
     ``segments``: one study fold's spans (``mmts study``) instead of the experiment's
     ``[data]`` split; the decisions then run from its first training time to its test end.
     """
-    start, end = (
-        (iso(segments.start), iso(segments.end)) if segments else (exp.data.start, exp.data.end)
-    )
+    if segments is not None:
+        start, end = iso(segments.start), iso(segments.end)
+    elif exp.data.start is None or exp.data.end is None:  # the store's own first or last bar
+        lo, hi = decision_span(store, exp, exp.data.start, exp.data.end)
+        start, end = iso(lo), iso(hi)
+    else:
+        start, end = exp.data.start, exp.data.end
     decisions = label_decisions(store, exp, start, end)
     if decisions.times.shape[0] < 20:
         raise ValueError(

@@ -16,12 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from mmts.core.time import iso, to_ns
+from mmts.core.time import iso
 from mmts.core.timeframes import timeframe_ns
 from mmts.data.store import Store
-from mmts.models.dataset import label_decisions
+from mmts.models.dataset import decision_span, label_decisions
 from mmts.models.experiment import Experiment
 from mmts.models.splits import Segments, StudyConfig, study_folds
 
@@ -48,16 +47,7 @@ def decision_times(store: Store, exp: Experiment, study: StudyConfig) -> np.ndar
 
     The experiment's decision grid wherever its bars exist, within ``[study] start``/``end``.
     """
-    tf = exp.data.decision_timeframe
-    step = timeframe_ns(tf)
-    symbol = exp.features.primary_symbol
-    bars = store.bars(symbol, tf, start=study.start, end=study.end)
-    if len(bars) == 0:
-        raise ValueError(f"no {symbol} {tf} bars in store {str(store.root)!r}: nothing to study")
-    opens = pd.DatetimeIndex(bars.index).as_unit("ns").asi8
-    lo, hi = int(opens[0]) + step, int(opens[-1]) + step + 1
-    if study.end is not None:
-        hi = min(hi, int(to_ns(study.end)))  # type: ignore[arg-type]
+    lo, hi = decision_span(store, exp, study.start, study.end)
     return label_decisions(store, exp, lo, hi).times
 
 

@@ -30,6 +30,17 @@ def _value_text(value: Any, metric: str) -> str:
     return f"{float(value):+.2%}" if percent else number_text(value, ".4g")
 
 
+def _against_flat(best: dict[str, Any], config: SweepConfig) -> str:
+    """Say so when even the best trial is no better than staying flat."""
+    flat = best["baselines"].get("flat")
+    if flat is None or config.metric != "net_return":
+        return ""
+    better = (
+        best["objective"] > flat if config.direction == "maximize" else best["objective"] < flat
+    )
+    return "" if better else " <b>Even the best trial is no better than staying flat.</b>"
+
+
 def _trial_rows(table: pd.DataFrame, config: SweepConfig) -> pd.DataFrame:
     """One row per trial: the objective model's row, with its fold spread and the baselines'."""
     metric = spread_metric(config.metric)
@@ -97,8 +108,9 @@ def sweep_report_html(table: pd.DataFrame, config: SweepConfig, params: list[Par
                   f"mean {metric} {_value_text(best['objective'], metric)} over its folds "
                   f"(flat {_value_text(best['baselines']['flat'], metric)}, buy-and-hold "
                   f"{_value_text(best['baselines']['buy_and_hold'], metric)}); beats "
-                  f"buy-and-hold in {best['beats_buy_and_hold']} folds. The best of many trials "
-                  "is an optimistic estimate: read its spread and the trials around it.</p>")  # fmt: skip
+                  f"buy-and-hold in {best['beats_buy_and_hold']} folds.{_against_flat(best, config)} "
+                  "The best of many trials is an optimistic estimate: read its spread and the "
+                  "trials around it.</p>")  # fmt: skip
     sign = -1 if config.direction == "maximize" else 1
     ranked = trials[trials["status"] == "ok"].copy()
     ranked = ranked.iloc[np.argsort(sign * ranked["objective"].to_numpy(), kind="stable")]
@@ -112,7 +124,7 @@ def sweep_report_html(table: pd.DataFrame, config: SweepConfig, params: list[Par
                 f"<td>{_value_text(r.median, metric)}</td><td>{_value_text(r.best, metric)}</td>"
                 f"<td>{number_text(r.std, '.4g')}</td><td>{_value_text(r.flat, metric)}</td>"
                 f"<td>{_value_text(r.buy_and_hold, metric)}</td>"
-                f"<td>{'' if r.beats_buy_and_hold is None else r.beats_buy_and_hold}</td></tr>")  # fmt: skip
+                f"<td>{'' if pd.isna(r.beats_buy_and_hold) else int(r.beats_buy_and_hold)}</td></tr>")  # fmt: skip
 
     top = "".join(row(r) for r in ranked.head(TOP).itertuples())
     everything = "".join(row(r) for r in trials.itertuples())

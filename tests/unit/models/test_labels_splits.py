@@ -112,3 +112,29 @@ def test_study_folds_find_decisions_where_a_cut_by_time_falls_in_a_hole(shared_d
     assert all(s.test.shape[0] > 1000 and s.val.shape[0] > 100 for s in splits)
     years = {str(np.datetime64(int(times[s.test[0]]), "ns"))[:4] for s in splits}
     assert len(years) >= 2  # the folds test across the regimes of several years
+
+
+def test_an_experiment_without_start_or_end_decides_over_all_the_store_holds(
+    sample_store_path,
+) -> None:
+    import dataclasses
+
+    import pandas as pd
+
+    from mmts.data import open_store
+    from mmts.models.experiment import load_experiment
+    from mmts.models.prepare import prepare
+
+    store = open_store(sample_store_path)
+    exp = load_experiment()
+    exp = dataclasses.replace(exp, data=dataclasses.replace(exp.data, start=None, end=None))
+    times = prepare(store, exp).decisions.times
+    bars = store.bars(exp.features.primary_symbol, "1m")
+    first_close = pd.Timestamp(bars.index[0]).value + 60 * 10**9
+    last_close = pd.Timestamp(bars.index[-1]).value + 60 * 10**9
+    assert first_close <= times[0] < first_close + 5 * 60 * 10**9  # the first 5-minute decision
+    assert last_close - 5 * 60 * 10**9 < times[-1] <= last_close
+    half = dataclasses.replace(
+        exp, data=dataclasses.replace(exp.data, start="2024-08-10T00:00:00Z")
+    )
+    assert prepare(store, half).decisions.times[0] == pd.Timestamp("2024-08-10", tz="UTC").value
