@@ -96,6 +96,11 @@ def report_html(table: pd.DataFrame, summary: dict[str, Any], title: str) -> str
          f"to</th><th class='l'>error</th></tr>{span_rows}</table>")),
         ("Summary (summary.json)", f"<pre>{html.escape(json.dumps(summary, indent=2))}</pre>"),
     ]  # fmt: skip
+    return page_html(title, sections)
+
+
+def page_html(title: str, sections: list[tuple[str, str]]) -> str:
+    """Return one offline HTML page: the title, then each ``(heading, html)`` section."""
     body = "".join(f"<h2>{html.escape(name)}</h2>{content}" for name, content in sections)
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{REPORT_STYLE}</style></head><body><h1>{html.escape(title)}</h1>{body}"

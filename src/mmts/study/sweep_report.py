@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mmts.backtest.report import REPORT_STYLE, figure_html
-from mmts.study.report import number_text
+from mmts.backtest.report import figure_html
+from mmts.study.report import number_text, page_html
 from mmts.study.space import Parameter, SweepConfig, spread_metric
 
 #: Trials listed in the best-trials table.
@@ -147,10 +147,7 @@ def sweep_report_html(table: pd.DataFrame, config: SweepConfig, params: list[Par
         ("Failed trials", f"<ul>{failed}</ul>" if failed else "<p>None.</p>"),
         ("All trials", f"<table>{head}{everything}</table>"),
     ]  # fmt: skip
-    body = "".join(f"<h2>{html.escape(name)}</h2>{content}" for name, content in sections)
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{REPORT_STYLE}</style></head><body><h1>{html.escape(title)}</h1>{body}"
-            "</body></html>")  # fmt: skip
+    return page_html(title, sections)
 
 
 def write_sweep_report(folder: Path, table: pd.DataFrame, config: SweepConfig,
