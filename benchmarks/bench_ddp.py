@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from table import print_table
+
 HERE = Path(__file__).resolve().parent
 #: As tests/unit/models/test_ddp.py: the last epoch's validation loss of one and two processes
 #: agrees within this (relative); earlier epochs are reported beside another seed's.
@@ -87,11 +89,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=4000, help="training samples per epoch")
     args = parser.parse_args()
     rows = run(args.samples)
-    widths = {k: max(len(k), *(len(str(r[k])) for r in rows)) for k in rows[0]}
-    print(" | ".join(k.ljust(w) for k, w in widths.items()))
-    print("-|-".join("-" * w for w in widths.values()))
-    for r in rows:
-        print(" | ".join(str(r[k]).ljust(w) for k, w in widths.items()))
+    print_table(rows)
 
 
 if __name__ == "__main__":

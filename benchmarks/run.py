@@ -26,6 +26,7 @@ import bench_models
 import bench_online
 import bench_scale
 import bench_signals
+from table import print_table
 
 
 def main() -> None:
@@ -56,11 +57,7 @@ def main() -> None:
     print(
         f"# mmts benchmarks — {platform.processor() or platform.machine()}, Python {platform.python_version()}, 1 core"
     )
-    widths = {k: max(len(k), *(len(str(r[k])) for r in rows)) for k in rows[0]}
-    print(" | ".join(k.ljust(w) for k, w in widths.items()))
-    print("-|-".join("-" * w for w in widths.values()))
-    for r in rows:
-        print(" | ".join(str(r[k]).ljust(w) for k, w in widths.items()))
+    print_table(rows)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from mmts.core.files import json_text
+from mmts.study.executors import ENGINES
 
 
 def add_commands(commands: Any) -> None:
@@ -22,14 +23,8 @@ def add_commands(commands: Any) -> None:
         "buy-and-hold, logistic regression) on its test segment, net of costs. Writes "
         "folds.parquet, summary.json and report.html; a rerun skips finished folds.",
     )
-    study.add_argument("--experiment", help="experiment TOML (default: experiments/default.toml)")
-    study.add_argument("--store", help="store folder (default: the experiment's)")
     study.add_argument("--folds", type=int, help="number of folds (default: [study] folds)")
-    study.add_argument("--engine", choices=["serial", "process", "ray"], default="serial",
-                       help="run folds one by one, in a pool of processes, or on Ray")  # fmt: skip
-    study.add_argument("--workers", type=int, help="parallel folds (default: one per core)")
-    study.add_argument("--ray-address", help="a running Ray cluster (with --engine ray)")
-    study.add_argument("--out", default="studies", help="parent of the study folder (studies)")
+    _add_run_arguments(study, "studies")
     study.add_argument("--json", action="store_true", help='print {"study_dir", "summary"}')
     study.set_defaults(handler=_study)
 
@@ -42,17 +37,22 @@ def add_commands(commands: Any) -> None:
         "(one row per trial and model: parameters, aggregate and per-fold metrics), sweep.json "
         "and report.html; a rerun resumes, skipping every finished fold.",
     )
-    sweep.add_argument("--experiment", help="experiment TOML (default: experiments/default.toml)")
     sweep.add_argument("--space", required=True, help="space file: [sweep] and [space] tables")
-    sweep.add_argument("--store", help="store folder (default: the experiment's)")
     sweep.add_argument("--trials", type=int, help="trials to run (default: [sweep] trials)")
-    sweep.add_argument("--engine", choices=["serial", "process", "ray"], default="serial",
-                       help="run each trial's folds one by one, in processes, or on Ray")  # fmt: skip
-    sweep.add_argument("--workers", type=int, help="parallel folds (default: one per core)")
-    sweep.add_argument("--ray-address", help="a running Ray cluster (with --engine ray)")
-    sweep.add_argument("--out", default="sweeps", help="parent of the sweep folder (sweeps)")
+    _add_run_arguments(sweep, "sweeps")
     sweep.add_argument("--json", action="store_true", help='print {"sweep_dir", "best"}')
     sweep.set_defaults(handler=_sweep)
+
+
+def _add_run_arguments(parser: argparse.ArgumentParser, out: str) -> None:
+    """Add the arguments a study and a sweep share: what, on which data, where, on what engine."""
+    parser.add_argument("--experiment", help="experiment TOML (default: experiments/default.toml)")
+    parser.add_argument("--store", help="store folder (default: the experiment's)")
+    parser.add_argument("--engine", choices=ENGINES, default="serial",
+                        help="run folds one by one, in a pool of processes, or on Ray")  # fmt: skip
+    parser.add_argument("--workers", type=int, help="parallel folds (default: one per core)")
+    parser.add_argument("--ray-address", help="a running Ray cluster (with --engine ray)")
+    parser.add_argument("--out", default=out, help=f"parent of the result folder ({out})")
 
 
 def _study(args: argparse.Namespace) -> int:
