@@ -146,3 +146,10 @@ def test_the_example_space_file_checks_against_the_default_experiment() -> None:
     assert plan.count == 8 and config.folds == 4
     assert plan.ask() == {"labels.horizon": 15, "labels.dead_zone": 0.0005,
                           "backtest.experts": ["cnn", "rl", "ma_cross", "imbalance"]}  # fmt: skip
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "experiments" / "spaces").glob("*.toml")),
+                         ids=lambda p: p.name)  # fmt: skip
+def test_every_shipped_space_file_checks_against_the_default_experiment(path: Path) -> None:
+    config, params = parse_space(read_space(path))
+    assert plan_trials(config, params, _default()).count >= 2
