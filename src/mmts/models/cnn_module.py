@@ -56,6 +56,8 @@ class ClassifierModule(L.LightningModule):
             # the same on every process (the tally is summed): sync_dist only says so
             self.log("val_f1_macro", macro_f1(total), prog_bar=True, sync_dist=True)
             self.log("val_accuracy", total.diag().sum() / total.sum().clamp(min=1), sync_dist=True)
+            # how many decisions the tally counted: all of them, from every process
+            self.log("val_decisions", total.sum().float(), sync_dist=True)
         self._val.clear()
 
     def configure_optimizers(self) -> torch.optim.Optimizer:

@@ -13,17 +13,46 @@ import numpy as np
 REGIMES = ("up", "down", "sideways")
 
 
-def block_indices(n: int, block: int, resamples: int, rng: np.random.Generator) -> np.ndarray:
-    """Return ``[resamples, n]`` step indices of circular block bootstrap resamples of ``n`` steps.
+def block_starts(n: int, block: int, resamples: int, rng: np.random.Generator
+                 ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Draw circular block bootstrap resamples of ``n`` steps: block starts and lengths.
 
-    Blocks start anywhere and wrap past the last step to the first, so every step is drawn
-    equally often (a moving-block bootstrap draws the first and last steps less, and a profit
-    made at a segment's end would then fall outside its own interval).
+    Returns ``starts`` ``[resamples, k]`` and the ``k`` block ``lengths`` (``block`` each, the
+    last cut so a resample has exactly ``n`` steps). Blocks start anywhere and wrap past the
+    last step to the first, so every step is drawn equally often (a moving-block bootstrap
+    draws the first and last steps less, and a profit made at a segment's end would then fall
+    outside its own interval).
     """
     block = max(1, min(block, n))
     k = -(-n // block)
     starts = rng.integers(0, n, size=(resamples, k))
-    return ((starts[:, :, None] + np.arange(block)) % n).reshape(resamples, k * block)[:, :n]
+    lengths = np.full(k, block)
+    lengths[-1] = n - (k - 1) * block
+    return starts, lengths
+
+
+def block_indices(n: int, block: int, resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """Return ``[resamples, n]`` step indices of :func:`block_starts`' resamples of ``n`` steps."""
+    starts, lengths = block_starts(n, block, resamples, rng)
+    dtype = np.int32 if 2 * n < 2**31 else np.int64  # half the memory traffic of int64
+    steps = np.arange(int(lengths[0]), dtype=dtype)
+    idx: np.ndarray = np.add(starts.astype(dtype)[:, :, None], steps).reshape(resamples, -1)[:, :n]
+    idx[idx >= n] -= n  # wrap: a start is below n and a block no longer than n (no modulo)
+    return idx
+
+
+def block_sums(values: np.ndarray, block: int, resamples: int, rng: np.random.Generator
+               ) -> np.ndarray:  # fmt: skip
+    """Return each resample's sum of ``values``: ``values[block_indices(...)].sum(axis=1)``.
+
+    From prefix sums of the series twice over: a block's sum is two lookups, not ``block``
+    additions (a study's summary resamples every fold of every model a thousand times).
+    """
+    v = np.asarray(values, np.float64)
+    starts, lengths = block_starts(v.shape[0], block, resamples, rng)
+    prefix = np.concatenate(([0.0], np.cumsum(np.concatenate((v, v)))))
+    sums: np.ndarray = (prefix[starts + lengths] - prefix[starts]).sum(axis=1)
+    return sums
 
 
 def total_return(returns: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -44,8 +73,11 @@ def return_interval(returns: np.ndarray, *, block: int, resamples: int, confiden
     r = np.asarray(returns, np.float64)
     if r.shape[0] < 2:
         return None
-    idx = block_indices(r.shape[0], block, resamples, np.random.default_rng(seed))
-    return interval(total_return(r[idx]), confidence)
+    rng = np.random.default_rng(seed)
+    if (r <= -1.0).any():  # a step that loses everything has no logarithm: compound directly
+        return interval(total_return(r[block_indices(r.shape[0], block, resamples, rng)]),
+                        confidence)  # fmt: skip
+    return interval(np.expm1(block_sums(np.log1p(r), block, resamples, rng)), confidence)
 
 
 def pooled_mean_interval(series: list[np.ndarray], *, block: int, resamples: int,
@@ -62,7 +94,7 @@ def pooled_mean_interval(series: list[np.ndarray], *, block: int, resamples: int
     total = sum(s.shape[0] for s in kept)
     sums = np.zeros(resamples)
     for s in kept:
-        sums += s[block_indices(s.shape[0], block, resamples, rng)].sum(axis=1)
+        sums += block_sums(s, block, resamples, rng)
     lo, hi = interval(sums / total, confidence)
     return float(np.concatenate(kept).mean()), lo, hi
 

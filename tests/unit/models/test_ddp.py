@@ -46,6 +46,12 @@ def _curve(summary: dict[str, Any]) -> dict[str, list[float]]:
     return {k: [v[e] for e in sorted(v)] for k, v in out.items()}
 
 
+def _steps(summary: dict[str, Any]) -> int:
+    """The optimiser steps the run took, from its CSV log."""
+    with (Path(summary["logs"]) / "metrics.csv").open() as handle:
+        return max(int(row["step"]) for row in csv.DictReader(handle))
+
+
 def test_two_ddp_processes_train_the_cnn_as_one_process_does(
     sample_store_path: Path, tmp_path: Path
 ) -> None:
@@ -53,6 +59,11 @@ def test_two_ddp_processes_train_the_cnn_as_one_process_does(
     one = train_cnn(store, _experiment(tmp_path / "one", 1), progress=False)
     two = train_cnn(store, _experiment(tmp_path / "two", 2), progress=False)
     assert one["samples"] == two["samples"]  # the same decisions, split in two per step
+    assert _steps(two) == _steps(one)  # each process takes half of every step's batch
+    # the validation metrics tally every decision, each process's share summed (the sampler
+    # pads the shares to equal length with at most one repeated decision per process)
+    counted = one["metrics"]["val_decisions"], two["metrics"]["val_decisions"]
+    assert counted[0] <= counted[1] < counted[0] + 2, counted
     curves = _curve(one), _curve(two)
     for key in ("train_loss", "val_loss"):
         a, b = curves[0][key], curves[1][key]

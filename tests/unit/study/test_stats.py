@@ -7,6 +7,7 @@ import pytest
 
 from mmts.study.stats import (
     block_indices,
+    block_sums,
     explained_share,
     pooled_mean_interval,
     regime,
@@ -50,6 +51,34 @@ def test_return_interval_equals_a_plain_loop_oracle() -> None:
             value *= 1.0 + r
         totals.append(value - 1.0)
     assert found == pytest.approx(tuple(np.quantile(totals, [0.05, 0.95])), rel=1e-12)
+
+
+def test_block_sums_equal_the_sums_of_the_resampled_steps() -> None:
+    values = np.random.default_rng(2).normal(0.0, 0.01, 157)  # the last block is cut short
+    for block in (1, 10, 157, 500):
+        idx = block_indices(157, block, 60, np.random.default_rng(9))
+        sums = block_sums(values, block, 60, np.random.default_rng(9))
+        np.testing.assert_allclose(sums, values[idx].sum(axis=1), rtol=0, atol=1e-15)
+
+
+def test_pooled_mean_interval_equals_a_plain_loop_oracle() -> None:
+    folds = [np.random.default_rng(k).normal(0.0001, 0.01, n) for k, n in ((3, 50), (4, 83))]
+    found = pooled_mean_interval(folds, block=12, resamples=300, confidence=0.9, seed=8)
+    rng = np.random.default_rng(8)
+    means = np.zeros(300)
+    for s in folds:  # each fold resampled within itself, in order, from one generator
+        starts = rng.integers(0, len(s), size=(300, -(-len(s) // 12)))
+        for i, row in enumerate(starts):
+            means[i] += sum([s[(a + j) % len(s)] for a in row for j in range(12)][: len(s)])
+    means /= sum(len(s) for s in folds)
+    expected = (np.concatenate(folds).mean(), *np.quantile(means, [0.05, 0.95]))
+    assert found == pytest.approx(expected, rel=1e-12)
+
+
+def test_a_step_that_loses_everything_compounds_to_minus_one() -> None:
+    returns = np.r_[np.full(20, 0.001), -1.0, np.full(20, 0.001)]
+    lo, hi = return_interval(returns, block=5, resamples=200, confidence=0.9, seed=0)
+    assert lo == pytest.approx(-1.0) and hi > lo  # some resamples miss the ruinous step
 
 
 def test_an_interval_is_none_without_steps_and_a_point_for_a_constant_series() -> None:
