@@ -91,7 +91,7 @@ def run_sweep(experiment: str | Path | dict[str, Any] | None, space: str | Path 
         for n in range(proposals.count):
             values = proposals.ask()
             if progress:
-                note(f"sweep: trial {n + 1}/{proposals.count} {json.dumps(values)}")
+                note(f"sweep: trial {n} ({n + 1} of {proposals.count}) {json.dumps(values)}")
             record = _run_trial(n, values, base, config, store=store, engine=engine,
                                 workers=workers, ray_address=ray_address, folder=folder,
                                 progress=progress)  # fmt: skip
@@ -101,7 +101,7 @@ def run_sweep(experiment: str | Path | dict[str, Any] | None, space: str | Path 
             table.to_parquet(folder / "trials.parquet", index=False)  # after every trial
             if progress:
                 shown = "failed" if record["objective"] is None else f"{record['objective']:.6g}"
-                note(f"sweep: trial {n + 1} {config.metric} of {config.model} = {shown} "
+                note(f"sweep: trial {n} {config.metric} of {config.model} = {shown} "
                      f"({duration(time.perf_counter() - started)})")  # fmt: skip
     best = best_trial(records, config)
     importance = parameter_importance(records, params)
