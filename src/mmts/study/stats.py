@@ -34,10 +34,8 @@ def block_starts(n: int, block: int, resamples: int, rng: np.random.Generator
 def block_indices(n: int, block: int, resamples: int, rng: np.random.Generator) -> np.ndarray:
     """Return ``[resamples, n]`` step indices of :func:`block_starts`' resamples of ``n`` steps."""
     starts, lengths = block_starts(n, block, resamples, rng)
-    dtype = np.int32 if 2 * n < 2**31 else np.int64  # half the memory traffic of int64
-    steps = np.arange(int(lengths[0]), dtype=dtype)
-    idx: np.ndarray = np.add(starts.astype(dtype)[:, :, None], steps).reshape(resamples, -1)[:, :n]
-    idx[idx >= n] -= n  # wrap: a start is below n and a block no longer than n (no modulo)
+    steps = np.arange(int(lengths[0]))
+    idx: np.ndarray = ((starts[:, :, None] + steps) % n).reshape(resamples, -1)[:, :n]
     return idx
 
 
